@@ -1,0 +1,100 @@
+//! The bundled example server: a small axum app measured by tower-prometheus.
+//!
+//! ```text
+//! cargo run --example server --features axum
+//! curl http://127.0.0.1:3000/metrics
+//! ```
+//!
+//! `PORT` picks the port (default 3000); the server binds `127.0.0.1` only.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// Sleeps are capped so that no request can hold the server for long.
+const MAX_SLEEP: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port
+            .parse()
+            .map_err(|_| std::io::Error::other(format!("PORT must be a port number, got {port:?}")))?,
+        Err(_) => 3000,
+    };
+    let metrics = tower_prometheus::Metrics::new();
+    let app = app(&metrics);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let address = listener.local_addr()?;
+    println!("metrics: http://{address}/metrics");
+    axum::serve(listener, app).await
+}
+
+/// The routes later tests rely on; panics become 500 answers outside the metrics layer, which
+/// records them as `type="panic"` first.
+fn app(metrics: &tower_prometheus::Metrics) -> Router {
+    Router::new()
+        .route("/", get(|| async { "Hello from tower-prometheus\n" }))
+        .route("/users/{id}", get(user))
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .route("/slow", get(slow))
+        .route(
+            "/error",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "something failed\n") }),
+        )
+        .route("/stream", get(stream))
+        .route("/panic", get(panic))
+        .layer(metrics.layer())
+        .layer(CatchPanicLayer::new())
+}
+
+async fn user(Path(id): Path<u64>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "id": id, "name": format!("user {id}") }))
+}
+
+#[derive(Deserialize)]
+struct SlowQuery {
+    ms: Option<u64>,
+}
+
+async fn slow(Query(query): Query<SlowQuery>) -> String {
+    let delay = Duration::from_millis(query.ms.unwrap_or(100)).min(MAX_SLEEP);
+    tokio::time::sleep(delay).await;
+    format!("slept {} ms\n", delay.as_millis())
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    chunks: Option<u32>,
+    ms: Option<u64>,
+}
+
+/// A body of `chunks` chunks (default 5, at most 10 000), `ms` apart, with no Content-Length.
+async fn stream(Query(query): Query<StreamQuery>) -> Body {
+    let chunks = query.chunks.unwrap_or(5).min(10_000);
+    let pause = Duration::from_millis(query.ms.unwrap_or(0)).min(MAX_SLEEP);
+    let chunks = futures_util::stream::unfold(0, move |sent| async move {
+        if sent == chunks {
+            return None;
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        Some((
+            Ok::<_, Infallible>(Bytes::from(format!("chunk {sent}\n"))),
+            sent + 1,
+        ))
+    });
+    Body::from_stream(chunks)
+}
+
+async fn panic() -> &'static str {
+    panic!("the /panic route panics on purpose")
+}

@@ -1,0 +1,63 @@
+//! Rendering a registry in a [`Format`].
+
+use std::fmt;
+
+use prometheus_client::registry::Registry;
+
+use super::Format;
+use crate::Metrics;
+
+/// A metric or collector failed while the exposition was rendered.
+///
+/// prometheus-client reports no more than that; the partial output is discarded so a scraper
+/// never receives a truncated exposition.
+///
+/// ```
+/// let error = tower_prometheus::EncodeError::default();
+/// assert_eq!(error.to_string(), "a metric or collector failed to encode");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncodeError(());
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a metric or collector failed to encode")
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+impl From<fmt::Error> for EncodeError {
+    fn from(_: fmt::Error) -> Self {
+        Self(())
+    }
+}
+
+/// Renders `registry` in `format`, using prometheus-client's encoders.
+pub(crate) fn encode_registry(registry: &Registry, format: Format) -> Result<String, EncodeError> {
+    let mut output = String::with_capacity(16 * 1024);
+    match format {
+        Format::PrometheusText => {
+            prometheus_client::encoding::prometheus_text::encode(&mut output, registry)?
+        }
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut output, registry)?,
+    }
+    Ok(output)
+}
+
+impl Metrics {
+    /// Renders every metric of this registry, ours and yours, in `format`.
+    ///
+    /// ```
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// let metrics = Metrics::new();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("# TYPE http_requests_before_middlewares_total counter"));
+    /// let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
+    /// assert!(openmetrics.ends_with("# EOF\n"));
+    /// ```
+    pub fn render(&self, format: Format) -> Result<String, EncodeError> {
+        encode_registry(&self.shared.registry.read(), format)
+    }
+}

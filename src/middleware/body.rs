@@ -1,0 +1,123 @@
+//! [`ResponseBody`]: counts the response body's bytes and records its end or its drop.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Buf;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use super::RequestTracker;
+use crate::exposition::ExpositionBody;
+
+pin_project! {
+    /// The response body of [`MetricsService`](super::MetricsService): the inner service's
+    /// body, or the exposition on the metrics path.
+    ///
+    /// Its bytes are counted as they stream; the response body-size histogram is observed when
+    /// the body ends, and dropping it before the end counts the request as cancelled.
+    #[derive(Debug)]
+    pub struct ResponseBody<B> {
+        #[pin]
+        kind: Kind<B>,
+        tracker: Option<RequestTracker>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    #[derive(Debug)]
+    enum Kind<B> {
+        Inner { #[pin] body: B },
+        Exposition { body: ExpositionBody },
+    }
+}
+
+impl<B> ResponseBody<B> {
+    pub(crate) fn inner(body: B) -> Self {
+        Self {
+            kind: Kind::Inner { body },
+            tracker: None,
+        }
+    }
+
+    pub(crate) fn exposition(body: ExpositionBody) -> Self {
+        Self {
+            kind: Kind::Exposition { body },
+            tracker: None,
+        }
+    }
+
+    /// Hands the request's accounting to the body; it finishes when the body does.
+    pub(crate) fn track(&mut self, tracker: RequestTracker) {
+        self.tracker = Some(tracker);
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Data: From<bytes::Bytes>,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let (frame, ended) = match this.kind.project() {
+            KindProj::Inner { mut body } => {
+                let polled = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_frame(cx)));
+                match polled {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(frame)) => {
+                        let ended = frame.is_none() || body.is_end_stream();
+                        (frame, ended)
+                    }
+                    Err(payload) => {
+                        if let Some(mut tracker) = this.tracker.take() {
+                            tracker.on_panic();
+                        }
+                        resume_unwind(payload)
+                    }
+                }
+            }
+            KindProj::Exposition { body } => {
+                let frame = body.take().map(|data| Ok(Frame::data(B::Data::from(data))));
+                (frame, true)
+            }
+        };
+        if let Some(tracker) = this.tracker.as_mut() {
+            match &frame {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        tracker.on_body_data(data.remaining());
+                    }
+                }
+                Some(Err(_)) => tracker.on_body_error(std::any::type_name::<B::Error>()),
+                None => {}
+            }
+            if ended {
+                tracker.on_body_end();
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Exposition { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Exposition { body } => body.size_hint(),
+        }
+    }
+}

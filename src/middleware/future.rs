@@ -1,0 +1,102 @@
+//! [`ResponseFuture`]: records the response head, the inner service's error, or its panic.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use http::Response;
+use http_body::Body;
+use pin_project_lite::pin_project;
+
+use super::{RequestTracker, ResponseBody};
+use crate::exposition::ExpositionBody;
+
+pin_project! {
+    /// The response future of [`MetricsService`](super::MetricsService).
+    ///
+    /// Dropping it before it completes counts the request as cancelled.
+    #[derive(Debug)]
+    pub struct ResponseFuture<F, E> {
+        #[pin]
+        kind: Kind<F>,
+        tracker: Option<RequestTracker>,
+        _error: PhantomData<fn() -> E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    #[derive(Debug)]
+    enum Kind<F> {
+        Inner { #[pin] future: F },
+        Exposition { response: Option<Response<ExpositionBody>> },
+    }
+}
+
+impl<F, E> ResponseFuture<F, E> {
+    pub(crate) fn inner(future: F, tracker: Option<RequestTracker>) -> Self {
+        Self {
+            kind: Kind::Inner { future },
+            tracker,
+            _error: PhantomData,
+        }
+    }
+
+    pub(crate) fn exposition(response: Response<ExpositionBody>, tracker: Option<RequestTracker>) -> Self {
+        Self {
+            kind: Kind::Exposition {
+                response: Some(response),
+            },
+            tracker,
+            _error: PhantomData,
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+    B::Data: From<bytes::Bytes>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.kind.project() {
+            KindProj::Inner { future } => {
+                let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+                let result = match polled {
+                    Ok(poll) => ready!(poll),
+                    Err(payload) => {
+                        if let Some(mut tracker) = this.tracker.take() {
+                            tracker.on_panic();
+                        }
+                        resume_unwind(payload)
+                    }
+                };
+                match result {
+                    Ok(response) => response.map(ResponseBody::inner),
+                    Err(error) => {
+                        if let Some(mut tracker) = this.tracker.take() {
+                            tracker.on_error(std::any::type_name::<E>());
+                        }
+                        return Poll::Ready(Err(error));
+                    }
+                }
+            }
+            KindProj::Exposition { response } => response
+                .take()
+                .expect("ResponseFuture polled after completion")
+                .map(ResponseBody::exposition),
+        };
+        let (parts, mut body) = response.into_parts();
+        if let Some(mut tracker) = this.tracker.take() {
+            tracker.on_response(&parts, body.size_hint().exact(), body.is_end_stream());
+            body.track(tracker);
+        }
+        Poll::Ready(Ok(Response::from_parts(parts, body)))
+    }
+}

@@ -1,0 +1,135 @@
+//! [`MetricsService`]: the middleware's `Service`.
+
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use super::{RequestTracker, ResponseBody, ResponseFuture};
+use crate::exposition::respond::respond;
+use crate::registry::labels::UNNAMED_VIEW;
+use crate::Metrics;
+
+/// Measures each request of `S` and answers the metrics path. Built by
+/// [`MetricsLayer`](super::MetricsLayer); see the [crate documentation](crate) for an example.
+///
+/// ```
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let metrics = tower_prometheus::Metrics::new();
+/// let inner = tower::service_fn(|_request: http::Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+/// });
+/// let service = tower_prometheus::MetricsService::new(inner, metrics.clone());
+/// let response = service.oneshot(http::Request::new(String::new())).await.unwrap();
+/// assert_eq!(response.status(), 200);
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct MetricsService<S> {
+    inner: S,
+    metrics: Metrics,
+}
+
+impl<S> MetricsService<S> {
+    /// Wraps `inner`, recording into `metrics`.
+    ///
+    /// ```
+    /// let service = tower_prometheus::MetricsService::new((), tower_prometheus::Metrics::new());
+    /// # let _ = service;
+    /// ```
+    pub fn new(inner: S, metrics: Metrics) -> Self {
+        Self { inner, metrics }
+    }
+
+    /// The wrapped service.
+    ///
+    /// ```
+    /// let service = tower_prometheus::MetricsService::new(7, tower_prometheus::Metrics::new());
+    /// assert_eq!(*service.get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    ///
+    /// ```
+    /// let mut service = tower_prometheus::MetricsService::new(7, tower_prometheus::Metrics::new());
+    /// *service.get_mut() += 1;
+    /// assert_eq!(service.into_inner(), 8);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    ///
+    /// ```
+    /// let service = tower_prometheus::MetricsService::new("inner", tower_prometheus::Metrics::new());
+    /// assert_eq!(service.into_inner(), "inner");
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MetricsService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+    ResBody::Data: From<bytes::Bytes>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let shared = &self.metrics.shared;
+        let config = &shared.config;
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path();
+        let is_metrics_path = config.metrics_path.as_deref() == Some(path);
+        let excluded = config.excluded_paths.iter().any(|excluded| excluded == path);
+
+        let tracker = (!excluded).then(|| {
+            let view = if is_metrics_path {
+                path
+            } else {
+                request_view(&parts).unwrap_or(UNNAMED_VIEW)
+            };
+            let resolved;
+            let view = match (view == UNNAMED_VIEW, &config.view_resolver) {
+                (true, Some(resolver)) if !is_metrics_path => {
+                    resolved = (resolver.0)(&parts);
+                    resolved.as_ref().map_or(UNNAMED_VIEW, |view| view.as_str())
+                }
+                _ => view,
+            };
+            RequestTracker::start(shared, &parts, view)
+        });
+        if is_metrics_path {
+            let response = respond(shared, &parts.method, &parts.headers);
+            return ResponseFuture::exposition(response, tracker);
+        }
+        let future = self.inner.call(Request::from_parts(parts, body));
+        ResponseFuture::inner(future, tracker)
+    }
+}
+
+/// The view the request itself names (axum's `MatchedPath`), before any resolver.
+#[cfg_attr(not(feature = "axum"), allow(unused_variables))]
+fn request_view(parts: &http::request::Parts) -> Option<&str> {
+    #[cfg(feature = "axum")]
+    if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
+        return Some(matched.as_str());
+    }
+    None
+}

@@ -1,0 +1,230 @@
+//! [`RequestTracker`]: accounts for one request exactly once, whatever ends it.
+//!
+//! The tracker is created when the request enters the layer, travels from the response future
+//! into the response body, and records at each stage. Its `Drop` covers every way a request
+//! can end early (future dropped, body dropped, unwinding), so the in-flight gauge always
+//! returns to its previous value and nothing is counted twice.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{HeaderName, CONTENT_LENGTH};
+use http::request::Parts;
+
+use crate::registry::labels::{charset_of, MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
+use crate::registry::recorder::ViewHandles;
+use crate::registry::Shared;
+
+const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for the inner service's response head.
+    AwaitingHead,
+    /// The head was recorded; the body is streaming.
+    Streaming,
+    /// Everything is recorded; dropping does nothing more.
+    Done,
+}
+
+/// The accounting state of one request.
+pub(crate) struct RequestTracker {
+    shared: Arc<Shared>,
+    method: MethodLabel,
+    transport: Transport,
+    start: Instant,
+    /// The handles whose in-flight gauge this request incremented (the request-time view).
+    in_flight: Arc<ViewHandles>,
+    /// The handles of the best view known so far (the response's view once the head arrived).
+    view: Arc<ViewHandles>,
+    stage: Stage,
+    body_bytes: u64,
+    expected_body_bytes: Option<u64>,
+}
+
+impl std::fmt::Debug for RequestTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestTracker")
+            .field("method", &self.method)
+            .field("view", &self.view.view())
+            .field("stage", &self.stage)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestTracker {
+    /// Records the request's arrival and marks it in flight.
+    pub(crate) fn start(shared: &Arc<Shared>, request: &Parts, view: &str) -> Self {
+        let start = Instant::now();
+        let recorder = &shared.recorder;
+        let families = &recorder.families;
+        let method = MethodLabel::of(&request.method);
+        let transport = Transport::of(
+            &request.uri,
+            &request.headers,
+            shared.config.forwarded_proto_header.as_ref(),
+        );
+        families.requests_before_middlewares.inc();
+        recorder.requests_by_method(method).inc();
+        recorder.requests_by_transport(transport).inc();
+        if request
+            .headers
+            .get(X_REQUESTED_WITH)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
+        {
+            families.ajax_requests.inc();
+        }
+        if let Some(length) = request
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+        {
+            families.request_body_bytes.observe(length as f64);
+        }
+        let handles = recorder.view(view, method);
+        recorder.note_use(&handles);
+        handles.in_flight.inc();
+        Self {
+            shared: Arc::clone(shared),
+            method,
+            transport,
+            start,
+            view: Arc::clone(&handles),
+            in_flight: handles,
+            stage: Stage::AwaitingHead,
+            body_bytes: 0,
+            expected_body_bytes: None,
+        }
+    }
+
+    /// Records the response head. `body_size` is the body's exact size when known; a body
+    /// without one is a streaming response.
+    pub(crate) fn on_response(
+        &mut self,
+        parts: &http::response::Parts,
+        body_size: Option<u64>,
+        body_ended: bool,
+    ) {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        if let Some(view) = parts.extensions.get::<ViewName>() {
+            self.switch_view(view.as_str());
+        }
+        let recorder = &self.shared.recorder;
+        let families = &recorder.families;
+        families.responses_before_middlewares.inc();
+        families.latency_including_middlewares.observe(elapsed);
+        self.view.latency.observe(elapsed);
+        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        let status = StatusLabel::of(parts.status, self.shared.config.group_status_codes);
+        recorder.responses_by_status(status).inc();
+        recorder.responses_by_status_view_method(&self.view, status);
+        recorder.responses_by_charset(charset_of(&parts.headers).as_deref());
+        if body_size.is_none() {
+            families.responses_streaming.inc();
+        }
+        self.expected_body_bytes = body_size;
+        self.stage = Stage::Streaming;
+        if body_ended || body_size == Some(0) {
+            self.on_body_end();
+        }
+    }
+
+    /// Records the inner service's `Err`, labelled by the error's type name.
+    pub(crate) fn on_error(&mut self, type_name: &'static str) {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let recorder = &self.shared.recorder;
+        recorder.families.latency_including_middlewares.observe(elapsed);
+        self.view.latency.observe(elapsed);
+        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        self.record_exception(type_name);
+    }
+
+    /// Counts bytes of the response body; finishes once the announced size has streamed.
+    pub(crate) fn on_body_data(&mut self, bytes: usize) {
+        self.body_bytes = self.body_bytes.saturating_add(bytes as u64);
+        if self
+            .expected_body_bytes
+            .is_some_and(|expected| self.body_bytes >= expected)
+        {
+            self.on_body_end();
+        }
+    }
+
+    /// Records the end of the response body.
+    pub(crate) fn on_body_end(&mut self) {
+        if self.stage != Stage::Streaming {
+            return;
+        }
+        self.shared
+            .recorder
+            .families
+            .response_body_bytes
+            .observe(self.body_bytes as f64);
+        self.finish();
+    }
+
+    /// Records an error from the response body.
+    pub(crate) fn on_body_error(&mut self, type_name: &'static str) {
+        if self.stage == Stage::Streaming {
+            self.record_exception(type_name);
+        }
+    }
+
+    /// Records a panic of the inner service or its body; the caller resumes unwinding.
+    pub(crate) fn on_panic(&mut self) {
+        match self.stage {
+            Stage::AwaitingHead => {
+                self.record_unfinished_request();
+                self.record_exception(PANIC_TYPE);
+            }
+            Stage::Streaming => self.record_exception(PANIC_TYPE),
+            Stage::Done => {}
+        }
+    }
+
+    fn switch_view(&mut self, view: &str) {
+        if view != self.view.view() {
+            let recorder = &self.shared.recorder;
+            self.view = recorder.view(view, self.method);
+            recorder.note_use(&self.view);
+        }
+    }
+
+    /// A request that never got a response head: its latency is unknown.
+    fn record_unfinished_request(&self) {
+        let recorder = &self.shared.recorder;
+        recorder.families.unknown_latency_including_middlewares.inc();
+        recorder.families.unknown_latency.inc();
+        recorder.requests_by_view_transport_method(&self.view, self.transport);
+    }
+
+    fn record_exception(&mut self, type_name: &'static str) {
+        let recorder = &self.shared.recorder;
+        recorder.exceptions_by_type(type_name);
+        recorder.exceptions_by_view(&self.view);
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.stage = Stage::Done;
+        self.in_flight.in_flight.dec();
+    }
+}
+
+impl Drop for RequestTracker {
+    fn drop(&mut self) {
+        if self.stage == Stage::Done {
+            return;
+        }
+        if std::thread::panicking() {
+            self.on_panic();
+            return;
+        }
+        if self.stage == Stage::AwaitingHead {
+            self.record_unfinished_request();
+        }
+        self.shared.recorder.cancelled(&self.view);
+        self.finish();
+    }
+}

@@ -1,0 +1,306 @@
+//! [`MetricsBuilder`]: every option of [`Metrics`], with django-prometheus's defaults.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderName;
+
+use super::labels::ViewName;
+use super::{Config, Metrics, ViewResolver};
+
+/// django-prometheus's `PROMETHEUS_LATENCY_BUCKETS`, in seconds.
+pub const DEFAULT_LATENCY_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 25.0, 50.0, 75.0,
+];
+
+/// django-prometheus's body-size buckets: 0, then powers of two from 1 to 2^29 bytes.
+pub const DEFAULT_SIZE_BUCKETS: &[f64] = &[
+    0.0,
+    1.0,
+    2.0,
+    4.0,
+    8.0,
+    16.0,
+    32.0,
+    64.0,
+    128.0,
+    256.0,
+    512.0,
+    1024.0,
+    2048.0,
+    4096.0,
+    8192.0,
+    16384.0,
+    32768.0,
+    65536.0,
+    131_072.0,
+    262_144.0,
+    524_288.0,
+    1_048_576.0,
+    2_097_152.0,
+    4_194_304.0,
+    8_388_608.0,
+    16_777_216.0,
+    33_554_432.0,
+    67_108_864.0,
+    134_217_728.0,
+    268_435_456.0,
+    536_870_912.0,
+];
+
+/// The default cap on distinct label sets per family.
+pub const DEFAULT_MAX_LABEL_SETS: usize = 10_000;
+
+/// The default path of the exposition.
+pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+
+/// Configures and builds a [`Metrics`]. Every option is optional.
+///
+/// ```
+/// use tower_prometheus::Metrics;
+///
+/// let metrics = Metrics::builder()
+///     .namespace("django")
+///     .metrics_path("/internal/metrics")
+///     .exclude_path("/healthz")
+///     .group_status_codes(true)
+///     .const_label("service", "billing")
+///     .build();
+/// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+/// assert!(text.contains("django_http_requests_before_middlewares_total{service=\"billing\"} 0"));
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
+pub struct MetricsBuilder {
+    config: Config,
+    const_labels: Vec<(String, String)>,
+}
+
+impl fmt::Debug for MetricsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsBuilder")
+            .field("config", &self.config)
+            .field("const_labels", &self.const_labels)
+            .finish()
+    }
+}
+
+impl Default for MetricsBuilder {
+    fn default() -> Self {
+        Self {
+            config: Config {
+                namespace: None,
+                latency_buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
+                size_buckets: DEFAULT_SIZE_BUCKETS.to_vec(),
+                metrics_path: Some(DEFAULT_METRICS_PATH.to_owned()),
+                excluded_paths: Vec::new(),
+                group_status_codes: false,
+                view_resolver: None,
+                forwarded_proto_header: None,
+                max_label_sets: DEFAULT_MAX_LABEL_SETS,
+            },
+            const_labels: Vec::new(),
+        }
+    }
+}
+
+impl MetricsBuilder {
+    /// A builder with the defaults: no namespace, django's buckets, `/metrics`, no exclusions.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::MetricsBuilder::new().build();
+    /// assert!(metrics.render(tower_prometheus::Format::OpenMetrics).unwrap().ends_with("# EOF\n"));
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Prefixes every metric name with `namespace_`; `"django"` gives django-prometheus's names.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().namespace("django").build();
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("django_http_requests_before_middlewares_total 0"));
+    /// ```
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        let namespace = namespace.into();
+        self.config.namespace = (!namespace.is_empty()).then_some(namespace);
+        self
+    }
+
+    /// Upper bounds, in seconds, of the latency histograms' buckets (`+Inf` is implied).
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().latency_buckets([0.005, 0.5, 5.0]).build();
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_requests_latency_including_middlewares_seconds_bucket{le=\"0.005\"} 0"));
+    /// ```
+    pub fn latency_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
+        self.config.latency_buckets = sanitize_buckets(buckets);
+        self
+    }
+
+    /// Upper bounds, in bytes, of the request and response body-size histograms' buckets.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().size_buckets([100.0, 10_000.0]).build();
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_requests_body_total_bytes_bucket{le=\"10000.0\"} 0"));
+    /// ```
+    pub fn size_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
+        self.config.size_buckets = sanitize_buckets(buckets);
+        self
+    }
+
+    /// The path the layer answers with the exposition (default `/metrics`).
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().metrics_path("/-/metrics").build();
+    /// assert_eq!(metrics.metrics_path(), Some("/-/metrics"));
+    /// ```
+    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
+        self.config.metrics_path = Some(path.into());
+        self
+    }
+
+    /// Stops the layer from answering any path with the exposition; serve it yourself with
+    /// [`Metrics::exposition_service`] or [`Metrics::render`].
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().disable_metrics_path().build();
+    /// assert_eq!(metrics.metrics_path(), None);
+    /// ```
+    pub fn disable_metrics_path(mut self) -> Self {
+        self.config.metrics_path = None;
+        self
+    }
+
+    /// A path (exact match) whose requests are not measured. The metrics path is measured
+    /// unless it is excluded too.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder()
+    ///     .exclude_path("/healthz")
+    ///     .exclude_path("/metrics")
+    ///     .build();
+    /// # let _ = metrics;
+    /// ```
+    pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
+        self.config.excluded_paths.push(path.into());
+        self
+    }
+
+    /// Labels responses by status class (`2xx` … `5xx`) instead of the exact code.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().group_status_codes(true).build();
+    /// # let _ = metrics;
+    /// ```
+    pub fn group_status_codes(mut self, group: bool) -> Self {
+        self.config.group_status_codes = group;
+        self
+    }
+
+    /// Names the view of a request from its head, for services that neither insert a
+    /// [`ViewName`] into their responses nor run behind axum's router. Return `None` to fall
+    /// back to `<unnamed view>`. Return route templates, never raw paths: the label-set cap
+    /// folds anything beyond it into `<overflow>`.
+    ///
+    /// ```
+    /// use tower_prometheus::{Metrics, ViewName};
+    ///
+    /// let metrics = Metrics::builder()
+    ///     .view_resolver(|request: &http::request::Parts| {
+    ///         request.uri().path().starts_with("/users/").then(|| ViewName::new("/users/{id}"))
+    ///     })
+    ///     .build();
+    /// # let _ = metrics;
+    /// ```
+    pub fn view_resolver<F>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync + 'static,
+    {
+        self.config.view_resolver = Some(ViewResolver(Arc::new(resolver)));
+        self
+    }
+
+    /// Trusts a forwarded-proto header (such as `X-Forwarded-Proto`) for the `transport`
+    /// label. Off by default: clients can send any header, so only name one your proxy sets.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder()
+    ///     .trusted_forwarded_proto_header(http::HeaderName::from_static("x-forwarded-proto"))
+    ///     .build();
+    /// # let _ = metrics;
+    /// ```
+    pub fn trusted_forwarded_proto_header(mut self, header: HeaderName) -> Self {
+        self.config.forwarded_proto_header = Some(header);
+        self
+    }
+
+    /// Adds a label with a fixed value to every metric of the registry, custom ones included.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().const_label("region", "eu-1").build();
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_ajax_requests_total{region=\"eu-1\"} 0"));
+    /// ```
+    pub fn const_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.const_labels.push((name.into(), value.into()));
+        self
+    }
+
+    /// Caps the distinct label sets of each family (default [`DEFAULT_MAX_LABEL_SETS`]);
+    /// beyond it, new `view`, `charset` and `type` values are recorded as `<overflow>` and
+    /// `http_metrics_label_overflow_total` counts each folded observation. A cap of 0 folds
+    /// every such value.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().max_label_sets(500).build();
+    /// # let _ = metrics;
+    /// ```
+    pub fn max_label_sets(mut self, max: usize) -> Self {
+        self.config.max_label_sets = max;
+        self
+    }
+
+    /// Builds the registry and registers every HTTP family.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().build();
+    /// # let _ = metrics;
+    /// ```
+    pub fn build(self) -> Metrics {
+        Metrics::from_config(self.config, self.const_labels)
+    }
+}
+
+/// Sorted, finite, de-duplicated bounds: prometheus-client would otherwise expose them as given.
+fn sanitize_buckets(buckets: impl IntoIterator<Item = f64>) -> Vec<f64> {
+    let mut buckets: Vec<f64> = buckets.into_iter().filter(|bound| bound.is_finite()).collect();
+    buckets.sort_by(f64::total_cmp);
+    buckets.dedup();
+    buckets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_sorted_finite_and_unique() {
+        assert_eq!(
+            sanitize_buckets([2.0, f64::NAN, 1.0, 2.0, f64::INFINITY]),
+            vec![1.0, 2.0]
+        );
+    }
+
+    #[test]
+    fn size_buckets_are_zero_then_powers_of_two() {
+        assert_eq!(DEFAULT_SIZE_BUCKETS[0], 0.0);
+        for (exponent, bound) in DEFAULT_SIZE_BUCKETS[1..].iter().enumerate() {
+            assert_eq!(*bound, 2f64.powi(exponent as i32));
+        }
+        assert_eq!(*DEFAULT_SIZE_BUCKETS.last().unwrap(), 2f64.powi(29));
+    }
+}

@@ -1,0 +1,216 @@
+//! The HTTP metric families and their registration under django-prometheus's names.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::labels::{
+    CharsetLabels, MethodLabels, OverflowLabels, StatusLabels, StatusViewMethodLabels, TransportLabels,
+    TypeLabels, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
+};
+
+/// Builds histograms with the configured buckets.
+#[derive(Clone, Debug)]
+pub(crate) struct Buckets(pub(crate) std::sync::Arc<[f64]>);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
+/// Every family the layer records, registered once per [`crate::Metrics`].
+#[derive(Debug)]
+pub(crate) struct HttpFamilies {
+    pub(crate) requests_before_middlewares: Counter,
+    pub(crate) responses_before_middlewares: Counter,
+    pub(crate) latency_including_middlewares: Histogram,
+    pub(crate) unknown_latency_including_middlewares: Counter,
+    pub(crate) latency_by_view_method: Family<ViewMethodLabels, Histogram, Buckets>,
+    pub(crate) unknown_latency: Counter,
+    pub(crate) ajax_requests: Counter,
+    pub(crate) requests_by_method: Family<MethodLabels, Counter>,
+    pub(crate) requests_by_transport: Family<TransportLabels, Counter>,
+    pub(crate) requests_by_view_transport_method: Family<ViewTransportMethodLabels, Counter>,
+    pub(crate) request_body_bytes: Histogram,
+    pub(crate) responses_by_status: Family<StatusLabels, Counter>,
+    pub(crate) responses_by_status_view_method: Family<StatusViewMethodLabels, Counter>,
+    pub(crate) response_body_bytes: Histogram,
+    pub(crate) responses_by_charset: Family<CharsetLabels, Counter>,
+    pub(crate) responses_streaming: Counter,
+    pub(crate) exceptions_by_type: Family<TypeLabels, Counter>,
+    pub(crate) exceptions_by_view: Family<ViewLabels, Counter>,
+    pub(crate) in_flight: Family<ViewMethodLabels, Gauge>,
+    pub(crate) cancelled: Family<ViewMethodLabels, Counter>,
+    pub(crate) label_overflow: Family<OverflowLabels, Counter>,
+}
+
+/// The exposed base names (without namespace, with the suffixes the encoders add), in
+/// registration order. Used to refuse custom metrics that would collide with ours.
+pub(crate) const EXPOSED_NAMES: &[&str] = &[
+    "http_requests_before_middlewares_total",
+    "http_responses_before_middlewares_total",
+    "http_requests_latency_including_middlewares_seconds",
+    "http_requests_unknown_latency_including_middlewares_total",
+    "http_requests_latency_seconds_by_view_method",
+    "http_requests_unknown_latency_total",
+    "http_ajax_requests_total",
+    "http_requests_total_by_method_total",
+    "http_requests_total_by_transport_total",
+    "http_requests_total_by_view_transport_method_total",
+    "http_requests_body_total_bytes",
+    "http_responses_total_by_status_total",
+    "http_responses_total_by_status_view_method_total",
+    "http_responses_body_total_bytes",
+    "http_responses_total_by_charset_total",
+    "http_responses_streaming_total",
+    "http_exceptions_total_by_type_total",
+    "http_exceptions_total_by_view_total",
+    "http_requests_in_flight",
+    "http_requests_cancelled_total",
+    "http_metrics_label_overflow_total",
+];
+
+impl HttpFamilies {
+    pub(crate) fn new(latency_buckets: &[f64], size_buckets: &[f64]) -> Self {
+        let latency = Buckets(latency_buckets.into());
+        let size = Buckets(size_buckets.into());
+        Self {
+            requests_before_middlewares: Counter::default(),
+            responses_before_middlewares: Counter::default(),
+            latency_including_middlewares: latency.new_metric(),
+            unknown_latency_including_middlewares: Counter::default(),
+            latency_by_view_method: Family::new_with_constructor(latency),
+            unknown_latency: Counter::default(),
+            ajax_requests: Counter::default(),
+            requests_by_method: Family::default(),
+            requests_by_transport: Family::default(),
+            requests_by_view_transport_method: Family::default(),
+            request_body_bytes: size.new_metric(),
+            responses_by_status: Family::default(),
+            responses_by_status_view_method: Family::default(),
+            response_body_bytes: size.new_metric(),
+            responses_by_charset: Family::default(),
+            responses_streaming: Counter::default(),
+            exceptions_by_type: Family::default(),
+            exceptions_by_view: Family::default(),
+            in_flight: Family::default(),
+            cancelled: Family::default(),
+            label_overflow: Family::default(),
+        }
+    }
+
+    /// Registers every family; help texts carry no trailing period (the encoder adds one).
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "http_requests_before_middlewares",
+            "Total count of requests before middlewares run",
+            self.requests_before_middlewares.clone(),
+        );
+        registry.register(
+            "http_responses_before_middlewares",
+            "Total count of responses before middlewares run",
+            self.responses_before_middlewares.clone(),
+        );
+        registry.register_with_unit(
+            "http_requests_latency_including_middlewares",
+            "Histogram of requests processing time (including middleware processing time)",
+            Unit::Seconds,
+            self.latency_including_middlewares.clone(),
+        );
+        registry.register(
+            "http_requests_unknown_latency_including_middlewares",
+            "Count of requests for which the latency was unknown (when computing http_requests_latency_including_middlewares_seconds)",
+            self.unknown_latency_including_middlewares.clone(),
+        );
+        registry.register(
+            "http_requests_latency_seconds_by_view_method",
+            "Histogram of request processing time labelled by view",
+            self.latency_by_view_method.clone(),
+        );
+        registry.register(
+            "http_requests_unknown_latency",
+            "Count of requests for which the latency was unknown",
+            self.unknown_latency.clone(),
+        );
+        registry.register(
+            "http_ajax_requests",
+            "Count of AJAX requests",
+            self.ajax_requests.clone(),
+        );
+        registry.register(
+            "http_requests_total_by_method",
+            "Count of requests by method",
+            self.requests_by_method.clone(),
+        );
+        registry.register(
+            "http_requests_total_by_transport",
+            "Count of requests by transport",
+            self.requests_by_transport.clone(),
+        );
+        registry.register(
+            "http_requests_total_by_view_transport_method",
+            "Count of requests by view, transport, method",
+            self.requests_by_view_transport_method.clone(),
+        );
+        registry.register_with_unit(
+            "http_requests_body_total",
+            "Histogram of requests by body size",
+            Unit::Bytes,
+            self.request_body_bytes.clone(),
+        );
+        registry.register(
+            "http_responses_total_by_status",
+            "Count of responses by status",
+            self.responses_by_status.clone(),
+        );
+        registry.register(
+            "http_responses_total_by_status_view_method",
+            "Count of responses by status, view, method",
+            self.responses_by_status_view_method.clone(),
+        );
+        registry.register_with_unit(
+            "http_responses_body_total",
+            "Histogram of responses by body size",
+            Unit::Bytes,
+            self.response_body_bytes.clone(),
+        );
+        registry.register(
+            "http_responses_total_by_charset",
+            "Count of responses by charset",
+            self.responses_by_charset.clone(),
+        );
+        registry.register(
+            "http_responses_streaming",
+            "Count of streaming responses",
+            self.responses_streaming.clone(),
+        );
+        registry.register(
+            "http_exceptions_total_by_type",
+            "Count of exceptions by object type",
+            self.exceptions_by_type.clone(),
+        );
+        registry.register(
+            "http_exceptions_total_by_view",
+            "Count of exceptions by view",
+            self.exceptions_by_view.clone(),
+        );
+        registry.register(
+            "http_requests_in_flight",
+            "Requests being processed, from the request until the end of its response body",
+            self.in_flight.clone(),
+        );
+        registry.register(
+            "http_requests_cancelled",
+            "Requests whose response future or response body was dropped before the end",
+            self.cancelled.clone(),
+        );
+        registry.register(
+            "http_metrics_label_overflow",
+            "Observations whose label value was folded into <overflow> by the label-set cap",
+            self.label_overflow.clone(),
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! Label values: how a request and its response become `view`, `method`, `transport`, `status`,
+//! `charset` and `type` values, and the label sets of each family.
+//!
+//! Every rule here keeps the number of distinct values bounded or hands the value to the
+//! cardinality cap in [`crate::registry`], so that nothing a client sends can grow the registry.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+use http::{HeaderMap, Method, StatusCode};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, LabelValueEncoder};
+
+/// The `view` value of requests whose view could not be resolved (django-prometheus's value).
+pub const UNNAMED_VIEW: &str = "<unnamed view>";
+/// The `method` value of any method outside the nine standard ones (django-prometheus's value).
+pub const INVALID_METHOD: &str = "<invalid method>";
+/// The `charset` value of responses without a `charset` parameter in their `Content-Type`.
+pub const NO_CHARSET: &str = "<no charset>";
+/// The value that replaces a free-form label value once its family reached the label-set cap.
+pub const OVERFLOW: &str = "<overflow>";
+/// The `type` value recorded when the inner service panics.
+pub const PANIC_TYPE: &str = "panic";
+
+/// The name of the view (route template) that handled a request, used as the `view` label.
+///
+/// An inner service can name its view by inserting a `ViewName` into the **response**
+/// extensions; this is the framework-agnostic way to label requests, and it takes precedence
+/// over axum's `MatchedPath` and over the builder's resolver.
+///
+/// ```
+/// use tower_prometheus::ViewName;
+///
+/// let mut response = http::Response::new(());
+/// response.extensions_mut().insert(ViewName::new("/users/{id}"));
+/// assert_eq!(response.extensions().get::<ViewName>().unwrap().as_str(), "/users/{id}");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ViewName(Cow<'static, str>);
+
+impl ViewName {
+    /// Names a view; a `&'static str` is stored without allocating.
+    ///
+    /// ```
+    /// let view = tower_prometheus::ViewName::new(String::from("orders::list"));
+    /// assert_eq!(view.as_str(), "orders::list");
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Self(name.into())
+    }
+
+    /// The view's name.
+    ///
+    /// ```
+    /// assert_eq!(tower_prometheus::ViewName::new("/").as_str(), "/");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&'static str> for ViewName {
+    fn from(name: &'static str) -> Self {
+        Self::new(name)
+    }
+}
+
+impl From<String> for ViewName {
+    fn from(name: String) -> Self {
+        Self::new(name)
+    }
+}
+
+/// The `method` label: the nine methods django-prometheus knows, everything else folded into
+/// [`INVALID_METHOD`] so that clients cannot invent label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum MethodLabel {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Trace,
+    Options,
+    Connect,
+    Patch,
+    Invalid,
+}
+
+impl MethodLabel {
+    pub(crate) const COUNT: usize = 10;
+
+    pub(crate) fn of(method: &Method) -> Self {
+        match *method {
+            Method::GET => Self::Get,
+            Method::HEAD => Self::Head,
+            Method::POST => Self::Post,
+            Method::PUT => Self::Put,
+            Method::DELETE => Self::Delete,
+            Method::TRACE => Self::Trace,
+            Method::OPTIONS => Self::Options,
+            Method::CONNECT => Self::Connect,
+            Method::PATCH => Self::Patch,
+            _ => Self::Invalid,
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Trace => "TRACE",
+            Self::Options => "OPTIONS",
+            Self::Connect => "CONNECT",
+            Self::Patch => "PATCH",
+            Self::Invalid => INVALID_METHOD,
+        }
+    }
+}
+
+/// The `transport` label: `https` or `http`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Transport {
+    Http,
+    Https,
+}
+
+impl Transport {
+    pub(crate) const COUNT: usize = 2;
+
+    /// The URI scheme decides, unless a trusted forwarded-proto header is configured and present.
+    pub(crate) fn of(
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        trusted_header: Option<&http::HeaderName>,
+    ) -> Self {
+        if let Some(value) = trusted_header.and_then(|name| headers.get(name)) {
+            let first = value.as_bytes().split(|&b| b == b',').next().unwrap_or_default();
+            return if first.trim_ascii().eq_ignore_ascii_case(b"https") {
+                Self::Https
+            } else {
+                Self::Http
+            };
+        }
+        if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+            Self::Https
+        } else {
+            Self::Http
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
+/// The `status` label: the code as text, or its class (`2xx`) when grouping is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct StatusLabel(u16);
+
+impl StatusLabel {
+    /// Codes are 100..=999 (guaranteed by `http::StatusCode`); classes are stored as 1..=9.
+    pub(crate) const COUNT: usize = 1000;
+
+    pub(crate) fn of(status: StatusCode, grouped: bool) -> Self {
+        if grouped {
+            Self(status.as_u16() / 100)
+        } else {
+            Self(status.as_u16())
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+impl EncodeLabelValue for StatusLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        if self.0 < 10 {
+            write!(encoder, "{}xx", self.0)
+        } else {
+            write!(encoder, "{}", self.0)
+        }
+    }
+}
+
+/// A shared, immutable label value; cloning it never allocates.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LabelValue(Arc<str>);
+
+impl LabelValue {
+    pub(crate) fn new(value: &str) -> Self {
+        Self(Arc::from(value))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl EncodeLabelValue for LabelValue {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        encoder.write_str(&self.0)
+    }
+}
+
+/// Extracts the lower-cased `charset` parameter of a `Content-Type`, if any.
+///
+/// Returns `None` when the header is absent, not visible ASCII, or has no charset parameter.
+pub(crate) fn charset_of(headers: &HeaderMap) -> Option<Cow<'_, str>> {
+    let content_type = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let value = content_type.split(';').skip(1).find_map(|parameter| {
+        let (name, value) = parameter.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"'))
+    })?;
+    if value.is_empty() {
+        return None;
+    }
+    if value.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(Cow::Owned(value.to_ascii_lowercase()))
+    } else {
+        Some(Cow::Borrowed(value))
+    }
+}
+
+/// A stable, low-cardinality name for an error type: its Rust type name with module paths
+/// removed (`std::io::error::Error` → `Error`, `Box<dyn core::error::Error + Send>` →
+/// `Box<dyn Error + Send>`).
+pub(crate) fn short_type_name(full: &str) -> String {
+    let mut short = String::with_capacity(full.len());
+    let mut segment_start = 0;
+    for (index, character) in full.char_indices() {
+        if !(character.is_alphanumeric() || character == '_' || character == ':') {
+            short.push_str(last_path_segment(&full[segment_start..index]));
+            short.push(character);
+            segment_start = index + character.len_utf8();
+        }
+    }
+    short.push_str(last_path_segment(&full[segment_start..]));
+    short
+}
+
+fn last_path_segment(path: &str) -> &str {
+    path.rsplit("::").next().unwrap_or(path)
+}
+
+macro_rules! label_set {
+    ($(#[$doc:meta])* $name:ident { $($field:ident : $ty:ty => $key:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub(crate) struct $name {
+            $(pub(crate) $field: $ty,)+
+        }
+
+        impl EncodeLabelSet for $name {
+            fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
+                $(
+                    {
+                        let mut label = encoder.encode_label();
+                        let mut key = label.encode_label_key()?;
+                        key.write_str($key)?;
+                        let mut value = key.encode_label_value()?;
+                        EncodeLabelValue::encode(&self.$field, &mut value)?;
+                        value.finish()?;
+                    }
+                )+
+                Ok(())
+            }
+        }
+    };
+}
+
+impl EncodeLabelValue for MethodLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for Transport {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        encoder.write_str(self.as_str())
+    }
+}
+
+label_set!(
+    /// `{method}`
+    MethodLabels { method: MethodLabel => "method" }
+);
+label_set!(
+    /// `{transport}`
+    TransportLabels { transport: Transport => "transport" }
+);
+label_set!(
+    /// `{view, method}`
+    ViewMethodLabels { view: LabelValue => "view", method: MethodLabel => "method" }
+);
+label_set!(
+    /// `{view, transport, method}`
+    ViewTransportMethodLabels {
+        view: LabelValue => "view",
+        transport: Transport => "transport",
+        method: MethodLabel => "method",
+    }
+);
+label_set!(
+    /// `{status}`
+    StatusLabels { status: StatusLabel => "status" }
+);
+label_set!(
+    /// `{status, view, method}`
+    StatusViewMethodLabels {
+        status: StatusLabel => "status",
+        view: LabelValue => "view",
+        method: MethodLabel => "method",
+    }
+);
+label_set!(
+    /// `{charset}`
+    CharsetLabels { charset: LabelValue => "charset" }
+);
+label_set!(
+    /// `{type}`
+    TypeLabels { kind: LabelValue => "type" }
+);
+label_set!(
+    /// `{view}`
+    ViewLabels { view: LabelValue => "view" }
+);
+label_set!(
+    /// `{label}`: which label of ours was folded into [`OVERFLOW`].
+    OverflowLabels { label: &'static str => "label" }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_methods_keep_their_name_and_others_fold() {
+        assert_eq!(MethodLabel::of(&Method::PATCH).as_str(), "PATCH");
+        let odd = Method::from_bytes(b"FOOBAR").unwrap();
+        assert_eq!(MethodLabel::of(&odd).as_str(), INVALID_METHOD);
+    }
+
+    #[test]
+    fn transport_trusts_only_the_configured_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-proto", "HTTPS, http".parse().unwrap());
+        let uri: http::Uri = "/".parse().unwrap();
+        let name = http::HeaderName::from_static("x-forwarded-proto");
+        assert_eq!(Transport::of(&uri, &headers, None), Transport::Http);
+        assert_eq!(Transport::of(&uri, &headers, Some(&name)), Transport::Https);
+        let https: http::Uri = "https://example.com/".parse().unwrap();
+        assert_eq!(Transport::of(&https, &HeaderMap::new(), None), Transport::Https);
+    }
+
+    #[test]
+    fn charset_is_lower_cased_and_unquoted() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(charset_of(&headers), None);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "text/html; Charset=\"UTF-8\"".parse().unwrap(),
+        );
+        assert_eq!(charset_of(&headers).as_deref(), Some("utf-8"));
+        headers.insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
+        assert_eq!(charset_of(&headers), None);
+    }
+
+    #[test]
+    fn type_names_lose_their_module_paths() {
+        assert_eq!(short_type_name("std::io::error::Error"), "Error");
+        assert_eq!(
+            short_type_name("alloc::boxed::Box<dyn core::error::Error + core::marker::Send>"),
+            "Box<dyn Error + Send>"
+        );
+        assert_eq!(short_type_name("core::convert::Infallible"), "Infallible");
+    }
+}

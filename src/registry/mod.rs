@@ -1,0 +1,297 @@
+//! The registry: [`Metrics`], its [`MetricsBuilder`], the HTTP metric families and the rules
+//! that turn requests into label values.
+//!
+//! A [`Metrics`] owns one prometheus-client [`Registry`] holding the HTTP families, plus any
+//! metric you register beside them. It is cheap to clone (an `Arc`), `Send + Sync`, and
+//! independent of every other instance: two `Metrics` in one process never share series.
+
+mod builder;
+mod error;
+mod families;
+pub(crate) mod labels;
+pub(crate) mod recorder;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use prometheus_client::collector::Collector;
+use prometheus_client::registry::{Metric, Registry, Unit};
+
+pub use builder::{
+    MetricsBuilder, DEFAULT_LATENCY_BUCKETS, DEFAULT_MAX_LABEL_SETS, DEFAULT_METRICS_PATH,
+    DEFAULT_SIZE_BUCKETS,
+};
+pub use error::RegistrationError;
+pub use labels::{ViewName, INVALID_METHOD, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
+
+use families::{HttpFamilies, EXPOSED_NAMES};
+use recorder::Recorder;
+
+/// The HTTP metrics of one service: the registry, the families, and the configuration.
+///
+/// Create one with [`Metrics::new`] or [`Metrics::builder`], then hand [`Metrics::layer`] to
+/// your router. See the [crate documentation](crate) for a complete example.
+///
+/// ```
+/// let metrics = tower_prometheus::Metrics::new();
+/// let layer = metrics.layer();
+/// # let _ = layer;
+/// ```
+#[derive(Clone)]
+pub struct Metrics {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What every clone of a [`Metrics`], its layers and services share.
+pub(crate) struct Shared {
+    pub(crate) registry: RwLock<Registry>,
+    pub(crate) recorder: Recorder,
+    pub(crate) config: Config,
+    custom_names: Mutex<Vec<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) namespace: Option<String>,
+    pub(crate) latency_buckets: Vec<f64>,
+    pub(crate) size_buckets: Vec<f64>,
+    pub(crate) metrics_path: Option<String>,
+    pub(crate) excluded_paths: Vec<String>,
+    pub(crate) group_status_codes: bool,
+    pub(crate) view_resolver: Option<ViewResolver>,
+    pub(crate) forwarded_proto_header: Option<http::HeaderName>,
+    pub(crate) max_label_sets: usize,
+}
+
+type ResolveView = dyn Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync;
+
+/// The builder's view resolver closure.
+#[derive(Clone)]
+pub(crate) struct ViewResolver(pub(crate) Arc<ResolveView>);
+
+impl fmt::Debug for ViewResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ViewResolver(..)")
+    }
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Metrics with every default: no namespace, django's buckets, served at `/metrics`.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// assert_eq!(metrics.metrics_path(), Some("/metrics"));
+    /// ```
+    pub fn new() -> Self {
+        MetricsBuilder::new().build()
+    }
+
+    /// A builder for every option.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().namespace("shop").build();
+    /// # let _ = metrics;
+    /// ```
+    pub fn builder() -> MetricsBuilder {
+        MetricsBuilder::new()
+    }
+
+    pub(crate) fn from_config(config: Config, const_labels: Vec<(String, String)>) -> Self {
+        let labels = const_labels
+            .into_iter()
+            .map(|(name, value)| (Cow::Owned(sanitize_name(&name)), Cow::Owned(value)));
+        let mut registry = match &config.namespace {
+            Some(namespace) => Registry::with_prefix_and_labels(sanitize_name(namespace), labels),
+            None => Registry::with_labels(labels),
+        };
+        let families = HttpFamilies::new(&config.latency_buckets, &config.size_buckets);
+        families.register(&mut registry);
+        let recorder = Recorder::new(families, config.max_label_sets);
+        Self {
+            shared: Arc::new(Shared {
+                registry: RwLock::new(registry),
+                recorder,
+                config,
+                custom_names: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The path the layer serves the exposition on, `None` when disabled.
+    ///
+    /// ```
+    /// assert_eq!(tower_prometheus::Metrics::new().metrics_path(), Some("/metrics"));
+    /// ```
+    pub fn metrics_path(&self) -> Option<&str> {
+        self.shared.config.metrics_path.as_deref()
+    }
+
+    /// Registers your own metric beside the HTTP families, under the same namespace and
+    /// constant labels; it appears in every exposition.
+    ///
+    /// As with prometheus-client, give counters their name without `_total`. A name that
+    /// would collide with one of ours or with an earlier registration is refused.
+    ///
+    /// ```
+    /// use prometheus_client::metrics::counter::Counter;
+    ///
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// let orders: Counter = Counter::default();
+    /// metrics.register("orders_placed", "Orders placed", orders.clone()).unwrap();
+    /// orders.inc();
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("orders_placed_total 1"));
+    ///
+    /// let clash: Counter = Counter::default();
+    /// assert!(metrics.register("http_ajax_requests", "clash", clash).is_err());
+    /// ```
+    pub fn register(
+        &self,
+        name: impl Into<String>,
+        help: impl Into<String>,
+        metric: impl Metric,
+    ) -> Result<(), RegistrationError> {
+        let name = name.into();
+        self.claim_name(&name)?;
+        self.shared.registry.write().register(name, help.into(), metric);
+        Ok(())
+    }
+
+    /// Registers your own metric with a unit, which the exposition appends to its name.
+    ///
+    /// ```
+    /// use prometheus_client::metrics::gauge::Gauge;
+    /// use prometheus_client::registry::Unit;
+    ///
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// let queue: Gauge = Gauge::default();
+    /// metrics.register_with_unit("queue_size", "Bytes queued", Unit::Bytes, queue).unwrap();
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("queue_size_bytes 0"));
+    /// ```
+    pub fn register_with_unit(
+        &self,
+        name: impl Into<String>,
+        help: impl Into<String>,
+        unit: Unit,
+        metric: impl Metric,
+    ) -> Result<(), RegistrationError> {
+        let name = name.into();
+        self.claim_name(&format!("{name}_{}", unit.as_str()))?;
+        self.shared
+            .registry
+            .write()
+            .register_with_unit(name, help.into(), unit, metric);
+        Ok(())
+    }
+
+    /// Registers a prometheus-client [`Collector`], called on every scrape. The names it
+    /// emits are its own responsibility: they are not checked against ours.
+    ///
+    /// ```
+    /// use prometheus_client::collector::Collector;
+    /// use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+    /// use prometheus_client::metrics::gauge::ConstGauge;
+    ///
+    /// #[derive(Debug)]
+    /// struct Answer;
+    /// impl Collector for Answer {
+    ///     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    ///         let gauge = ConstGauge::new(42);
+    ///         let metric = encoder.encode_descriptor("answer", "The answer", None, gauge.metric_type())?;
+    ///         gauge.encode(metric)
+    ///     }
+    /// }
+    ///
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// metrics.register_collector(Box::new(Answer));
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("answer 42"));
+    /// ```
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        self.shared.registry.write().register_collector(collector);
+    }
+
+    /// Reserves an exposed base name, refusing clashes with ours and with earlier ones.
+    fn claim_name(&self, name: &str) -> Result<(), RegistrationError> {
+        if !is_valid_metric_name(name) {
+            return Err(RegistrationError::InvalidName(name.to_owned()));
+        }
+        let clashes = |taken: &str| {
+            let bare = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_owned();
+            bare(taken) == bare(name)
+        };
+        if EXPOSED_NAMES.iter().any(|ours| clashes(ours)) {
+            return Err(RegistrationError::Reserved(name.to_owned()));
+        }
+        let mut custom = self.shared.custom_names.lock();
+        if custom.iter().any(|taken| clashes(taken)) {
+            return Err(RegistrationError::Duplicate(name.to_owned()));
+        }
+        custom.push(name.to_owned());
+        Ok(())
+    }
+}
+
+fn is_valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// Makes a namespace or label name valid (`[a-zA-Z_][a-zA-Z0-9_]*`) so that no configuration
+/// can produce an exposition Prometheus rejects.
+fn sanitize_name(name: &str) -> String {
+    let mut sanitized: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if sanitized.is_empty() || sanitized.starts_with(|c: char| c.is_ascii_digit()) {
+        sanitized.insert(0, '_');
+    }
+    sanitized
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_sanitized() {
+        assert_eq!(sanitize_name("my-app.v2"), "my_app_v2");
+        assert_eq!(sanitize_name("9lives"), "_9lives");
+        assert_eq!(sanitize_name(""), "_");
+    }
+
+    #[test]
+    fn metric_names_are_validated() {
+        assert!(is_valid_metric_name("orders:rate5m"));
+        assert!(!is_valid_metric_name("2fast"));
+        assert!(!is_valid_metric_name("with space"));
+        assert!(!is_valid_metric_name(""));
+    }
+}
