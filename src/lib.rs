@@ -1,9 +1,12 @@
 //! django-prometheus-style HTTP metrics and a `/metrics` route for any
 //! [`tower`](https://docs.rs/tower) / [`http`] service, in two lines:
 //!
-//! ```ignore
+//! ```
+//! # use axum::{routing::get, Router};
+//! # async fn user() -> &'static str { "user" }
 //! let metrics = tower_prometheus::Metrics::new();                                  // line 1
 //! let app = Router::new().route("/users/{id}", get(user)).layer(metrics.layer()); // line 2
+//! # let _: Router = app;
 //! ```
 //!
 //! Every request through the layer is measured, and `GET /metrics` on the same service
@@ -18,9 +21,9 @@
 //!
 //! # Example
 //!
-//! Any `Service<http::Request<_>>` works; here a `tower::service_fn`, with small buckets to
-//! keep the exposition short. The view label comes from a [`ViewName`] response extension
-//! (with the `axum` feature, axum's `MatchedPath` is read automatically).
+//! Any `Service<http::Request<_>>` works; here a `tower::service_fn` whose view (route
+//! template) comes from a resolver closure, with small buckets to keep the exposition short.
+//! With the `axum` feature, axum's `MatchedPath` names the view without any resolver.
 //!
 //! ```
 //! use http::{Request, Response};
@@ -33,46 +36,91 @@
 //! let metrics = Metrics::builder()
 //!     .latency_buckets([60.0])
 //!     .size_buckets([16.0])
+//!     .view_resolver(|request| (request.uri.path() == "/hello").then(|| ViewName::new("/hello")))
 //!     .build();
 //! let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_request: Request<String>| async {
 //!     let mut response = Response::new(String::from("hello"));
 //!     response.headers_mut().insert("content-type", "text/plain; charset=utf-8".parse().unwrap());
-//!     response.extensions_mut().insert(ViewName::new("/hello"));
 //!     Ok::<_, std::convert::Infallible>(response)
 //! });
 //!
 //! let response = app.clone().oneshot(Request::get("/hello").body(String::new()).unwrap()).await.unwrap();
 //! assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "hello");
 //!
-//! // The same layer serves the exposition; the latency sums vary from run to run.
-//! let scrape = app.oneshot(Request::get("/metrics").body(String::new()).unwrap()).await.unwrap();
-//! assert_eq!(scrape.headers()["content-type"], Format::PrometheusText.content_type());
-//! let body = scrape.into_body().collect().await.unwrap().to_bytes();
-//! let text = String::from_utf8(body.to_vec()).unwrap();
+//! // Every line of the exposition but the latency sums, which vary from run to run:
+//! let text = metrics.render(Format::PrometheusText).unwrap();
 //! let stable: Vec<&str> = text
 //!     .lines()
-//!     .filter(|line| !(line.contains("seconds") && line.contains("_sum")))
+//!     .filter(|line| !(line.contains("_seconds") && line.contains("_sum")))
 //!     .collect();
-//! assert_eq!(stable.join("\n") + "\n", r#"# HELP http_requests_before_middlewares_total Total count of requests before middlewares run.
-//! # TYPE http_requests_before_middlewares_total counter
-//! http_requests_before_middlewares_total 2
-//! # HELP http_responses_before_middlewares_total Total count of responses before middlewares run.
-//! # TYPE http_responses_before_middlewares_total counter
+//! let expected = r#"
+//! ## HELP http_requests_before_middlewares_total Total count of requests before middlewares run.
+//! ## TYPE http_requests_before_middlewares_total counter
+//! http_requests_before_middlewares_total 1
+//! ## HELP http_responses_before_middlewares_total Total count of responses before middlewares run.
+//! ## TYPE http_responses_before_middlewares_total counter
 //! http_responses_before_middlewares_total 1
-//! # HELP http_requests_latency_including_middlewares_seconds Histogram of requests processing time (including middleware processing time).
-//! # TYPE http_requests_latency_including_middlewares_seconds histogram
-//! http_requests_latency_including_middlewares_seconds_count 1
-//! http_requests_latency_including_middlewares_seconds_bucket{le="60.0"} 1
+//! ## HELP http_requests_latency_including_middlewares_seconds Histogram of requests processing time (including middleware processing time).
+//! ## TYPE http_requests_latency_including_middlewares_seconds histogram
+//! http_requests_latency_including_middlewares_seconds_bucket{le="60"} 1
 //! http_requests_latency_including_middlewares_seconds_bucket{le="+Inf"} 1
-//! # HELP http_requests_unknown_latency_including_middlewares_total Count of requests for which the latency was unknown (when computing http_requests_latency_including_middlewares_seconds).
-//! # TYPE http_requests_unknown_latency_including_middlewares_total counter
+//! http_requests_latency_including_middlewares_seconds_count 1
+//! ## HELP http_requests_unknown_latency_including_middlewares_total Count of requests for which the latency was unknown (when computing http_requests_latency_including_middlewares_seconds).
+//! ## TYPE http_requests_unknown_latency_including_middlewares_total counter
 //! http_requests_unknown_latency_including_middlewares_total 0
-//! # HELP http_requests_latency_seconds_by_view_method Histogram of request processing time labelled by view.
-//! # TYPE http_requests_latency_seconds_by_view_method histogram
+//! ## HELP http_requests_latency_seconds_by_view_method Histogram of request processing time labelled by view.
+//! ## TYPE http_requests_latency_seconds_by_view_method histogram
+//! http_requests_latency_seconds_by_view_method_bucket{view="/hello",method="GET",le="60"} 1
+//! http_requests_latency_seconds_by_view_method_bucket{view="/hello",method="GET",le="+Inf"} 1
 //! http_requests_latency_seconds_by_view_method_count{view="/hello",method="GET"} 1
-//! http_requests_latency_seconds_by_view_method_bucket{le="60.0",view="/hello",method="GET"} 1
-//! http_requests_latency_seconds_by_view_method_bucket{le="+Inf",view="/hello",method="GET"} 1
-//! "#);
+//! ## HELP http_requests_unknown_latency_total Count of requests for which the latency was unknown.
+//! ## TYPE http_requests_unknown_latency_total counter
+//! http_requests_unknown_latency_total 0
+//! ## HELP http_ajax_requests_total Count of AJAX requests.
+//! ## TYPE http_ajax_requests_total counter
+//! http_ajax_requests_total 0
+//! ## HELP http_requests_total_by_method_total Count of requests by method.
+//! ## TYPE http_requests_total_by_method_total counter
+//! http_requests_total_by_method_total{method="GET"} 1
+//! ## HELP http_requests_total_by_transport_total Count of requests by transport.
+//! ## TYPE http_requests_total_by_transport_total counter
+//! http_requests_total_by_transport_total{transport="http"} 1
+//! ## HELP http_requests_total_by_view_transport_method_total Count of requests by view, transport, method.
+//! ## TYPE http_requests_total_by_view_transport_method_total counter
+//! http_requests_total_by_view_transport_method_total{view="/hello",transport="http",method="GET"} 1
+//! ## HELP http_requests_body_total_bytes Histogram of requests by body size.
+//! ## TYPE http_requests_body_total_bytes histogram
+//! http_requests_body_total_bytes_bucket{le="16"} 0
+//! http_requests_body_total_bytes_bucket{le="+Inf"} 0
+//! http_requests_body_total_bytes_sum 0.0
+//! http_requests_body_total_bytes_count 0
+//! ## HELP http_responses_total_by_status_total Count of responses by status.
+//! ## TYPE http_responses_total_by_status_total counter
+//! http_responses_total_by_status_total{status="200"} 1
+//! ## HELP http_responses_total_by_status_view_method_total Count of responses by status, view, method.
+//! ## TYPE http_responses_total_by_status_view_method_total counter
+//! http_responses_total_by_status_view_method_total{status="200",view="/hello",method="GET"} 1
+//! ## HELP http_responses_body_total_bytes Histogram of responses by body size.
+//! ## TYPE http_responses_body_total_bytes histogram
+//! http_responses_body_total_bytes_bucket{le="16"} 1
+//! http_responses_body_total_bytes_bucket{le="+Inf"} 1
+//! http_responses_body_total_bytes_sum 5.0
+//! http_responses_body_total_bytes_count 1
+//! ## HELP http_responses_total_by_charset_total Count of responses by charset.
+//! ## TYPE http_responses_total_by_charset_total counter
+//! http_responses_total_by_charset_total{charset="utf-8"} 1
+//! ## HELP http_responses_streaming_total Count of streaming responses.
+//! ## TYPE http_responses_streaming_total counter
+//! http_responses_streaming_total 0
+//! ## HELP http_requests_in_flight Requests being processed, from the request until the end of its response body.
+//! ## TYPE http_requests_in_flight gauge
+//! http_requests_in_flight{view="/hello",method="GET"} 0
+//! "#;
+//! assert_eq!(stable.join("\n"), expected.trim());
+//!
+//! // The same layer answers `GET /metrics` with that exposition.
+//! let scrape = app.oneshot(Request::get("/metrics").body(String::new()).unwrap()).await.unwrap();
+//! assert_eq!(scrape.headers()["content-type"], Format::PrometheusText.content_type());
 //! # }
 //! ```
 //!

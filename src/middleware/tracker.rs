@@ -84,7 +84,7 @@ impl RequestTracker {
         }
         let handles = recorder.view(view, method);
         recorder.note_use(&handles);
-        handles.in_flight.inc();
+        recorder.in_flight(&handles).inc();
         Self {
             shared: Arc::clone(shared),
             method,
@@ -114,7 +114,7 @@ impl RequestTracker {
         let families = &recorder.families;
         families.responses_before_middlewares.inc();
         families.latency_including_middlewares.observe(elapsed);
-        self.view.latency.observe(elapsed);
+        recorder.latency(&self.view, elapsed);
         recorder.requests_by_view_transport_method(&self.view, self.transport);
         let status = StatusLabel::of(parts.status, self.shared.config.group_status_codes);
         recorder.responses_by_status(status).inc();
@@ -135,7 +135,7 @@ impl RequestTracker {
         let elapsed = self.start.elapsed().as_secs_f64();
         let recorder = &self.shared.recorder;
         recorder.families.latency_including_middlewares.observe(elapsed);
-        self.view.latency.observe(elapsed);
+        recorder.latency(&self.view, elapsed);
         recorder.requests_by_view_transport_method(&self.view, self.transport);
         self.record_exception(type_name);
     }
@@ -208,7 +208,7 @@ impl RequestTracker {
 
     fn finish(&mut self) {
         self.stage = Stage::Done;
-        self.in_flight.in_flight.dec();
+        self.shared.recorder.in_flight(&self.in_flight).dec();
     }
 }
 

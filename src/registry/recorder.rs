@@ -67,8 +67,8 @@ impl FoldedLabel {
 pub(crate) struct ViewHandles {
     labels: ViewMethodLabels,
     folded: bool,
-    pub(crate) latency: Histogram,
-    pub(crate) in_flight: Gauge,
+    latency: OnceLock<Histogram>,
+    in_flight: OnceLock<Gauge>,
     by_transport: [OnceLock<Counter>; Transport::COUNT],
     cancelled: OnceLock<Counter>,
     exceptions: OnceLock<Counter>,
@@ -155,12 +155,7 @@ impl Recorder {
             let mut created = false;
             let handles = slot.get_or_init(|| {
                 created = true;
-                Arc::new(ViewHandles::new(
-                    &self.families,
-                    LabelValue::new(view),
-                    method,
-                    false,
-                ))
+                Arc::new(ViewHandles::new(LabelValue::new(view), method, false))
             });
             if !created {
                 self.view_method_pairs.fetch_sub(1, Ordering::Relaxed);
@@ -174,14 +169,10 @@ impl Recorder {
     }
 
     fn overflow_view_handles(&self, method: MethodLabel) -> Arc<ViewHandles> {
-        Arc::clone(self.overflow_view[method.index()].get_or_init(|| {
-            Arc::new(ViewHandles::new(
-                &self.families,
-                LabelValue::new(OVERFLOW),
-                method,
-                true,
-            ))
-        }))
+        Arc::clone(
+            self.overflow_view[method.index()]
+                .get_or_init(|| Arc::new(ViewHandles::new(LabelValue::new(OVERFLOW), method, true))),
+        )
     }
 
     fn fold(&self, label: FoldedLabel) {
@@ -233,6 +224,26 @@ impl Recorder {
                 .status_counter(&self.families, status)
         };
         counter.inc();
+    }
+
+    /// Observes a latency; the series is created on first use so that a view seen only in
+    /// flight (the request-time view of a response that named another one) stays out of it.
+    pub(crate) fn latency(&self, handles: &ViewHandles, seconds: f64) {
+        handles
+            .latency
+            .get_or_init(|| {
+                self.families
+                    .latency_by_view_method
+                    .get_or_create_owned(&handles.labels)
+            })
+            .observe(seconds);
+    }
+
+    /// The in-flight gauge of `handles`, created on first use like the latency series.
+    pub(crate) fn in_flight<'h>(&self, handles: &'h ViewHandles) -> &'h Gauge {
+        handles
+            .in_flight
+            .get_or_init(|| self.families.in_flight.get_or_create_owned(&handles.labels))
     }
 
     pub(crate) fn cancelled(&self, handles: &ViewHandles) {
@@ -318,11 +329,11 @@ impl Recorder {
 }
 
 impl ViewHandles {
-    fn new(families: &HttpFamilies, view: LabelValue, method: MethodLabel, folded: bool) -> Self {
+    fn new(view: LabelValue, method: MethodLabel, folded: bool) -> Self {
         let labels = ViewMethodLabels { view, method };
         Self {
-            latency: families.latency_by_view_method.get_or_create_owned(&labels),
-            in_flight: families.in_flight.get_or_create_owned(&labels),
+            latency: OnceLock::new(),
+            in_flight: OnceLock::new(),
             labels,
             folded,
             by_transport: Default::default(),
