@@ -33,6 +33,7 @@
 //! let metrics = Metrics::builder()
 //!     .latency_buckets([60.0])
 //!     .size_buckets([16.0])
+//!     .process_metrics(false)
 //!     .build();
 //! let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_request: Request<String>| async {
 //!     let mut response = Response::new(String::from("hello"));
@@ -78,11 +79,15 @@
 //!
 //! # Feature flags
 //! - `axum`: reads axum's `MatchedPath` for the `view` label.
+//! - `process` (default): registers the standard `process_*` metrics (Linux), see [`process`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod exposition;
 pub mod middleware;
+#[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
+pub mod process;
 pub mod registry;
 
 pub use exposition::{negotiate, EncodeError, ExpositionBody, ExpositionService, Format};

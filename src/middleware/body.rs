@@ -95,6 +95,8 @@ where
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
                         tracker.on_body_data(data.remaining());
+                    } else if let Some(trailers) = frame.trailers_ref() {
+                        tracker.on_trailers(trailers);
                     }
                 }
                 Some(Err(_)) => tracker.on_body_error(std::any::type_name::<B::Error>()),
