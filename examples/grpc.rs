@@ -44,25 +44,25 @@ use tower_prometheus::{Format, Metrics, ViewName};
 
 /// `inventory.ItemRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct ItemRequest {
+pub(crate) struct ItemRequest {
     /// The item asked for.
     #[prost(string, tag = "1")]
-    pub sku: String,
+    pub(crate) sku: String,
 }
 
 /// `inventory.Item`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Item {
+pub(crate) struct Item {
     /// The item.
     #[prost(string, tag = "1")]
-    pub sku: String,
+    pub(crate) sku: String,
     /// Units in stock.
     #[prost(uint32, tag = "2")]
-    pub stock: u32,
+    pub(crate) stock: u32,
 }
 
 /// The one method's full path.
-pub const GET_ITEM: &str = "/inventory.Inventory/GetItem";
+pub(crate) const GET_ITEM: &str = "/inventory.Inventory/GetItem";
 
 /// The business logic: `apple` exists, an empty SKU is invalid, `broken` fails.
 async fn get_item(request: tonic::Request<ItemRequest>) -> Result<tonic::Response<Item>, Status> {
@@ -77,7 +77,7 @@ async fn get_item(request: tonic::Request<ItemRequest>) -> Result<tonic::Respons
 
 /// The server side of `inventory.Inventory`: routes by path, decodes with prost.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct InventoryServer;
+pub(crate) struct InventoryServer;
 
 impl NamedService for InventoryServer {
     const NAME: &'static str = "inventory.Inventory";
@@ -110,7 +110,7 @@ where
 }
 
 /// The metrics: gRPC paths are route templates already, so they name the view.
-pub fn metrics() -> Metrics {
+pub(crate) fn metrics() -> Metrics {
     Metrics::builder()
         .view_resolver(|request: &http::request::Parts| {
             let is_grpc = request
@@ -123,7 +123,7 @@ pub fn metrics() -> Metrics {
 }
 
 /// Serves the service behind the layer on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Metrics) -> Result<(), tonic::transport::Error> {
+pub(crate) async fn serve(listener: TcpListener, metrics: Metrics) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .layer(metrics.layer())
         .add_service(InventoryServer)
@@ -132,7 +132,7 @@ pub async fn serve(listener: TcpListener, metrics: Metrics) -> Result<(), tonic:
 }
 
 /// Calls `GetItem` on the server at `address` over HTTP/2 without TLS.
-pub async fn call_get_item(address: SocketAddr, sku: &str) -> Result<Item, Status> {
+pub(crate) async fn call_get_item(address: SocketAddr, sku: &str) -> Result<Item, Status> {
     let http2 = Client::builder(TokioExecutor::new())
         .http2_only(true)
         .build::<_, tonic::body::Body>(HttpConnector::new());

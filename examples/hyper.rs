@@ -25,7 +25,7 @@ use tower::ServiceBuilder;
 use tower_prometheus::{Metrics, ViewName};
 
 /// The metrics of this server: fixed paths are named by a resolver from the request head.
-pub fn metrics() -> Metrics {
+pub(crate) fn metrics() -> Metrics {
     Metrics::builder()
         .view_resolver(|request: &http::request::Parts| match request.uri.path() {
             "/" => Some(ViewName::new("/")),
@@ -58,7 +58,7 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 }
 
 /// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Metrics) -> std::io::Result<()> {
+pub(crate) async fn serve(listener: TcpListener, metrics: Metrics) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let service = ServiceBuilder::new().layer(metrics.layer()).service_fn(handle);
