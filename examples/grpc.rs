@@ -24,6 +24,8 @@
 //!   headers or the trailers, so the real outcome is in `grpc_code`.
 //! - tonic's router is not visible from outside, so name views with a resolver: the gRPC path
 //!   (`/inventory.Inventory/GetItem`) is already a template.
+//! - Prometheus scrapes `/metrics` over HTTP/1.1, which tonic refuses unless the server is
+//!   built with `accept_http1(true)`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -125,6 +127,8 @@ pub(crate) fn metrics() -> Metrics {
 /// Serves the service behind the layer on `listener` until the task is dropped.
 pub(crate) async fn serve(listener: TcpListener, metrics: Metrics) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
+        // Prometheus scrapes over HTTP/1.1; tonic accepts only HTTP/2 unless told otherwise.
+        .accept_http1(true)
         .layer(metrics.layer())
         .add_service(InventoryServer)
         .serve_with_incoming(TcpIncoming::from(listener))

@@ -8,7 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tonic::Code;
 use tower::{ServiceBuilder, ServiceExt};
@@ -64,6 +67,20 @@ async fn tonic_outcomes_are_counted_by_code() {
         text.contains("http_requests_in_flight{view=\"/inventory.Inventory/GetItem\",method=\"POST\"} 0"),
         "{text}"
     );
+    // The same port answers a Prometheus scrape over HTTP/1.1.
+    let http1 = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(HttpConnector::new());
+    let scrape = Request::get(format!("http://{address}/metrics"))
+        .body(Empty::new())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(30), http1.request(scrape))
+        .await
+        .expect("the scrape is answered within 30 s")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), http::Version::HTTP_11);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let scraped = String::from_utf8(body.to_vec()).unwrap();
+    assert!(scraped.contains("grpc_code=\"NotFound\"} 1"), "{scraped}");
 }
 
 type FrameStream = futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>;

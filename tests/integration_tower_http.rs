@@ -207,10 +207,23 @@ where
 #[tokio::test]
 async fn router_layer_names_views_and_serves_metrics() {
     let metrics = metrics();
-    let placement = observe(routes().layer(metrics.layer()), &metrics).await;
+    let app = routes()
+        .layer(metrics.layer())
+        .route("/late", get(|| async { "added after the layer" }));
+    let placement = observe(app.clone(), &metrics).await;
     assert_eq!(placement.user_view.as_deref(), Some("/users/{id}"));
     assert!(placement.unmatched_counted, "the fallback is layered too");
     assert_eq!(placement.metrics_status, StatusCode::OK);
+
+    let before = value(&render(&metrics), "http_requests_before_middlewares_total");
+    assert_eq!(send(app, "/late").await.0, StatusCode::OK);
+    let text = render(&metrics);
+    assert_eq!(
+        value(&text, "http_requests_before_middlewares_total"),
+        before,
+        "{text}"
+    );
+    assert!(!text.contains("/late"), "{text}");
 }
 
 #[tokio::test]
