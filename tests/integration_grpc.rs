@@ -224,3 +224,75 @@ async fn made_up_methods_fold_into_overflow_beyond_the_cap() {
         "{text}"
     );
 }
+
+/// A tonic service generated from a `.proto` (tonic-health ships one), including a
+/// server-streaming method whose status arrives in the trailers, or never when the client
+/// walks away.
+#[tokio::test]
+async fn generated_services_unary_and_streaming() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let metrics = Metrics::builder().process_metrics(false).build();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let server = tonic::transport::Server::builder()
+        .layer(metrics.layer())
+        .add_service(health)
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+    tokio::spawn(server);
+
+    let http2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build::<_, tonic::body::Body>(HttpConnector::new());
+    let mut client = HealthClient::with_origin(http2, format!("http://{address}").parse().unwrap());
+    let check = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let bounded = Duration::from_secs(30);
+    tokio::time::timeout(bounded, client.check(check("")))
+        .await
+        .unwrap()
+        .unwrap();
+    let missing = tokio::time::timeout(bounded, client.check(check("no.Such")))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    // Watch streams until the client leaves: the server never sends a status.
+    let mut updates = tokio::time::timeout(bounded, client.watch(check("")))
+        .await
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    assert!(tokio::time::timeout(bounded, updates.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .is_some());
+    drop(updates);
+    drop(client);
+
+    let service = "grpc.health.v1.Health";
+    let deadline = tokio::time::Instant::now() + bounded;
+    let text = loop {
+        let text = metrics.render(Format::PrometheusText).unwrap();
+        if handled(&text, service, "Watch", "Canceled").is_some() {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Watch never counted:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(handled(&text, service, "Check", "OK"), Some(1.0), "{text}");
+    assert_eq!(handled(&text, service, "Check", "NotFound"), Some(1.0), "{text}");
+    assert_eq!(handled(&text, service, "Watch", "Canceled"), Some(1.0), "{text}");
+    assert!(
+        text.contains("http_requests_cancelled_total{view=\"<unnamed view>\",method=\"POST\"} 1"),
+        "{text}"
+    );
+}

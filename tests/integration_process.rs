@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Barrier, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::registry::Registry;
@@ -20,17 +20,20 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 /// The value of the unlabelled sample `name` in a Prometheus text exposition.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .find_map(|value| value.trim().parse().ok())
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn scrape(metrics: &Metrics, name: &str) -> f64 {
     let text = metrics.render(Format::PrometheusText).unwrap();
     sample(&text, name).unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn now_seconds() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -97,7 +100,7 @@ fn threads_and_cpu_time_follow_the_process() {
     let _serial = serial();
     let metrics = Metrics::new();
     let threads_before = scrape(&metrics, "process_threads");
-    let barrier = Barrier::new(5);
+    let barrier = std::sync::Barrier::new(5);
     std::thread::scope(|scope| {
         for _ in 0..4 {
             scope.spawn(|| {
@@ -142,8 +145,18 @@ fn standard_names_escape_the_namespace_and_keep_constant_labels() {
         .namespace("django")
         .const_label("service", "billing")
         .build();
+    // Everything else still takes the namespace, custom metrics included.
+    let orders: prometheus_client::metrics::counter::Counter = Default::default();
+    metrics
+        .register("orders_placed", "Orders placed", orders.clone())
+        .unwrap();
+    orders.inc();
     let text = metrics.render(Format::PrometheusText).unwrap();
     assert!(text.contains("django_http_requests_before_middlewares_total{service=\"billing\"} 0"));
+    assert!(
+        text.contains("\ndjango_orders_placed_total{service=\"billing\"} 1\n"),
+        "{text}"
+    );
     assert!(!text.contains("django_process_"), "{text}");
     if ProcessCollector::is_supported() {
         for name in [
