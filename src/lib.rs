@@ -37,6 +37,7 @@
 //!     .latency_buckets([60.0])
 //!     .size_buckets([16.0])
 //!     .view_resolver(|request| (request.uri.path() == "/hello").then(|| ViewName::new("/hello")))
+//!     .process_metrics(false)
 //!     .build();
 //! let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_request: Request<String>| async {
 //!     let mut response = Response::new(String::from("hello"));
@@ -126,11 +127,15 @@
 //!
 //! # Feature flags
 //! - `axum`: reads axum's `MatchedPath` for the `view` label.
+//! - `process` (default): registers the standard `process_*` metrics (Linux), see [`process`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod exposition;
 pub mod middleware;
+#[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
+pub mod process;
 pub mod registry;
 
 pub use exposition::{negotiate, EncodeError, ExpositionBody, ExpositionService, Format};

@@ -307,7 +307,9 @@ async fn the_django_namespace_gives_django_prometheus_names() {
         assert!(families.contains(name), "missing {name} in {families:?}");
     }
     assert!(
-        families.iter().all(|name| name.starts_with("django_")),
+        families
+            .iter()
+            .all(|name| name.starts_with("django_") || name.starts_with("process_")),
         "{families:?}"
     );
     let latency = parse(&text)

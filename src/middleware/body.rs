@@ -55,6 +55,21 @@ impl<B> ResponseBody<B> {
     }
 }
 
+/// An empty, untracked body, for middleware that answers on its own beneath the layer (such as
+/// tower-http's `TimeoutLayer`, which needs `Default` to build its timeout response).
+///
+/// ```
+/// use http_body::Body;
+///
+/// let body: tower_prometheus::ResponseBody<String> = Default::default();
+/// assert!(body.is_end_stream());
+/// ```
+impl<B: Default> Default for ResponseBody<B> {
+    fn default() -> Self {
+        Self::inner(B::default())
+    }
+}
+
 impl<B> Body for ResponseBody<B>
 where
     B: Body,
@@ -95,6 +110,8 @@ where
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
                         tracker.on_body_data(data.remaining());
+                    } else if let Some(trailers) = frame.trailers_ref() {
+                        tracker.on_trailers(trailers);
                     }
                 }
                 Some(Err(_)) => tracker.on_body_error(std::any::type_name::<B::Error>()),

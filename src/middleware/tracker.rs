@@ -11,6 +11,7 @@ use std::time::Instant;
 use http::header::{HeaderName, CONTENT_LENGTH};
 use http::request::Parts;
 
+use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{charset_of, MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
 use crate::registry::Shared;
@@ -40,6 +41,8 @@ pub(crate) struct RequestTracker {
     stage: Stage,
     body_bytes: u64,
     expected_body_bytes: Option<u64>,
+    /// The gRPC call whose `grpc-status` is still to be read, if this is one.
+    grpc: Option<GrpcCall>,
 }
 
 impl std::fmt::Debug for RequestTracker {
@@ -95,6 +98,7 @@ impl RequestTracker {
             stage: Stage::AwaitingHead,
             body_bytes: 0,
             expected_body_bytes: None,
+            grpc: GrpcCall::of(request),
         }
     }
 
@@ -107,6 +111,7 @@ impl RequestTracker {
         body_ended: bool,
     ) {
         let elapsed = self.start.elapsed().as_secs_f64();
+        self.on_grpc_status(&parts.headers);
         if let Some(view) = parts.extensions.get::<ViewName>() {
             self.switch_view(view.as_str());
         }
@@ -171,6 +176,26 @@ impl RequestTracker {
         }
     }
 
+    /// Reads the trailers at the end of the response body (where gRPC sends its status).
+    pub(crate) fn on_trailers(&mut self, trailers: &http::HeaderMap) {
+        self.on_grpc_status(trailers);
+    }
+
+    /// Counts a gRPC call once its `grpc-status` shows up in the headers or the trailers.
+    fn on_grpc_status(&mut self, headers: &http::HeaderMap) {
+        if self.grpc.is_some() {
+            if let Some(code) = GrpcCode::of(headers) {
+                self.finish_grpc(code);
+            }
+        }
+    }
+
+    fn finish_grpc(&mut self, code: GrpcCode) {
+        if let Some(call) = self.grpc.take() {
+            self.shared.grpc.record(call, code, &self.shared.recorder);
+        }
+    }
+
     /// Records a panic of the inner service or its body; the caller resumes unwinding.
     pub(crate) fn on_panic(&mut self) {
         match self.stage {
@@ -214,6 +239,16 @@ impl RequestTracker {
 
 impl Drop for RequestTracker {
     fn drop(&mut self) {
+        if self.grpc.is_some() {
+            // No status was seen: an answer that ended without one is `Unknown`, one
+            // abandoned midway was cancelled.
+            let ended = self.stage == Stage::Done || std::thread::panicking();
+            self.finish_grpc(if ended {
+                GrpcCode::UNKNOWN
+            } else {
+                GrpcCode::CANCELED
+            });
+        }
         if self.stage == Stage::Done {
             return;
         }

@@ -98,6 +98,7 @@ impl Default for MetricsBuilder {
                 view_resolver: None,
                 forwarded_proto_header: None,
                 max_label_sets: DEFAULT_MAX_LABEL_SETS,
+                process_metrics: true,
             },
             const_labels: Vec::new(),
         }
@@ -261,6 +262,21 @@ impl MetricsBuilder {
     /// ```
     pub fn max_label_sets(mut self, max: usize) -> Self {
         self.config.max_label_sets = max;
+        self
+    }
+
+    /// Registers the standard `process_*` metrics (on by default, with the `process` feature,
+    /// on Linux). They keep their standard names: the namespace is not prepended. See
+    /// [`crate::process`].
+    ///
+    /// ```
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// let without = Metrics::builder().process_metrics(false).build();
+    /// assert!(!without.render(Format::PrometheusText).unwrap().contains("process_"));
+    /// ```
+    pub fn process_metrics(mut self, enabled: bool) -> Self {
+        self.config.process_metrics = enabled;
         self
     }
 

@@ -71,6 +71,7 @@ pub(crate) const EXPOSED_NAMES: &[&str] = &[
     "http_requests_in_flight",
     "http_requests_cancelled_total",
     "http_metrics_label_overflow_total",
+    super::grpc::GRPC_EXPOSED_NAME,
 ];
 
 impl HttpFamilies {

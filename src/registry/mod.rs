@@ -8,6 +8,7 @@
 mod builder;
 mod error;
 mod families;
+pub(crate) mod grpc;
 pub(crate) mod labels;
 pub(crate) mod recorder;
 
@@ -48,6 +49,7 @@ pub struct Metrics {
 pub(crate) struct Shared {
     pub(crate) registry: RwLock<Registry>,
     pub(crate) recorder: Recorder,
+    pub(crate) grpc: grpc::GrpcMetrics,
     pub(crate) config: Config,
     custom_names: Mutex<Vec<String>>,
 }
@@ -63,6 +65,8 @@ pub(crate) struct Config {
     pub(crate) view_resolver: Option<ViewResolver>,
     pub(crate) forwarded_proto_header: Option<http::HeaderName>,
     pub(crate) max_label_sets: usize,
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) process_metrics: bool,
 }
 
 type ResolveView = dyn Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync;
@@ -116,17 +120,24 @@ impl Metrics {
         let labels = const_labels
             .into_iter()
             .map(|(name, value)| (Cow::Owned(sanitize_name(&name)), Cow::Owned(value)));
-        let mut registry = match &config.namespace {
-            Some(namespace) => Registry::with_prefix_and_labels(sanitize_name(namespace), labels),
-            None => Registry::with_labels(labels),
-        };
+        // The root registry carries no prefix so that the standard `process_*` names stay
+        // unprefixed; everything of ours and the user's goes to the namespaced registry.
+        let mut registry = Registry::with_labels(labels);
+        #[cfg(feature = "process")]
+        if config.process_metrics {
+            registry.register_collector(Box::new(crate::process::ProcessCollector::new()));
+        }
         let families = HttpFamilies::new(&config.latency_buckets, &config.size_buckets);
-        families.register(&mut registry);
+        let grpc = grpc::GrpcMetrics::new(config.max_label_sets);
+        let ours = namespaced(&mut registry, &config);
+        families.register(ours);
+        grpc.register(ours);
         let recorder = Recorder::new(families, config.max_label_sets);
         Self {
             shared: Arc::new(Shared {
                 registry: RwLock::new(registry),
                 recorder,
+                grpc,
                 config,
                 custom_names: Mutex::new(Vec::new()),
             }),
@@ -169,7 +180,8 @@ impl Metrics {
     ) -> Result<(), RegistrationError> {
         let name = name.into();
         self.claim_name(&name)?;
-        self.shared.registry.write().register(name, help.into(), metric);
+        let mut registry = self.shared.registry.write();
+        namespaced(&mut registry, &self.shared.config).register(name, help.into(), metric);
         Ok(())
     }
 
@@ -194,10 +206,8 @@ impl Metrics {
     ) -> Result<(), RegistrationError> {
         let name = name.into();
         self.claim_name(&format!("{name}_{}", unit.as_str()))?;
-        self.shared
-            .registry
-            .write()
-            .register_with_unit(name, help.into(), unit, metric);
+        let mut registry = self.shared.registry.write();
+        namespaced(&mut registry, &self.shared.config).register_with_unit(name, help.into(), unit, metric);
         Ok(())
     }
 
@@ -225,7 +235,8 @@ impl Metrics {
     /// assert!(text.contains("answer 42"));
     /// ```
     pub fn register_collector(&self, collector: Box<dyn Collector>) {
-        self.shared.registry.write().register_collector(collector);
+        let mut registry = self.shared.registry.write();
+        namespaced(&mut registry, &self.shared.config).register_collector(collector);
     }
 
     /// Reserves an exposed base name, refusing clashes with ours and with earlier ones.
@@ -246,6 +257,15 @@ impl Metrics {
         }
         custom.push(name.to_owned());
         Ok(())
+    }
+}
+
+/// The registry that applies the configured namespace: a prefixed sub-registry of `root`
+/// (prometheus-client makes one per call, which encodes the same), or `root` itself.
+fn namespaced<'r>(root: &'r mut Registry, config: &Config) -> &'r mut Registry {
+    match &config.namespace {
+        Some(namespace) => root.sub_registry_with_prefix(sanitize_name(namespace)),
+        None => root,
     }
 }
 

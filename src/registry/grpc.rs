@@ -1,0 +1,228 @@
+//! gRPC outcomes: `grpc_server_handled_total{grpc_service, grpc_method, grpc_code}`.
+//!
+//! A gRPC answer is an HTTP 200 whatever happened; the outcome travels in the `grpc-status`
+//! field, in the response headers for a trailers-only answer (how tonic sends most errors) or
+//! in the trailers at the end of the body. The layer reads it from either and counts the call
+//! under the Go client's code names (`OK`, `NotFound`, `Internal`, …), so dashboards written
+//! for go-grpc-prometheus's family work. The family appears in the exposition after the first
+//! gRPC call.
+//!
+//! A request is a gRPC call when its `content-type` is `application/grpc` or
+//! `application/grpc+…` (gRPC-Web carries its trailers inside the body and is not read) and
+//! its path is `/{service}/{method}`.
+
+use std::collections::HashSet;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+use http::header::CONTENT_TYPE;
+use http::HeaderMap;
+use parking_lot::RwLock;
+use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use super::labels::{OverflowLabels, OVERFLOW};
+use super::recorder::Recorder;
+
+const GRPC_STATUS: &str = "grpc-status";
+
+/// The exposed name, for the clash check of custom registrations.
+pub(crate) const GRPC_EXPOSED_NAME: &str = "grpc_server_handled_total";
+
+/// The gRPC family and the cap on its distinct (service, method) pairs: the path is chosen by
+/// the client, so without a cap a scan of made-up methods would grow the exposition forever.
+#[derive(Debug)]
+pub(crate) struct GrpcMetrics {
+    handled: Family<GrpcLabels, Counter>,
+    methods: RwLock<HashSet<(Arc<str>, Arc<str>)>>,
+    max_label_sets: usize,
+}
+
+impl GrpcMetrics {
+    pub(crate) fn new(max_label_sets: usize) -> Self {
+        Self {
+            handled: Family::default(),
+            methods: RwLock::default(),
+            max_label_sets,
+        }
+    }
+
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "grpc_server_handled",
+            "gRPC calls completed by the server, by service, method and status code",
+            self.handled.clone(),
+        );
+    }
+
+    /// Counts one completed call.
+    pub(crate) fn record(&self, call: GrpcCall, code: GrpcCode, recorder: &Recorder) {
+        let key = (call.service, call.method);
+        let admitted = self.methods.read().contains(&key) || {
+            let mut methods = self.methods.write();
+            methods.contains(&key) || {
+                let room = methods.len() < self.max_label_sets;
+                if room {
+                    methods.insert(key.clone());
+                }
+                room
+            }
+        };
+        let (service, method) = if admitted {
+            key
+        } else {
+            recorder
+                .families
+                .label_overflow
+                .get_or_create(&OverflowLabels { label: "grpc_method" })
+                .inc();
+            (Arc::from(OVERFLOW), Arc::from(OVERFLOW))
+        };
+        self.handled
+            .get_or_create(&GrpcLabels {
+                service,
+                method,
+                code,
+            })
+            .inc();
+    }
+}
+
+/// A gRPC call whose outcome is not yet known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GrpcCall {
+    service: Arc<str>,
+    method: Arc<str>,
+}
+
+impl GrpcCall {
+    /// The call a request makes, or `None` when it is not a gRPC request.
+    pub(crate) fn of(request: &http::request::Parts) -> Option<Self> {
+        let content_type = request.headers.get(CONTENT_TYPE)?.as_bytes();
+        let subtype = content_type.strip_prefix(b"application/grpc")?;
+        if !(subtype.is_empty() || subtype.starts_with(b"+") || subtype.starts_with(b";")) {
+            return None;
+        }
+        let (service, method) = request.uri.path().strip_prefix('/')?.split_once('/')?;
+        if service.is_empty() || method.is_empty() || method.contains('/') {
+            return None;
+        }
+        Some(Self {
+            service: Arc::from(service),
+            method: Arc::from(method),
+        })
+    }
+}
+
+/// A gRPC status code, named as the Go implementation names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct GrpcCode(u8);
+
+impl GrpcCode {
+    const NAMES: [&'static str; 17] = [
+        "OK",
+        "Canceled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
+    ];
+    /// The call was abandoned before its status was sent (the client went away).
+    pub(crate) const CANCELED: Self = Self(1);
+    /// The answer ended without a status, or with one outside the specification.
+    pub(crate) const UNKNOWN: Self = Self(2);
+
+    /// The `grpc-status` of a header or trailer map, if present. Values outside the
+    /// specification count as `Unknown`, as the gRPC specification tells clients to do.
+    pub(crate) fn of(headers: &HeaderMap) -> Option<Self> {
+        let value = headers.get(GRPC_STATUS)?;
+        let code = std::str::from_utf8(value.as_bytes())
+            .ok()
+            .and_then(|text| text.trim().parse::<u8>().ok())
+            .filter(|code| usize::from(*code) < Self::NAMES.len());
+        Some(code.map_or(Self::UNKNOWN, Self))
+    }
+
+    fn as_str(self) -> &'static str {
+        Self::NAMES[usize::from(self.0)]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct GrpcLabels {
+    service: Arc<str>,
+    method: Arc<str>,
+    code: GrpcCode,
+}
+
+impl EncodeLabelSet for GrpcLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
+        for (key, value) in [
+            ("grpc_service", &*self.service),
+            ("grpc_method", &*self.method),
+            ("grpc_code", self.code.as_str()),
+        ] {
+            let mut label = encoder.encode_label();
+            let mut key_encoder = label.encode_label_key()?;
+            key_encoder.write_str(key)?;
+            let mut value_encoder = key_encoder.encode_label_value()?;
+            value_encoder.write_str(value)?;
+            value_encoder.finish()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str, content_type: &str) -> http::request::Parts {
+        http::Request::post(path)
+            .header(CONTENT_TYPE, content_type)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn grpc_requests_are_recognised_by_content_type_and_path() {
+        let call = GrpcCall::of(&request("/shop.Orders/Get", "application/grpc")).unwrap();
+        assert_eq!((&*call.service, &*call.method), ("shop.Orders", "Get"));
+        assert!(GrpcCall::of(&request("/shop.Orders/Get", "application/grpc+proto")).is_some());
+        assert!(GrpcCall::of(&request("/shop.Orders/Get", "application/grpc-web")).is_none());
+        assert!(GrpcCall::of(&request("/shop.Orders/Get", "application/json")).is_none());
+        assert!(GrpcCall::of(&request("/shop.Orders", "application/grpc")).is_none());
+        assert!(GrpcCall::of(&request("/a/b/c", "application/grpc")).is_none());
+        assert!(GrpcCall::of(&request("//Get", "application/grpc")).is_none());
+    }
+
+    #[test]
+    fn status_codes_use_go_names_and_fold_the_unknown() {
+        let status = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(GRPC_STATUS, value.parse().unwrap());
+            GrpcCode::of(&headers).map(GrpcCode::as_str)
+        };
+        assert_eq!(status("0"), Some("OK"));
+        assert_eq!(status("5"), Some("NotFound"));
+        assert_eq!(status("16"), Some("Unauthenticated"));
+        assert_eq!(status("17"), Some("Unknown"));
+        assert_eq!(status("ok"), Some("Unknown"));
+        assert_eq!(GrpcCode::of(&HeaderMap::new()), None);
+    }
+}
