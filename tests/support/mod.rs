@@ -684,3 +684,79 @@ pub(crate) fn send_every_route(server: &ExampleServer) -> Vec<Sent> {
         })
         .collect()
 }
+
+/// Starts `GET /stream` with 100 chunks 50 ms apart, reads the first bytes and closes the
+/// connection: the server's next writes fail and the response body is dropped unfinished,
+/// which the layer counts in `http_requests_cancelled_total{view="/stream"}`.
+pub(crate) fn cancel_a_streaming_request(server: &ExampleServer) {
+    let mut stream = TcpStream::connect_timeout(&server.addr(), Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set read timeout");
+    let request = format!(
+        "GET /stream?chunks=100&ms=50 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.addr()
+    );
+    stream.write_all(request.as_bytes()).expect("send the request");
+    let mut first = [0u8; 64];
+    let read = stream.read(&mut first).expect("read the response head");
+    assert!(first[..read].starts_with(b"HTTP/1.1 200"), "the stream started");
+    drop(stream);
+}
+
+// ---------------------------------------------------------------------------------------------
+// examples/monitoring
+// ---------------------------------------------------------------------------------------------
+
+/// `examples/monitoring` in this repository.
+pub(crate) fn monitoring_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/monitoring")
+}
+
+/// The dashboard JSON of the monitoring stack.
+pub(crate) fn dashboard() -> serde_json::Value {
+    let path = monitoring_dir().join("grafana/dashboards/tower-prometheus.json");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()))
+}
+
+/// Every (panel title, PromQL expression) of the dashboard, in panel order.
+pub(crate) fn dashboard_queries() -> Vec<(String, String)> {
+    let dashboard = dashboard();
+    let panels = dashboard["panels"].as_array().expect("the dashboard has panels");
+    let mut queries = Vec::new();
+    for panel in panels {
+        let title = panel["title"]
+            .as_str()
+            .expect("every panel has a title")
+            .to_owned();
+        let targets = panel["targets"].as_array().expect("every panel has targets");
+        assert!(!targets.is_empty(), "panel {title:?} has no targets");
+        for target in targets {
+            let expr = target["expr"].as_str().expect("every target has an expr");
+            queries.push((title.clone(), expr.to_owned()));
+        }
+    }
+    queries
+}
+
+/// Loads a YAML file with PyYAML's `safe_load` (get `python` from
+/// `require_python_modules(&["yaml"])`) and returns it as JSON; panics when it does not parse.
+pub(crate) fn yaml_as_json(python: &Path, path: &Path) -> serde_json::Value {
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(path)
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "{} is not valid YAML: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("python printed JSON")
+}
