@@ -298,34 +298,44 @@ pub(crate) struct ExampleServer {
     child: ChildGuard,
 }
 
-/// The example binary built next to this test executable (`<target>/debug/examples/server`),
-/// built with cargo first when it is missing.
+/// The example binary next to this test executable (`<target>/<profile>/examples/server`),
+/// brought up to date once per test process.
+///
+/// `cargo test --all-features` builds examples, but `cargo test --test NAME` does not, and a
+/// stale binary would test old code. Cargo releases its build lock before running tests, so
+/// the nested build is a no-op when the binary is fresh; `--all-features` matches the README's
+/// test command, so the outer build's artifacts are reused rather than rebuilt.
 pub(crate) fn example_server_binary() -> PathBuf {
-    let test_exe = std::env::current_exe().expect("path of the test executable");
-    // <target>/<profile>/deps/<test> -> <target>/<profile>/examples/server
-    let profile_dir = test_exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in <target>/<profile>/deps");
-    let binary = profile_dir.join("examples").join("server");
-    if !binary.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "server", "--features", "axum"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build --example server");
-        assert!(
-            status.success(),
-            "cargo build --example server --features axum failed"
-        );
-    }
-    assert!(
-        binary.exists(),
-        "example server binary missing at {}",
-        binary.display()
-    );
-    binary
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let test_exe = std::env::current_exe().expect("path of the test executable");
+            // <target>/<profile>/deps/<test> -> <target>/<profile>/examples/server
+            let profile_dir = test_exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("test executable lives in <target>/<profile>/deps");
+            let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            build
+                .args(["build", "--quiet", "--example", "server", "--all-features"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            if profile_dir.file_name().is_some_and(|name| name == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build --example server");
+            assert!(
+                status.success(),
+                "cargo build --example server --all-features failed"
+            );
+            let binary = profile_dir.join("examples").join("server");
+            assert!(
+                binary.exists(),
+                "example server binary missing at {}",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
 }
 
 impl ExampleServer {
