@@ -7,8 +7,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use support::{
-    cancel_a_streaming_request, dashboard_queries, monitoring_dir, scrape_config, send_every_route,
-    wait_until, ExampleServer, PrometheusServer, MAX_WAIT,
+    cancel_a_streaming_request, dashboard_queries, monitoring_dir, require_tool, scrape_config,
+    send_every_route, wait_until, ExampleServer, PrometheusServer, MAX_WAIT,
 };
 
 /// The job name of `examples/monitoring/prometheus.yml`, which the dashboard and alerts use.
@@ -34,12 +34,13 @@ fn by_label(prometheus: &PrometheusServer, promql: &str, label: &str) -> BTreeMa
 
 #[test]
 fn a_real_prometheus_stores_exactly_the_traffic_sent_and_evaluates_the_monitoring_queries() {
+    let Some(binary) = require_tool("prometheus") else {
+        return;
+    };
     let server = ExampleServer::start(&[]);
     let alerts = monitoring_dir().join("alerts.yml");
     let config = scrape_config(JOB, &[server.addr()], &[&alerts]);
-    let Some(prometheus) = PrometheusServer::start(&config, &[]) else {
-        return;
-    };
+    let prometheus = PrometheusServer::start_with(&binary, &config, &[]);
     // One scrape before the traffic, so that rates over the traffic are not all zero.
     prometheus.wait_for_scrapes(1, 1);
 
@@ -184,11 +185,12 @@ fn assert_alerting_rules_evaluate(prometheus: &PrometheusServer) {
 
 #[test]
 fn one_prometheus_sums_three_example_servers_scraped_as_separate_targets() {
-    let servers: Vec<ExampleServer> = (0..3).map(|_| ExampleServer::start(&[])).collect();
-    let addrs: Vec<_> = servers.iter().map(ExampleServer::addr).collect();
-    let Some(prometheus) = PrometheusServer::start(&scrape_config(JOB, &addrs, &[]), &[]) else {
+    let Some(binary) = require_tool("prometheus") else {
         return;
     };
+    let servers: Vec<ExampleServer> = (0..3).map(|_| ExampleServer::start(&[])).collect();
+    let addrs: Vec<_> = servers.iter().map(ExampleServer::addr).collect();
+    let prometheus = PrometheusServer::start_with(&binary, &scrape_config(JOB, &addrs, &[]), &[]);
 
     // Instance i gets i+1 user requests and i+2 requests to "/"; instance 0 one POST /echo.
     let mut users_by_instance = BTreeMap::new();
