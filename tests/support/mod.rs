@@ -446,8 +446,8 @@ impl PrometheusServer {
         Some(Self::start_with(&binary, config_yaml, extra_flags))
     }
 
-    /// [`Self::start`] with the binary given; files referenced by the config (rule files) can
-    /// be written with [`Self::write_file`] only afterwards, so use absolute paths for those.
+    /// [`Self::start`] with the binary given (from [`require_tool`]). The config lives in a
+    /// fresh directory, so files it references (rule files) need absolute paths.
     pub(crate) fn start_with(binary: &Path, config_yaml: &str, extra_flags: &[&str]) -> Self {
         let dir = TempDir::new("tower-prometheus-e2e");
         let config = dir.path().join("prometheus.yml");
