@@ -85,6 +85,8 @@ pub mod exposition;
 pub mod middleware;
 pub mod registry;
 
-pub use exposition::{negotiate, EncodeError, ExpositionBody, ExpositionService, Format};
+pub use exposition::{
+    negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format,
+};
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
-pub use registry::{Metrics, MetricsBuilder, RegistrationError, ViewName};
+pub use registry::{Metrics, MetricsBuilder, NativeHistograms, RegistrationError, ViewName};

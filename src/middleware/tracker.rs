@@ -12,6 +12,7 @@ use http::header::{HeaderName, CONTENT_LENGTH};
 use http::request::Parts;
 
 use crate::registry::labels::{charset_of, MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
+use crate::registry::exemplars::TraceId;
 use crate::registry::recorder::ViewHandles;
 use crate::registry::Shared;
 
@@ -40,6 +41,8 @@ pub(crate) struct RequestTracker {
     stage: Stage,
     body_bytes: u64,
     expected_body_bytes: Option<u64>,
+    /// The exemplar of this request, when exemplars are on and it carries a trace id.
+    trace_id: Option<TraceId>,
 }
 
 impl std::fmt::Debug for RequestTracker {
@@ -82,6 +85,11 @@ impl RequestTracker {
         {
             families.request_body_bytes.observe(length as f64);
         }
+        let trace_id = shared
+            .config
+            .trace_id_source
+            .as_ref()
+            .and_then(|source| source.trace_id(request));
         let handles = recorder.view(view, method);
         recorder.note_use(&handles);
         handles.in_flight.inc();
@@ -95,6 +103,7 @@ impl RequestTracker {
             stage: Stage::AwaitingHead,
             body_bytes: 0,
             expected_body_bytes: None,
+            trace_id,
         }
     }
 
@@ -113,9 +122,12 @@ impl RequestTracker {
         let recorder = &self.shared.recorder;
         let families = &recorder.families;
         families.responses_before_middlewares.inc();
-        families.latency_including_middlewares.observe(elapsed);
-        self.view.latency.observe(elapsed);
-        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        let trace_id = self.trace_id.as_ref();
+        families
+            .latency_including_middlewares
+            .observe_with_exemplar(elapsed, trace_id);
+        self.view.latency.observe_with_exemplar(elapsed, trace_id);
+        recorder.requests_by_view_transport_method(&self.view, self.transport, trace_id);
         let status = StatusLabel::of(parts.status, self.shared.config.group_status_codes);
         recorder.responses_by_status(status).inc();
         recorder.responses_by_status_view_method(&self.view, status);
@@ -134,9 +146,13 @@ impl RequestTracker {
     pub(crate) fn on_error(&mut self, type_name: &'static str) {
         let elapsed = self.start.elapsed().as_secs_f64();
         let recorder = &self.shared.recorder;
-        recorder.families.latency_including_middlewares.observe(elapsed);
-        self.view.latency.observe(elapsed);
-        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        let trace_id = self.trace_id.as_ref();
+        recorder
+            .families
+            .latency_including_middlewares
+            .observe_with_exemplar(elapsed, trace_id);
+        self.view.latency.observe_with_exemplar(elapsed, trace_id);
+        recorder.requests_by_view_transport_method(&self.view, self.transport, trace_id);
         self.record_exception(type_name);
     }
 
@@ -196,7 +212,7 @@ impl RequestTracker {
         let recorder = &self.shared.recorder;
         recorder.families.unknown_latency_including_middlewares.inc();
         recorder.families.unknown_latency.inc();
-        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        recorder.requests_by_view_transport_method(&self.view, self.transport, self.trace_id.as_ref());
     }
 
     fn record_exception(&mut self, type_name: &'static str) {

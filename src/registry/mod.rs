@@ -7,8 +7,10 @@
 
 mod builder;
 mod error;
+pub(crate) mod exemplars;
 mod families;
 pub(crate) mod labels;
+mod native_histograms;
 pub(crate) mod recorder;
 
 use std::borrow::Cow;
@@ -24,8 +26,12 @@ pub use builder::{
     DEFAULT_SIZE_BUCKETS,
 };
 pub use error::RegistrationError;
+pub use native_histograms::NativeHistograms;
 pub use labels::{ViewName, INVALID_METHOD, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
 
+use crate::exposition::self_metrics::ScrapeMetrics;
+use crate::exposition::EncodeErrorPolicy;
+use exemplars::TraceIdSource;
 use families::{HttpFamilies, EXPOSED_NAMES};
 use recorder::Recorder;
 
@@ -50,6 +56,13 @@ pub(crate) struct Shared {
     pub(crate) recorder: Recorder,
     pub(crate) config: Config,
     custom_names: Mutex<Vec<String>>,
+    /// One registry per custom registration, encoded after ours, so that a failing metric
+    /// or collector can be left out on its own (see `EncodeErrorPolicy`).
+    pub(crate) custom_parts: RwLock<Vec<Registry>>,
+    /// The namespace and constant labels every custom part is created with.
+    part_prefix: Option<String>,
+    part_labels: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    pub(crate) scrape_metrics: ScrapeMetrics,
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +76,9 @@ pub(crate) struct Config {
     pub(crate) view_resolver: Option<ViewResolver>,
     pub(crate) forwarded_proto_header: Option<http::HeaderName>,
     pub(crate) max_label_sets: usize,
+    pub(crate) native_histograms: Option<NativeHistograms>,
+    pub(crate) trace_id_source: Option<TraceIdSource>,
+    pub(crate) encode_error_policy: EncodeErrorPolicy,
 }
 
 type ResolveView = dyn Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync;
@@ -113,15 +129,16 @@ impl Metrics {
     }
 
     pub(crate) fn from_config(config: Config, const_labels: Vec<(String, String)>) -> Self {
-        let labels = const_labels
+        let part_labels: Vec<(Cow<'static, str>, Cow<'static, str>)> = const_labels
             .into_iter()
-            .map(|(name, value)| (Cow::Owned(sanitize_name(&name)), Cow::Owned(value)));
-        let mut registry = match &config.namespace {
-            Some(namespace) => Registry::with_prefix_and_labels(sanitize_name(namespace), labels),
-            None => Registry::with_labels(labels),
-        };
-        let families = HttpFamilies::new(&config.latency_buckets, &config.size_buckets);
+            .map(|(name, value)| (Cow::Owned(sanitize_name(&name)), Cow::Owned(value)))
+            .collect();
+        let part_prefix = config.namespace.as_deref().map(sanitize_name);
+        let mut registry = new_part(&part_prefix, &part_labels);
+        let families = HttpFamilies::new(&config);
         families.register(&mut registry);
+        let scrape_metrics = ScrapeMetrics::new();
+        scrape_metrics.register(&mut registry);
         let recorder = Recorder::new(families, config.max_label_sets);
         Self {
             shared: Arc::new(Shared {
@@ -129,6 +146,10 @@ impl Metrics {
                 recorder,
                 config,
                 custom_names: Mutex::new(Vec::new()),
+                custom_parts: RwLock::new(Vec::new()),
+                part_prefix,
+                part_labels,
+                scrape_metrics,
             }),
         }
     }
@@ -169,7 +190,7 @@ impl Metrics {
     ) -> Result<(), RegistrationError> {
         let name = name.into();
         self.claim_name(&name)?;
-        self.shared.registry.write().register(name, help.into(), metric);
+        self.add_part(|part| part.register(name, help.into(), metric));
         Ok(())
     }
 
@@ -194,10 +215,7 @@ impl Metrics {
     ) -> Result<(), RegistrationError> {
         let name = name.into();
         self.claim_name(&format!("{name}_{}", unit.as_str()))?;
-        self.shared
-            .registry
-            .write()
-            .register_with_unit(name, help.into(), unit, metric);
+        self.add_part(|part| part.register_with_unit(name, help.into(), unit, metric));
         Ok(())
     }
 
@@ -225,7 +243,14 @@ impl Metrics {
     /// assert!(text.contains("answer 42"));
     /// ```
     pub fn register_collector(&self, collector: Box<dyn Collector>) {
-        self.shared.registry.write().register_collector(collector);
+        self.add_part(|part| part.register_collector(collector));
+    }
+
+    /// Registers into a registry of its own, under our namespace and constant labels.
+    fn add_part(&self, register: impl FnOnce(&mut Registry)) {
+        let mut part = new_part(&self.shared.part_prefix, &self.shared.part_labels);
+        register(&mut part);
+        self.shared.custom_parts.write().push(part);
     }
 
     /// Reserves an exposed base name, refusing clashes with ours and with earlier ones.
@@ -246,6 +271,15 @@ impl Metrics {
         }
         custom.push(name.to_owned());
         Ok(())
+    }
+}
+
+/// An empty registry with the namespace and constant labels of a [`Metrics`].
+fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, str>)]) -> Registry {
+    let labels = labels.iter().cloned();
+    match prefix {
+        Some(prefix) => Registry::with_prefix_and_labels(prefix.clone(), labels),
+        None => Registry::with_labels(labels),
     }
 }
 
