@@ -6,6 +6,9 @@
 //! ```
 //!
 //! `PORT` picks the port (default 3000); the server binds `127.0.0.1` only.
+//! `TOWER_PROMETHEUS_NATIVE_HISTOGRAMS=1` adds native buckets to the latency histograms
+//! (served as protobuf with `--features axum,protobuf`), and `TOWER_PROMETHEUS_EXEMPLARS=1`
+//! attaches the trace id of sampled `traceparent` headers as exemplars.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -29,12 +32,23 @@ async fn main() -> std::io::Result<()> {
             .map_err(|_| std::io::Error::other(format!("PORT must be a port number, got {port:?}")))?,
         Err(_) => 3000,
     };
-    let metrics = tower_prometheus::Metrics::new();
+    let mut builder = tower_prometheus::Metrics::builder();
+    if env_flag("TOWER_PROMETHEUS_NATIVE_HISTOGRAMS") {
+        builder = builder.native_histograms(tower_prometheus::NativeHistograms::classic_and_native());
+    }
+    if env_flag("TOWER_PROMETHEUS_EXEMPLARS") {
+        builder = builder.exemplars_from_traceparent();
+    }
+    let metrics = builder.build();
     let app = app(&metrics);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let address = listener.local_addr()?;
     println!("metrics: http://{address}/metrics");
     axum::serve(listener, app).await
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|value| value == "1")
 }
 
 /// The routes later tests rely on; panics become 500 answers outside the metrics layer, which
