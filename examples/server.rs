@@ -5,7 +5,9 @@
 //! curl http://127.0.0.1:3000/metrics
 //! ```
 //!
-//! `PORT` picks the port (default 3000); the server binds `127.0.0.1` only.
+//! `PORT` picks the port (default 3000); the server binds `127.0.0.1` unless `HOST` names
+//! another address (`HOST=0.0.0.0` lets the Prometheus container of `examples/monitoring`
+//! reach it through `host.docker.internal`).
 //! `TOWER_PROMETHEUS_NATIVE_HISTOGRAMS=1` adds native buckets to the latency histograms
 //! (served as protobuf with `--features axum,protobuf`), and `TOWER_PROMETHEUS_EXEMPLARS=1`
 //! attaches the trace id of sampled `traceparent` headers as exemplars.
@@ -32,6 +34,12 @@ async fn main() -> std::io::Result<()> {
             .map_err(|_| std::io::Error::other(format!("PORT must be a port number, got {port:?}")))?,
         Err(_) => 3000,
     };
+    let host: std::net::IpAddr = match std::env::var("HOST") {
+        Ok(host) => host
+            .parse()
+            .map_err(|_| std::io::Error::other(format!("HOST must be an IP address, got {host:?}")))?,
+        Err(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+    };
     let mut builder = tower_prometheus::Metrics::builder();
     if env_flag("TOWER_PROMETHEUS_NATIVE_HISTOGRAMS") {
         builder = builder.native_histograms(tower_prometheus::NativeHistograms::classic_and_native());
@@ -41,7 +49,7 @@ async fn main() -> std::io::Result<()> {
     }
     let metrics = builder.build();
     let app = app(&metrics);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = tokio::net::TcpListener::bind((host, port)).await?;
     let address = listener.local_addr()?;
     println!("metrics: http://{address}/metrics");
     axum::serve(listener, app).await

@@ -1,0 +1,51 @@
+//! End-to-end: `promtool check metrics` accepts the example server's Prometheus text 0.0.4
+//! exposition, with no error and no lint warning, once every family has samples.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use support::{require_tool, send_every_route, ExampleServer};
+
+#[test]
+fn promtool_check_metrics_accepts_the_text_exposition_after_traffic_on_every_route() {
+    let Some(promtool) = require_tool("promtool") else {
+        return;
+    };
+    let server = ExampleServer::start(&[]);
+    send_every_route(&server);
+    // A first scrape completes one /metrics request, so the metrics path has samples too.
+    server.metrics_text();
+    let exposition = server.metrics_text();
+    assert!(
+        exposition.contains("http_requests_total_by_view_transport_method_total{"),
+        "the exposition has samples:\n{exposition}"
+    );
+
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn promtool");
+    check
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(exposition.as_bytes())
+        .expect("feed the exposition to promtool");
+    let output = check.wait_with_output().expect("wait for promtool");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // promtool exits 3 on lint findings and 1 on parse errors; both print a line each.
+    assert!(
+        output.status.success() && report.trim().is_empty(),
+        "promtool check metrics: {}\n{report}\n--- exposition ---\n{exposition}",
+        output.status
+    );
+}
