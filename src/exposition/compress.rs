@@ -7,8 +7,9 @@ use super::negotiate::parse_quality;
 /// Whether a client with this `Accept-Encoding` should get gzip, honouring q-values.
 ///
 /// gzip (or `x-gzip`, or `*` when gzip is not named) must have a positive quality at least as
-/// high as `identity`'s, which is 1 unless the header rates it (or `*`) lower. A missing,
-/// empty or malformed header gets no compression.
+/// high as any the header gives `identity` (or `*` when identity is not named): identity is
+/// always acceptable, but only preferred when rated. A missing, empty or malformed header
+/// gets no compression.
 pub(crate) fn accepts_gzip(accept_encoding: Option<&HeaderValue>) -> bool {
     let Some(accept_encoding) = accept_encoding else {
         return false;
@@ -35,7 +36,7 @@ pub(crate) fn accepts_gzip(accept_encoding: Option<&HeaderValue>) -> bool {
         *slot = Some(slot.map_or(quality, |known: f32| known.max(quality)));
     }
     let gzip = gzip.or(any).unwrap_or(0.0);
-    let identity = identity.or(any).unwrap_or(1.0);
+    let identity = identity.or(any).unwrap_or(0.0);
     gzip > 0.0 && gzip >= identity
 }
 
