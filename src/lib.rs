@@ -85,8 +85,6 @@ pub mod exposition;
 pub mod middleware;
 pub mod registry;
 
-pub use exposition::{
-    negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format,
-};
+pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
 pub use registry::{Metrics, MetricsBuilder, NativeHistograms, RegistrationError, ViewName};

@@ -1,6 +1,8 @@
 //! End-to-end: a real Prometheus (2.42) scrapes the example server compressed with gzip, as
 //! protobuf with native histograms, and stores the exemplars it is given.
 
+#![cfg(all(feature = "gzip", feature = "protobuf"))]
+
 mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -77,7 +79,10 @@ fn prometheus_scrapes_gzip_openmetrics_and_stores_the_exemplars() {
         None,
         "every scrape of Prometheus was gzipped"
     );
-    assert_eq!(prometheus.query_single(&format!(r#"up{{job="{JOB}"}}"#)), Some(1.0));
+    assert_eq!(
+        prometheus.query_single(&format!(r#"up{{job="{JOB}"}}"#)),
+        Some(1.0)
+    );
 
     wait_for_exemplar(
         &prometheus,
@@ -98,7 +103,10 @@ fn prometheus_scrapes_protobuf_native_histograms_with_the_right_quantile() {
     let config = scrape_config(JOB, &[server.addr()], &[]);
     let Some(prometheus) = PrometheusServer::start(
         &config,
-        &["--enable-feature=native-histograms", "--enable-feature=exemplar-storage"],
+        &[
+            "--enable-feature=native-histograms",
+            "--enable-feature=exemplar-storage",
+        ],
     ) else {
         return;
     };
@@ -108,13 +116,17 @@ fn prometheus_scrapes_protobuf_native_histograms_with_the_right_quantile() {
     // the traffic lets rate() see the increase.
     const NATIVE: &str = r#"http_requests_latency_seconds_by_view_method{view="/slow"}"#;
     assert_eq!(server.get("/slow?ms=200").status, 200);
-    wait_for(&prometheus, &format!("histogram_count(sum({NATIVE}))"), |count| count == 1.0);
+    wait_for(&prometheus, &format!("histogram_count(sum({NATIVE}))"), |count| {
+        count == 1.0
+    });
     for _ in 0..4 {
         assert_eq!(server.get("/slow?ms=200").status, 200);
     }
     let traced = server.request("GET", "/slow?ms=200", &[("traceparent", SAMPLED)], &[]);
     assert_eq!(traced.status, 200);
-    wait_for(&prometheus, &format!("histogram_count(sum({NATIVE}))"), |count| count == 6.0);
+    wait_for(&prometheus, &format!("histogram_count(sum({NATIVE}))"), |count| {
+        count == 6.0
+    });
 
     // Every request took 200 ms and a bit: the 99th percentile of the native histogram lies in
     // the schema-3 bucket around 0.2 s (or the next one up on a slow machine).

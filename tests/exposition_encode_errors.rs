@@ -23,10 +23,16 @@ struct FailsHalfWay {
 impl Collector for FailsHalfWay {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let gauge = ConstGauge::new(1);
-        let metric = encoder.encode_descriptor("half_written_ok", "Encoded first", None, gauge.metric_type())?;
+        let metric =
+            encoder.encode_descriptor("half_written_ok", "Encoded first", None, gauge.metric_type())?;
         gauge.encode(metric)?;
         if self.failing.load(Ordering::Relaxed) {
-            let _metric = encoder.encode_descriptor("half_written_broken", "Never finished", None, gauge.metric_type())?;
+            let _metric = encoder.encode_descriptor(
+                "half_written_broken",
+                "Never finished",
+                None,
+                gauge.metric_type(),
+            )?;
             return Err(std::fmt::Error);
         }
         Ok(())
@@ -39,7 +45,12 @@ struct Healthy;
 impl Collector for Healthy {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let gauge = ConstGauge::new(42);
-        let metric = encoder.encode_descriptor("healthy_answer", "Registered after the failing one", None, gauge.metric_type())?;
+        let metric = encoder.encode_descriptor(
+            "healthy_answer",
+            "Registered after the failing one",
+            None,
+            gauge.metric_type(),
+        )?;
         gauge.encode(metric)
     }
 }
@@ -60,7 +71,10 @@ fn metrics_with(policy: Option<EncodeErrorPolicy>) -> (Metrics, Arc<AtomicBool>)
 }
 
 async fn scrape(metrics: &Metrics, accept: &str) -> (u16, String, String) {
-    let request = Request::get("/metrics").header("accept", accept).body(()).unwrap();
+    let request = Request::get("/metrics")
+        .header("accept", accept)
+        .body(())
+        .unwrap();
     let response = metrics.exposition_service().oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
@@ -76,8 +90,14 @@ async fn by_default_a_failing_collector_gives_500_with_a_clear_message() {
         assert_eq!(status, 500, "{accept}");
         assert_eq!(content_type, "text/plain; charset=utf-8");
         assert!(body.contains("a metric or collector failed to encode"), "{body}");
-        assert!(body.contains("encode_error_policy"), "the message says what to change: {body}");
-        assert!(!body.contains("http_requests_before_middlewares_total"), "no partial exposition: {body}");
+        assert!(
+            body.contains("encode_error_policy"),
+            "the message says what to change: {body}"
+        );
+        assert!(
+            !body.contains("http_requests_before_middlewares_total"),
+            "no partial exposition: {body}"
+        );
     }
     assert!(metrics.render(Format::PrometheusText).is_err());
 
@@ -106,16 +126,31 @@ async fn serve_what_encodes_drops_only_the_failing_collector_and_counts_it() {
         let (status, content_type, body) = scrape(&metrics, accept).await;
         assert_eq!(status, 200, "{accept}");
         assert_ne!(content_type, "text/plain; charset=utf-8");
-        assert!(body.contains("http_requests_before_middlewares_total"), "ours are served");
-        assert!(body.contains("healthy_answer 42"), "the part after the failing one is served");
-        assert!(!body.contains("half_written"), "nothing of the failing part: {body}");
+        assert!(
+            body.contains("http_requests_before_middlewares_total"),
+            "ours are served"
+        );
+        assert!(
+            body.contains("healthy_answer 42"),
+            "the part after the failing one is served"
+        );
+        assert!(
+            !body.contains("half_written"),
+            "nothing of the failing part: {body}"
+        );
         if accept.starts_with("application/openmetrics-text") {
             assert!(body.ends_with("# EOF\n"), "the exposition is complete");
         }
     }
     let text = metrics.render(Format::PrometheusText).unwrap();
-    assert!(text.contains(r#"http_metrics_encode_errors_total{format="prometheus-text-0.0.4"} 1"#), "{text}");
-    assert!(text.contains(r#"http_metrics_encode_errors_total{format="openmetrics-text-1.0.0"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"http_metrics_encode_errors_total{format="prometheus-text-0.0.4"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_metrics_encode_errors_total{format="openmetrics-text-1.0.0"} 1"#),
+        "{text}"
+    );
     assert!(text.contains(r#"http_metrics_scrapes_total{format="prometheus-text-0.0.4",status="200"} 1"#));
 }
 
@@ -133,7 +168,10 @@ async fn serve_what_encodes_holds_for_protobuf() {
         names.push(MetricFamily::decode_length_delimited(&mut rest).unwrap().name);
     }
     assert!(names.contains(&"healthy_answer".to_owned()));
-    assert!(!names.iter().any(|name| name.starts_with("half_written")), "{names:?}");
+    assert!(
+        !names.iter().any(|name| name.starts_with("half_written")),
+        "{names:?}"
+    );
     bytes.clear();
 
     let (strict, _failing) = metrics_with(None);

@@ -2,6 +2,7 @@
 //! gzip by `Accept-Encoding` (q-values), `Vary`, `HEAD`, and the protobuf body decoded with
 //! prost.
 
+#[cfg(feature = "gzip")]
 use std::io::Read;
 
 use http::{Request, Response};
@@ -30,6 +31,7 @@ async fn scrape(metrics: &Metrics, method: &str, headers: &[(&str, &str)]) -> (R
     (Response::from_parts(parts, ()), bytes)
 }
 
+#[cfg(feature = "gzip")]
 fn gunzip(bytes: &[u8]) -> String {
     let mut text = String::new();
     flate2::read::GzDecoder::new(bytes)
@@ -90,6 +92,7 @@ async fn accept_picks_the_format_by_quality() {
     }
 }
 
+#[cfg(feature = "gzip")]
 #[tokio::test]
 async fn gzip_is_served_when_accept_encoding_allows_it() {
     let metrics = with_traffic().await;
@@ -103,7 +106,11 @@ async fn gzip_is_served_when_accept_encoding_allows_it() {
     for accept_encoding in ["gzip", "br;q=1.0, gzip;q=0.8, *;q=0.1", "*", "x-gzip"] {
         let (response, body) = scrape(&metrics, "GET", &[("accept-encoding", accept_encoding)]).await;
         assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["content-encoding"], "gzip", "{accept_encoding}");
+        assert_eq!(
+            response.headers()["content-encoding"],
+            "gzip",
+            "{accept_encoding}"
+        );
         assert_eq!(response.headers()["vary"], "Accept, Accept-Encoding");
         assert_eq!(
             response.headers()["content-type"],
@@ -116,17 +123,27 @@ async fn gzip_is_served_when_accept_encoding_allows_it() {
         ));
     }
 
-    for accept_encoding in ["gzip;q=0", "identity", "gzip;q=0.5, identity;q=1", "br", "gzip;q=x", ""] {
+    for accept_encoding in [
+        "gzip;q=0",
+        "identity",
+        "gzip;q=0.5, identity;q=1",
+        "br",
+        "gzip;q=x",
+        "",
+    ] {
         let (response, body) = scrape(&metrics, "GET", &[("accept-encoding", accept_encoding)]).await;
         assert!(
             response.headers().get("content-encoding").is_none(),
             "{accept_encoding:?} must get identity"
         );
         assert_eq!(response.headers()["vary"], "Accept, Accept-Encoding");
-        assert!(String::from_utf8(body).unwrap().contains("# TYPE http_requests_in_flight gauge"));
+        assert!(String::from_utf8(body)
+            .unwrap()
+            .contains("# TYPE http_requests_in_flight gauge"));
     }
 }
 
+#[cfg(feature = "gzip")]
 #[tokio::test]
 async fn openmetrics_is_compressed_too() {
     let metrics = with_traffic().await;
@@ -137,10 +154,14 @@ async fn openmetrics_is_compressed_too() {
     )
     .await;
     assert_eq!(response.headers()["content-encoding"], "gzip");
-    assert_eq!(response.headers()["content-type"], Format::OpenMetrics.content_type());
+    assert_eq!(
+        response.headers()["content-type"],
+        Format::OpenMetrics.content_type()
+    );
     assert!(gunzip(&body).ends_with("# EOF\n"));
 }
 
+#[cfg(feature = "gzip")]
 #[tokio::test]
 async fn head_has_the_headers_of_get_and_no_body() {
     let metrics = with_traffic().await;
@@ -151,11 +172,15 @@ async fn head_has_the_headers_of_get_and_no_body() {
     )
     .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], Format::OpenMetrics.content_type());
+    assert_eq!(
+        response.headers()["content-type"],
+        Format::OpenMetrics.content_type()
+    );
     assert_eq!(response.headers()["content-encoding"], "gzip");
     assert!(body.is_empty());
 }
 
+#[cfg(feature = "gzip")]
 #[tokio::test]
 async fn the_layer_serves_the_same_negotiation() {
     let metrics = Metrics::new();
@@ -171,16 +196,17 @@ async fn the_layer_serves_the_same_negotiation() {
         .unwrap();
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.headers()["content-encoding"], "gzip");
-    assert_eq!(response.headers()["content-type"], Format::OpenMetrics.content_type());
+    assert_eq!(
+        response.headers()["content-type"],
+        Format::OpenMetrics.content_type()
+    );
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert!(gunzip(&body).ends_with("# EOF\n"));
 }
 
 #[cfg(feature = "protobuf")]
 mod protobuf {
-    use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::{
-        MetricFamily, MetricType,
-    };
+    use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::{MetricFamily, MetricType};
     use prost::Message;
 
     use super::*;
@@ -189,7 +215,8 @@ mod protobuf {
     pub(crate) fn decode_families(mut bytes: &[u8]) -> Vec<MetricFamily> {
         let mut families = Vec::new();
         while !bytes.is_empty() {
-            families.push(MetricFamily::decode_length_delimited(&mut bytes).expect("a delimited MetricFamily"));
+            families
+                .push(MetricFamily::decode_length_delimited(&mut bytes).expect("a delimited MetricFamily"));
         }
         families
     }
@@ -198,7 +225,10 @@ mod protobuf {
     async fn protobuf_decodes_to_the_metric_families_with_the_traffic() {
         let metrics = with_traffic().await;
         let (response, body) = scrape(&metrics, "GET", &[("accept", PROMETHEUS_NATIVE_ACCEPT)]).await;
-        assert_eq!(response.headers()["content-type"], Format::Protobuf.content_type());
+        assert_eq!(
+            response.headers()["content-type"],
+            Format::Protobuf.content_type()
+        );
         let families = decode_families(&body);
         let by_view = families
             .iter()
@@ -211,7 +241,10 @@ mod protobuf {
             .iter()
             .map(|pair| (pair.name.as_str(), pair.value.as_str()))
             .collect();
-        assert_eq!(labels, [("view", "/users/{id}"), ("transport", "http"), ("method", "GET")]);
+        assert_eq!(
+            labels,
+            [("view", "/users/{id}"), ("transport", "http"), ("method", "GET")]
+        );
         assert_eq!(metric.counter.as_ref().unwrap().value, 3.0);
         let latency = families
             .iter()
@@ -229,6 +262,7 @@ mod protobuf {
         assert!(histogram.positive_span.is_empty(), "classic only by default");
     }
 
+    #[cfg(feature = "gzip")]
     #[tokio::test]
     async fn protobuf_is_gzipped_and_matches_render_bytes() {
         let metrics = with_traffic().await;
@@ -243,11 +277,16 @@ mod protobuf {
         flate2::read::GzDecoder::new(body.as_slice())
             .read_to_end(&mut decompressed)
             .unwrap();
-        let names: Vec<String> = decode_families(&decompressed).into_iter().map(|family| family.name).collect();
+        let names: Vec<String> = decode_families(&decompressed)
+            .into_iter()
+            .map(|family| family.name)
+            .collect();
         assert!(names.contains(&"http_requests_in_flight".to_owned()));
         let rendered = metrics.render_bytes(Format::Protobuf).unwrap();
-        let rendered_names: Vec<String> =
-            decode_families(&rendered).into_iter().map(|family| family.name).collect();
+        let rendered_names: Vec<String> = decode_families(&rendered)
+            .into_iter()
+            .map(|family| family.name)
+            .collect();
         // The second rendering adds the self-metrics of the first scrape, and loses nothing.
         assert!(names.iter().all(|name| rendered_names.contains(name)));
         assert!(rendered_names.contains(&"http_metrics_scrapes_total".to_owned()));

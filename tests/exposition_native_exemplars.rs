@@ -5,7 +5,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_prometheus::{Format, Metrics, NativeHistograms, ViewName};
+use tower_prometheus::{Format, Metrics, ViewName};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -13,14 +13,14 @@ const NOT_SAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-
 
 /// Sends `GET /work` through the layer with `headers`; the handler sleeps `delay`.
 async fn request(metrics: &Metrics, delay: Duration, headers: &[(&str, &str)]) {
-    let app = ServiceBuilder::new()
-        .layer(metrics.layer())
-        .service_fn(move |_request: Request<String>| async move {
+    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(
+        move |_request: Request<String>| async move {
             tokio::time::sleep(delay).await;
             let mut response = Response::new(String::from("done"));
             response.extensions_mut().insert(ViewName::new("/work"));
             Ok::<_, std::convert::Infallible>(response)
-        });
+        },
+    );
     let mut request = Request::get("/work");
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -40,6 +40,7 @@ fn exemplar_lines<'t>(text: &'t str, family: &str) -> Vec<&'t str> {
 mod protobuf {
     use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::{Histogram, MetricFamily};
     use prost::Message;
+    use tower_prometheus::NativeHistograms;
 
     use super::*;
 
@@ -65,7 +66,12 @@ mod protobuf {
         family(families, "http_requests_latency_seconds_by_view_method")
             .metric
             .iter()
-            .find(|metric| metric.label.iter().any(|pair| pair.name == "view" && pair.value == "/work"))
+            .find(|metric| {
+                metric
+                    .label
+                    .iter()
+                    .any(|pair| pair.name == "view" && pair.value == "/work")
+            })
             .and_then(|metric| metric.histogram.clone())
             .expect("the /work latency histogram")
     }
@@ -108,9 +114,15 @@ mod protobuf {
         // Schema 3: bucket i holds (2^((i-1)/8), 2^(i/8)].
         let upper = 2f64.powf(f64::from(*index) / 8.0);
         let lower = 2f64.powf(f64::from(*index - 1) / 8.0);
-        assert!(lower < latency && latency <= upper, "{latency} in ({lower}, {upper}]");
+        assert!(
+            lower < latency && latency <= upper,
+            "{latency} in ({lower}, {upper}]"
+        );
         // Classic buckets are kept for text scrapers.
-        assert_eq!(histogram.bucket.len(), tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS.len() + 1);
+        assert_eq!(
+            histogram.bucket.len(),
+            tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS.len() + 1
+        );
         let text = metrics.render(Format::PrometheusText).unwrap();
         assert!(text.contains(r#"http_requests_latency_seconds_by_view_method_bucket{view="/work",method="GET",le="0.05"} 1"#), "{text}");
         let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
@@ -126,7 +138,13 @@ mod protobuf {
         let histogram = view_latency(&families(&metrics));
         assert_eq!(histogram.schema, 0);
         assert!(histogram.bucket.is_empty(), "native only: no classic buckets");
-        assert_eq!(native_buckets(&histogram).iter().map(|(_, count)| count).sum::<i64>(), 1);
+        assert_eq!(
+            native_buckets(&histogram)
+                .iter()
+                .map(|(_, count)| count)
+                .sum::<i64>(),
+            1
+        );
     }
 
     #[tokio::test]
@@ -137,16 +155,27 @@ mod protobuf {
         request(&metrics, Duration::from_millis(1), &[]).await;
         let response = metrics
             .exposition_service()
-            .oneshot(Request::get("/metrics").header("accept", "application/openmetrics-text").body(()).unwrap())
+            .oneshot(
+                Request::get("/metrics")
+                    .header("accept", "application/openmetrics-text")
+                    .body(())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["content-type"], Format::PrometheusText.content_type());
-        let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            Format::PrometheusText.content_type()
+        );
+        let text =
+            String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
         // Only the +Inf bucket survives in text.
         let buckets: Vec<&str> = text
             .lines()
-            .filter(|line| line.starts_with(r#"http_requests_latency_seconds_by_view_method_bucket{view="/work""#))
+            .filter(|line| {
+                line.starts_with(r#"http_requests_latency_seconds_by_view_method_bucket{view="/work""#)
+            })
             .collect();
         assert_eq!(
             buckets,
@@ -171,7 +200,11 @@ mod protobuf {
         assert_eq!(exemplar.value, 1.0);
         assert!(exemplar.timestamp.is_some());
         let histogram = view_latency(&families);
-        let with_exemplar: Vec<_> = histogram.bucket.iter().filter_map(|bucket| bucket.exemplar.as_ref()).collect();
+        let with_exemplar: Vec<_> = histogram
+            .bucket
+            .iter()
+            .filter_map(|bucket| bucket.exemplar.as_ref())
+            .collect();
         assert_eq!(with_exemplar.len(), 1);
         assert_eq!(with_exemplar[0].label[0].value, TRACE_ID);
         assert_eq!(with_exemplar[0].value, histogram.sample_sum);
@@ -200,10 +233,16 @@ async fn sampled_traceparents_become_openmetrics_exemplars_and_never_reach_text(
     request(&metrics, Duration::from_millis(1), &[("traceparent", SAMPLED)]).await;
     let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
     let expected = format!(r#"# {{trace_id="{TRACE_ID}"}} "#);
-    let latency = exemplar_lines(&openmetrics, "http_requests_latency_seconds_by_view_method_bucket");
+    let latency = exemplar_lines(
+        &openmetrics,
+        "http_requests_latency_seconds_by_view_method_bucket",
+    );
     assert_eq!(latency.len(), 1, "{openmetrics}");
     assert!(latency[0].contains(&expected), "{}", latency[0]);
-    let unlabelled = exemplar_lines(&openmetrics, "http_requests_latency_including_middlewares_seconds_bucket");
+    let unlabelled = exemplar_lines(
+        &openmetrics,
+        "http_requests_latency_including_middlewares_seconds_bucket",
+    );
     assert_eq!(unlabelled.len(), 1, "{openmetrics}");
     let counter = exemplar_lines(&openmetrics, "http_requests_total_by_view_transport_method_total");
     assert_eq!(counter.len(), 1, "{openmetrics}");
@@ -211,15 +250,30 @@ async fn sampled_traceparents_become_openmetrics_exemplars_and_never_reach_text(
 
     // A later request without a trace keeps the counter's exemplar and increments it.
     request(&metrics, Duration::from_millis(1), &[]).await;
-    request(&metrics, Duration::from_millis(1), &[("traceparent", NOT_SAMPLED)]).await;
+    request(
+        &metrics,
+        Duration::from_millis(1),
+        &[("traceparent", NOT_SAMPLED)],
+    )
+    .await;
     let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
     let counter = exemplar_lines(&openmetrics, "http_requests_total_by_view_transport_method_total");
     assert_eq!(counter.len(), 1);
-    assert!(counter[0].contains(" 3 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 1"), "{}", counter[0]);
-    assert!(!openmetrics.contains("0af7651916cd43dd8448eb211c80319c"), "unsampled traces are not exemplars");
+    assert!(
+        counter[0].contains(" 3 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 1"),
+        "{}",
+        counter[0]
+    );
+    assert!(
+        !openmetrics.contains("0af7651916cd43dd8448eb211c80319c"),
+        "unsampled traces are not exemplars"
+    );
 
     let text = metrics.render(Format::PrometheusText).unwrap();
-    assert!(!text.contains(" # {"), "Prometheus text 0.0.4 has no exemplars:\n{text}");
+    assert!(
+        !text.contains(" # {"),
+        "Prometheus text 0.0.4 has no exemplars:\n{text}"
+    );
     assert!(!text.contains(TRACE_ID));
 }
 
@@ -237,10 +291,19 @@ async fn a_closure_can_supply_the_trace_id_within_the_openmetrics_limit() {
             Some(request.headers.get("x-trace-id")?.to_str().ok()?.to_owned())
         })
         .build();
-    request(&metrics, Duration::from_millis(1), &[("x-trace-id", "order-\"42\"")]).await;
+    request(
+        &metrics,
+        Duration::from_millis(1),
+        &[("x-trace-id", "order-\"42\"")],
+    )
+    .await;
     let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
     let counter = exemplar_lines(&openmetrics, "http_requests_total_by_view_transport_method_total");
-    assert!(counter[0].contains(r#"# {trace_id="order-\"42\""} 1"#), "escaped: {}", counter[0]);
+    assert!(
+        counter[0].contains(r#"# {trace_id="order-\"42\""} 1"#),
+        "escaped: {}",
+        counter[0]
+    );
 
     // 121 characters would exceed OpenMetrics' 128 for `trace_id` + value: not recorded.
     let too_long = "x".repeat(121);
@@ -250,5 +313,7 @@ async fn a_closure_can_supply_the_trace_id_within_the_openmetrics_limit() {
     request(&fresh, Duration::from_millis(1), &[]).await;
     let openmetrics = fresh.render(Format::OpenMetrics).unwrap();
     assert!(!openmetrics.contains(" # {"), "{openmetrics}");
-    assert!(openmetrics.contains(r#"http_requests_total_by_view_transport_method_total{view="/work",transport="http",method="GET"} 1"#));
+    assert!(openmetrics.contains(
+        r#"http_requests_total_by_view_transport_method_total{view="/work",transport="http",method="GET"} 1"#
+    ));
 }

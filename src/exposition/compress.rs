@@ -83,7 +83,9 @@ mod tests {
         assert!(!accepts("gzip;q=abc"));
         assert!(!accepts("gzip;q=1.5"));
         assert!(!accepts(";;,,=q"));
-        assert!(!accepts_gzip(Some(&HeaderValue::from_bytes(b"\xffgzip").unwrap())));
+        assert!(!accepts_gzip(Some(
+            &HeaderValue::from_bytes(b"\xffgzip").unwrap()
+        )));
     }
 
     #[cfg(feature = "gzip")]

@@ -165,7 +165,9 @@ mod tests {
     #[test]
     fn protobuf_needs_the_metric_family_and_delimited_encoding() {
         assert_eq!(
-            pick("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"),
+            pick(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+            ),
             Format::Protobuf
         );
         assert_eq!(pick("application/vnd.google.protobuf"), Format::Protobuf);

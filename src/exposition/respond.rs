@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
+use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, VARY};
 #[cfg(feature = "gzip")]
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING};
-use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, VARY};
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::encode::encode_parts;

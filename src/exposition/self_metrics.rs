@@ -108,7 +108,9 @@ impl ScrapeMetrics {
 
     pub(crate) fn encode_errors(&self, format: Format, parts: u64) {
         self.encode_errors
-            .get_or_create(&FormatLabels { format: format.name() })
+            .get_or_create(&FormatLabels {
+                format: format.name(),
+            })
             .inc_by(parts);
     }
 }
@@ -130,7 +132,11 @@ struct ResponseLabels {
     encoding: &'static str,
 }
 
-fn encode_label(encoder: &mut LabelSetEncoder<'_>, key: &str, value: &impl EncodeLabelValue) -> std::fmt::Result {
+fn encode_label(
+    encoder: &mut LabelSetEncoder<'_>,
+    key: &str,
+    value: &impl EncodeLabelValue,
+) -> std::fmt::Result {
     let mut label = encoder.encode_label();
     let mut key_encoder = label.encode_label_key()?;
     std::fmt::Write::write_str(&mut key_encoder, key)?;

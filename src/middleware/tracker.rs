@@ -11,8 +11,8 @@ use std::time::Instant;
 use http::header::{HeaderName, CONTENT_LENGTH};
 use http::request::Parts;
 
-use crate::registry::labels::{charset_of, MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
 use crate::registry::exemplars::TraceId;
+use crate::registry::labels::{charset_of, MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
 use crate::registry::Shared;
 

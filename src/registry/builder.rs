@@ -8,8 +8,8 @@ use http::HeaderName;
 use super::exemplars::TraceIdSource;
 use super::labels::ViewName;
 use super::native_histograms::NativeHistograms;
-use crate::exposition::EncodeErrorPolicy;
 use super::{Config, Metrics, ViewResolver};
+use crate::exposition::EncodeErrorPolicy;
 
 /// django-prometheus's `PROMETHEUS_LATENCY_BUCKETS`, in seconds.
 pub const DEFAULT_LATENCY_BUCKETS: &[f64] = &[

@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelSetEncoder, MetricEncoder};
+use prometheus_client::encoding::{
+    EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelSetEncoder, MetricEncoder,
+};
 use prometheus_client::metrics::counter::{Atomic, Counter};
 use prometheus_client::metrics::exemplar::{CounterWithExemplar, HistogramWithExemplars};
 use prometheus_client::metrics::family::MetricConstructor;
@@ -58,9 +60,13 @@ impl TraceIdSource {
 pub(crate) fn sampled_trace_id(traceparent: &[u8]) -> Option<&str> {
     let traceparent = std::str::from_utf8(traceparent).ok()?.trim();
     let mut fields = traceparent.split('-');
-    let (version, trace_id, parent_id, flags) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+    let (version, trace_id, parent_id, flags) =
+        (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
     let lower_hex = |field: &str, len: usize| {
-        field.len() == len && field.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        field.len() == len
+            && field
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     let well_formed = lower_hex(version, 2)
         && version != "ff"

@@ -26,8 +26,8 @@ pub use builder::{
     DEFAULT_SIZE_BUCKETS,
 };
 pub use error::RegistrationError;
-pub use native_histograms::NativeHistograms;
 pub use labels::{ViewName, INVALID_METHOD, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
+pub use native_histograms::NativeHistograms;
 
 use crate::exposition::self_metrics::ScrapeMetrics;
 use crate::exposition::EncodeErrorPolicy;

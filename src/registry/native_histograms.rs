@@ -146,7 +146,11 @@ mod tests {
 
     #[test]
     fn bucket_factor_picks_the_finest_schema_not_coarser_than_asked() {
-        let schema = |factor| NativeHistograms::native_only().bucket_factor(factor).schema_value();
+        let schema = |factor| {
+            NativeHistograms::native_only()
+                .bucket_factor(factor)
+                .schema_value()
+        };
         assert_eq!(schema(1.1), 3);
         assert_eq!(schema(2.0), 0);
         assert_eq!(schema(1.0), 8);
