@@ -78,6 +78,8 @@
 //!
 //! # Feature flags
 //! - `axum`: reads axum's `MatchedPath` for the `view` label.
+//! - `gzip` (default): compresses the exposition when `Accept-Encoding` allows gzip.
+//! - `protobuf`: serves the Prometheus protobuf format, the one that carries native histograms.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -142,6 +142,17 @@ fn prometheus_scrapes_protobuf_native_histograms_with_the_right_quantile() {
     assert!((0.19..0.26).contains(&p50), "p50 {p50} s for 200 ms requests");
     eprintln!("native histogram quantiles of 6 x /slow?ms=200: p50 {p50:.4} s, p99 {p99:.4} s");
 
+    // Prometheus 2.42 stores only the native part of a histogram that has both: the classic
+    // `_bucket` series of the same histogram are not ingested (README, "Formats").
+    assert_eq!(
+        prometheus.query_single(r#"count(http_requests_latency_seconds_by_view_method_bucket{view="/slow"})"#),
+        None
+    );
+    assert_eq!(
+        prometheus.query_single(r#"sum(http_requests_latency_seconds_by_view_method_count{view="/slow"})"#),
+        None
+    );
+
     // It came as protobuf, gzipped, and the request counter's exemplar came with it.
     wait_for(
         &prometheus,
