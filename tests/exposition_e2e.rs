@@ -145,7 +145,8 @@ fn prometheus_scrapes_protobuf_native_histograms_with_the_right_quantile() {
     // Prometheus 2.42 stores only the native part of a histogram that has both: the classic
     // `_bucket` series of the same histogram are not ingested (README, "Formats").
     assert_eq!(
-        prometheus.query_single(r#"count(http_requests_latency_seconds_by_view_method_bucket{view="/slow"})"#),
+        prometheus
+            .query_single(r#"count(http_requests_latency_seconds_by_view_method_bucket{view="/slow"})"#),
         None
     );
     assert_eq!(
