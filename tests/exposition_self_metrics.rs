@@ -38,6 +38,13 @@ async fn scrapes_are_counted_by_format_and_status_with_their_sizes() {
     let (_, gzipped) = scrape(&metrics, &[("accept-encoding", "gzip")]).await;
     let gzip_scrapes = u8::from(!cfg!(feature = "gzip"));
     scrape(&metrics, &[("accept", "application/openmetrics-text")]).await;
+    // HEAD renders (and is counted) but writes no body.
+    let head = metrics
+        .exposition_service()
+        .oneshot(Request::head("/metrics").body(()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
     let refused = metrics
         .exposition_service()
         .oneshot(Request::post("/metrics").body(()).unwrap())
@@ -52,7 +59,7 @@ async fn scrapes_are_counted_by_format_and_status_with_their_sizes() {
             &text,
             &format!("http_metrics_scrapes_total{{{text_format},status=\"200\"}}")
         ),
-        3.0
+        4.0
     );
     assert_eq!(
         sample(
@@ -70,7 +77,7 @@ async fn scrapes_are_counted_by_format_and_status_with_their_sizes() {
             &text,
             &format!("http_metrics_encode_duration_seconds_count{{{text_format}}}")
         ),
-        3.0
+        4.0
     );
     assert!(
         sample(
@@ -81,7 +88,7 @@ async fn scrapes_are_counted_by_format_and_status_with_their_sizes() {
     let identity = format!("{text_format},encoding=\"identity\"");
     assert_eq!(
         sample(&text, &format!("http_metrics_response_bytes_count{{{identity}}}")),
-        f64::from(2 + gzip_scrapes)
+        f64::from(3 + gzip_scrapes)
     );
     if cfg!(feature = "gzip") {
         assert_eq!(

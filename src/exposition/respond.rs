@@ -78,6 +78,9 @@ pub(crate) fn respond(
     response
         .headers_mut()
         .insert(VARY, HeaderValue::from_static(VARY_ON));
+    if method == Method::HEAD {
+        *response.body_mut() = ExpositionBody::empty();
+    }
     shared.scrape_metrics.record(&Scrape {
         format,
         status: response.status().as_u16(),
@@ -85,9 +88,6 @@ pub(crate) fn respond(
         gzip,
         bytes: http_body::Body::size_hint(response.body()).exact().unwrap_or(0) as usize,
     });
-    if method == Method::HEAD {
-        *response.body_mut() = ExpositionBody::empty();
-    }
     response
 }
 
