@@ -8,6 +8,9 @@
 //! `PORT` picks the port (default 3000); the server binds `127.0.0.1` unless `HOST` names
 //! another address (`HOST=0.0.0.0` lets the Prometheus container of `examples/monitoring`
 //! reach it through `host.docker.internal`).
+//! `TOWER_PROMETHEUS_NATIVE_HISTOGRAMS=1` adds native buckets to the latency histograms
+//! (served as protobuf with `--features axum,protobuf`), and `TOWER_PROMETHEUS_EXEMPLARS=1`
+//! attaches the trace id of sampled `traceparent` headers as exemplars.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -37,12 +40,23 @@ async fn main() -> std::io::Result<()> {
             .map_err(|_| std::io::Error::other(format!("HOST must be an IP address, got {host:?}")))?,
         Err(_) => std::net::Ipv4Addr::LOCALHOST.into(),
     };
-    let metrics = tower_prometheus::Metrics::new();
+    let mut builder = tower_prometheus::Metrics::builder();
+    if env_flag("TOWER_PROMETHEUS_NATIVE_HISTOGRAMS") {
+        builder = builder.native_histograms(tower_prometheus::NativeHistograms::classic_and_native());
+    }
+    if env_flag("TOWER_PROMETHEUS_EXEMPLARS") {
+        builder = builder.exemplars_from_traceparent();
+    }
+    let metrics = builder.build();
     let app = app(&metrics);
     let listener = tokio::net::TcpListener::bind((host, port)).await?;
     let address = listener.local_addr()?;
     println!("metrics: http://{address}/metrics");
     axum::serve(listener, app).await
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|value| value == "1")
 }
 
 /// The routes later tests rely on; panics become 500 answers outside the metrics layer, which

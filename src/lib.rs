@@ -128,6 +128,8 @@
 //! # Feature flags
 //! - `axum`: reads axum's `MatchedPath` for the `view` label.
 //! - `process` (default): registers the standard `process_*` metrics (Linux), see [`process`].
+//! - `gzip` (default): compresses the exposition when `Accept-Encoding` allows gzip.
+//! - `protobuf`: serves the Prometheus protobuf format, the one that carries native histograms.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -138,6 +140,6 @@ pub mod middleware;
 pub mod process;
 pub mod registry;
 
-pub use exposition::{negotiate, EncodeError, ExpositionBody, ExpositionService, Format};
+pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
-pub use registry::{Metrics, MetricsBuilder, RegistrationError, ViewName};
+pub use registry::{Metrics, MetricsBuilder, NativeHistograms, RegistrationError, ViewName};

@@ -1,27 +1,41 @@
-//! Rendering a registry in a [`Format`].
+//! Rendering a registry in a [`Format`], part by part, under the [`EncodeErrorPolicy`].
 
 use std::fmt;
 
 use prometheus_client::registry::Registry;
 
-use super::Format;
+use super::{EncodeErrorPolicy, Format};
+use crate::registry::Shared;
 use crate::Metrics;
 
-/// A metric or collector failed while the exposition was rendered.
+/// A metric or collector failed while the exposition was rendered, or a binary format was
+/// asked of a text-only method.
 ///
-/// prometheus-client reports no more than that; the partial output is discarded so a scraper
-/// never receives a truncated exposition.
+/// prometheus-client reports no more than that a part failed; with
+/// [`EncodeErrorPolicy::RespondWithError`] its partial output is discarded so a scraper never
+/// receives a truncated exposition.
 ///
 /// ```
 /// let error = tower_prometheus::EncodeError::default();
 /// assert_eq!(error.to_string(), "a metric or collector failed to encode");
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EncodeError(());
+pub struct EncodeError(Kind);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Kind {
+    #[default]
+    Failed,
+    #[cfg_attr(not(feature = "protobuf"), allow(dead_code))]
+    Binary,
+}
 
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a metric or collector failed to encode")
+        f.write_str(match self.0 {
+            Kind::Failed => "a metric or collector failed to encode",
+            Kind::Binary => "this format is binary: use Metrics::render_bytes",
+        })
     }
 }
 
@@ -29,24 +43,70 @@ impl std::error::Error for EncodeError {}
 
 impl From<fmt::Error> for EncodeError {
     fn from(_: fmt::Error) -> Self {
-        Self(())
+        Self(Kind::Failed)
     }
 }
 
-/// Renders `registry` in `format`, using prometheus-client's encoders.
-pub(crate) fn encode_registry(registry: &Registry, format: Format) -> Result<String, EncodeError> {
-    let mut output = String::with_capacity(16 * 1024);
-    match format {
-        Format::PrometheusText => {
-            prometheus_client::encoding::prometheus_text::encode(&mut output, registry)?
+/// Renders our families and then every custom part in `format`. Under
+/// [`EncodeErrorPolicy::RespondWithError`] the first failing part fails the whole rendering;
+/// otherwise failing parts are left out, without any of their partial output. Every failing
+/// part is counted in `http_metrics_encode_errors_total`.
+pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, EncodeError> {
+    let policy = shared.config.encode_error_policy;
+    let ours = shared.registry.read();
+    let custom = shared.custom_parts.read();
+    let parts = std::iter::once(&*ours).chain(custom.iter());
+    let on_failure = || {
+        shared.scrape_metrics.encode_errors(format, 1);
+        match policy {
+            EncodeErrorPolicy::RespondWithError => Err(EncodeError(Kind::Failed)),
+            EncodeErrorPolicy::ServeWhatEncodes => Ok(()),
         }
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut output, registry)?,
+    };
+    let bytes = match format {
+        Format::PrometheusText | Format::OpenMetrics => {
+            let mut text = String::with_capacity(16 * 1024);
+            for part in parts {
+                let mark = text.len();
+                if encode_text(&mut text, part, format).is_err() {
+                    // Whatever the failing part wrote before failing is dropped.
+                    text.truncate(mark);
+                    on_failure()?;
+                }
+            }
+            if format == Format::OpenMetrics {
+                prometheus_client::encoding::text::encode_eof(&mut text)?;
+            }
+            text.into_bytes()
+        }
+        #[cfg(feature = "protobuf")]
+        Format::Protobuf => {
+            let mut bytes = Vec::with_capacity(8 * 1024);
+            for part in parts {
+                // Length-delimited messages concatenate into one valid stream.
+                match prometheus_client::encoding::prometheus_protobuf::encode_to_vec(part) {
+                    Ok(encoded) => bytes.extend_from_slice(&encoded),
+                    Err(_) => on_failure()?,
+                }
+            }
+            bytes
+        }
+    };
+    Ok(bytes)
+}
+
+fn encode_text(output: &mut String, part: &Registry, format: Format) -> fmt::Result {
+    if format == Format::OpenMetrics {
+        prometheus_client::encoding::text::encode_registry(output, part)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(output, part)
     }
-    Ok(output)
 }
 
 impl Metrics {
-    /// Renders every metric of this registry, ours and yours, in `format`.
+    /// Renders every metric of this registry, ours and yours, in a text format, under the
+    /// builder's [`EncodeErrorPolicy`]. Binary formats return an [`EncodeError`]: use
+    /// [`Metrics::render_bytes`] for them.
     ///
     /// ```
     /// use tower_prometheus::{Format, Metrics};
@@ -58,6 +118,27 @@ impl Metrics {
     /// assert!(openmetrics.ends_with("# EOF\n"));
     /// ```
     pub fn render(&self, format: Format) -> Result<String, EncodeError> {
-        encode_registry(&self.shared.registry.read(), format)
+        #[cfg(feature = "protobuf")]
+        if format == Format::Protobuf {
+            return Err(EncodeError(Kind::Binary));
+        }
+        let bytes = encode_parts(&self.shared, format)?;
+        // The text encoders only ever write `str`s.
+        String::from_utf8(bytes).map_err(|_| EncodeError(Kind::Failed))
+    }
+
+    /// Renders every metric of this registry in any format, as the bytes a scrape would get
+    /// before compression.
+    ///
+    /// ```
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// // Process metrics (CPU time) would change between the two renders.
+    /// let metrics = Metrics::builder().process_metrics(false).build();
+    /// let bytes = metrics.render_bytes(Format::PrometheusText).unwrap();
+    /// assert_eq!(bytes, metrics.render(Format::PrometheusText).unwrap().into_bytes());
+    /// ```
+    pub fn render_bytes(&self, format: Format) -> Result<Vec<u8>, EncodeError> {
+        encode_parts(&self.shared, format)
     }
 }

@@ -1,20 +1,30 @@
-//! The exposition: content negotiation between OpenMetrics 1.0 text and Prometheus text
-//! 0.0.4, rendering with prometheus-client's encoders, and a service that serves it.
+//! The exposition: content negotiation between Prometheus protobuf, OpenMetrics 1.0 text and
+//! Prometheus text 0.0.4, rendering with prometheus-client's encoders, gzip, the scrape
+//! self-metrics, and a service that serves it.
 //!
 //! | `Accept` | format | `Content-Type` |
 //! |---|---|---|
+//! | prefers `application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited` (feature `protobuf`) | Prometheus protobuf, with native histograms | `application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited` |
 //! | prefers `application/openmetrics-text` | OpenMetrics 1.0.0 | `application/openmetrics-text; version=1.0.0; charset=utf-8` |
 //! | anything else, or none | Prometheus text 0.0.4 | `text/plain; version=0.0.4; charset=utf-8` |
+//!
+//! With the default feature `gzip`, a client whose `Accept-Encoding` allows gzip gets the body
+//! compressed, with `Content-Encoding: gzip`; every answer carries `Vary: Accept, Accept-Encoding`.
 
 mod body;
+#[cfg(feature = "gzip")]
+mod compress;
 mod encode;
+mod error_policy;
 mod format;
 mod negotiate;
 pub(crate) mod respond;
+pub(crate) mod self_metrics;
 mod service;
 
 pub use body::ExpositionBody;
 pub use encode::EncodeError;
+pub use error_policy::EncodeErrorPolicy;
 pub use format::Format;
 pub use negotiate::negotiate;
 pub use service::ExpositionService;

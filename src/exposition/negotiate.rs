@@ -6,8 +6,11 @@ use super::Format;
 
 /// Picks the format an `Accept` header prefers, honouring q-values.
 ///
-/// OpenMetrics is chosen when `application/openmetrics-text` has a positive quality at least as
-/// high as any `text/plain` (or `text/*`, `*/*`) range; everything else, including a missing,
+/// Each format gets the highest quality among the ranges that name it:
+/// `application/vnd.google.protobuf` (with `proto=io.prometheus.client.MetricFamily` and
+/// `encoding=delimited`, when the `protobuf` feature is on), `application/openmetrics-text`,
+/// and `text/plain`, `text/*` or `*/*` for Prometheus text. The best positive quality wins;
+/// ties go to protobuf, then OpenMetrics, then text. Everything else, including a missing,
 /// empty or malformed header, gets Prometheus text 0.0.4. Never fails.
 ///
 /// ```
@@ -22,39 +25,91 @@ use super::Format;
 /// assert_eq!(negotiate(None), Format::PrometheusText);
 /// ```
 pub fn negotiate(accept: Option<&HeaderValue>) -> Format {
+    negotiate_among(accept, Format::ALL)
+}
+
+/// [`negotiate`] restricted to the formats in `offered`; Prometheus text is always possible.
+pub(crate) fn negotiate_among(accept: Option<&HeaderValue>, offered: &[Format]) -> Format {
     let Some(accept) = accept else {
         return Format::PrometheusText;
     };
     // Non-ASCII bytes cannot belong to a media type we know; drop them rather than the header.
     let accept = String::from_utf8_lossy(accept.as_bytes());
-    let mut openmetrics = 0.0_f32;
-    let mut text = 0.0_f32;
+    let mut qualities = [0.0_f32; 3];
     for range in accept.split(',') {
         let mut parts = range.split(';');
         let media_type = parts.next().unwrap_or_default().trim();
-        let quality = parts
+        let parameters: Vec<(&str, &str)> = parts
             .filter_map(|parameter| parameter.split_once('='))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .map_or(Some(1.0), |(_, value)| parse_quality(value.trim()));
+            .map(|(name, value)| (name.trim(), value.trim().trim_matches('"')))
+            .collect();
+        let quality = parameters
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, value)| parse_quality(value));
         let Some(quality) = quality else { continue };
-        if media_type.eq_ignore_ascii_case("application/openmetrics-text") {
-            openmetrics = openmetrics.max(quality);
-        } else if media_type.eq_ignore_ascii_case("text/plain")
-            || media_type.eq_ignore_ascii_case("text/*")
-            || media_type == "*/*"
-        {
-            text = text.max(quality);
+        if let Some(format) = named_format(media_type, &parameters) {
+            let slot = &mut qualities[slot_of(format)];
+            *slot = slot.max(quality);
         }
     }
-    if openmetrics > 0.0 && openmetrics >= text {
-        Format::OpenMetrics
-    } else {
-        Format::PrometheusText
+    let mut best = Format::PrometheusText;
+    let mut best_quality = 0.0_f32;
+    for &format in offered {
+        let quality = qualities[slot_of(format)];
+        if quality > best_quality {
+            best = format;
+            best_quality = quality;
+        }
+    }
+    best
+}
+
+/// The format a media range names, if any.
+#[cfg_attr(not(feature = "protobuf"), allow(unused_variables))]
+fn named_format(media_type: &str, parameters: &[(&str, &str)]) -> Option<Format> {
+    if media_type.eq_ignore_ascii_case("application/openmetrics-text") {
+        return Some(Format::OpenMetrics);
+    }
+    if media_type.eq_ignore_ascii_case("text/plain")
+        || media_type.eq_ignore_ascii_case("text/*")
+        || media_type == "*/*"
+    {
+        return Some(Format::PrometheusText);
+    }
+    #[cfg(feature = "protobuf")]
+    if is_delimited_metric_family(media_type, parameters) {
+        return Some(Format::Protobuf);
+    }
+    None
+}
+
+/// Protobuf is only ours when it asks for `MetricFamily` messages, length-delimited; a
+/// missing parameter is taken to mean ours.
+#[cfg(feature = "protobuf")]
+fn is_delimited_metric_family(media_type: &str, parameters: &[(&str, &str)]) -> bool {
+    let parameter = |wanted: &str| {
+        parameters
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+            .map(|(_, value)| *value)
+    };
+    media_type.eq_ignore_ascii_case("application/vnd.google.protobuf")
+        && parameter("proto").map_or(true, |proto| proto == "io.prometheus.client.MetricFamily")
+        && parameter("encoding").map_or(true, |encoding| encoding.eq_ignore_ascii_case("delimited"))
+}
+
+fn slot_of(format: Format) -> usize {
+    match format {
+        Format::PrometheusText => 0,
+        Format::OpenMetrics => 1,
+        #[cfg(feature = "protobuf")]
+        Format::Protobuf => 2,
     }
 }
 
 /// RFC 9110 `qvalue`: 0 to 1 with at most three decimals; anything else is ignored.
-fn parse_quality(value: &str) -> Option<f32> {
+pub(crate) fn parse_quality(value: &str) -> Option<f32> {
     if value.is_empty() || value.len() > 5 || !value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None;
     }
@@ -82,6 +137,7 @@ mod tests {
             pick("Application/OpenMetrics-Text; version=0.0.1"),
             Format::OpenMetrics
         );
+        assert_eq!(pick("application/json"), Format::PrometheusText);
     }
 
     #[test]
@@ -93,6 +149,39 @@ mod tests {
         assert_eq!(
             negotiate(Some(&HeaderValue::from_bytes(b"\xff\xfe").unwrap())),
             Format::PrometheusText
+        );
+    }
+
+    #[test]
+    fn formats_not_offered_are_never_chosen() {
+        let accept = HeaderValue::from_static("application/openmetrics-text, text/plain;q=0.1");
+        assert_eq!(
+            negotiate_among(Some(&accept), &[Format::PrometheusText]),
+            Format::PrometheusText
+        );
+    }
+
+    #[cfg(feature = "protobuf")]
+    #[test]
+    fn protobuf_needs_the_metric_family_and_delimited_encoding() {
+        assert_eq!(
+            pick(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+            ),
+            Format::Protobuf
+        );
+        assert_eq!(pick("application/vnd.google.protobuf"), Format::Protobuf);
+        assert_eq!(
+            pick("application/vnd.google.protobuf;proto=other.Message;encoding=delimited"),
+            Format::PrometheusText
+        );
+        assert_eq!(
+            pick("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"),
+            Format::PrometheusText
+        );
+        assert_eq!(
+            pick("application/vnd.google.protobuf;q=0.3,application/openmetrics-text;q=0.5"),
+            Format::OpenMetrics
         );
     }
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 use http::header::{HeaderName, CONTENT_LENGTH};
 use http::request::Parts;
 
+use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{charset_of, MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
@@ -43,6 +44,8 @@ pub(crate) struct RequestTracker {
     expected_body_bytes: Option<u64>,
     /// The gRPC call whose `grpc-status` is still to be read, if this is one.
     grpc: Option<GrpcCall>,
+    /// The exemplar of this request, when exemplars are on and it carries a trace id.
+    trace_id: Option<TraceId>,
 }
 
 impl std::fmt::Debug for RequestTracker {
@@ -85,6 +88,11 @@ impl RequestTracker {
         {
             families.request_body_bytes.observe(length as f64);
         }
+        let trace_id = shared
+            .config
+            .trace_id_source
+            .as_ref()
+            .and_then(|source| source.trace_id(request));
         let handles = recorder.view(view, method);
         recorder.note_use(&handles);
         recorder.in_flight(&handles).inc();
@@ -99,6 +107,7 @@ impl RequestTracker {
             body_bytes: 0,
             expected_body_bytes: None,
             grpc: GrpcCall::of(request),
+            trace_id,
         }
     }
 
@@ -118,9 +127,12 @@ impl RequestTracker {
         let recorder = &self.shared.recorder;
         let families = &recorder.families;
         families.responses_before_middlewares.inc();
-        families.latency_including_middlewares.observe(elapsed);
-        recorder.latency(&self.view, elapsed);
-        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        let trace_id = self.trace_id.as_ref();
+        families
+            .latency_including_middlewares
+            .observe_with_exemplar(elapsed, trace_id);
+        recorder.latency(&self.view, elapsed, trace_id);
+        recorder.requests_by_view_transport_method(&self.view, self.transport, trace_id);
         let status = StatusLabel::of(parts.status, self.shared.config.group_status_codes);
         recorder.responses_by_status(status).inc();
         recorder.responses_by_status_view_method(&self.view, status);
@@ -139,9 +151,13 @@ impl RequestTracker {
     pub(crate) fn on_error(&mut self, type_name: &'static str) {
         let elapsed = self.start.elapsed().as_secs_f64();
         let recorder = &self.shared.recorder;
-        recorder.families.latency_including_middlewares.observe(elapsed);
-        recorder.latency(&self.view, elapsed);
-        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        let trace_id = self.trace_id.as_ref();
+        recorder
+            .families
+            .latency_including_middlewares
+            .observe_with_exemplar(elapsed, trace_id);
+        recorder.latency(&self.view, elapsed, trace_id);
+        recorder.requests_by_view_transport_method(&self.view, self.transport, trace_id);
         self.record_exception(type_name);
     }
 
@@ -221,7 +237,7 @@ impl RequestTracker {
         let recorder = &self.shared.recorder;
         recorder.families.unknown_latency_including_middlewares.inc();
         recorder.families.unknown_latency.inc();
-        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        recorder.requests_by_view_transport_method(&self.view, self.transport, self.trace_id.as_ref());
     }
 
     fn record_exception(&mut self, type_name: &'static str) {

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use http::HeaderName;
 
+use super::exemplars::TraceIdSource;
 use super::labels::ViewName;
+use super::native_histograms::NativeHistograms;
 use super::{Config, Metrics, ViewResolver};
+use crate::exposition::EncodeErrorPolicy;
 
 /// django-prometheus's `PROMETHEUS_LATENCY_BUCKETS`, in seconds.
 pub const DEFAULT_LATENCY_BUCKETS: &[f64] = &[
@@ -99,6 +102,9 @@ impl Default for MetricsBuilder {
                 forwarded_proto_header: None,
                 max_label_sets: DEFAULT_MAX_LABEL_SETS,
                 process_metrics: true,
+                native_histograms: None,
+                trace_id_source: None,
+                encode_error_policy: EncodeErrorPolicy::default(),
             },
             const_labels: Vec::new(),
         }
@@ -262,6 +268,83 @@ impl MetricsBuilder {
     /// ```
     pub fn max_label_sets(mut self, max: usize) -> Self {
         self.config.max_label_sets = max;
+        self
+    }
+
+    /// Makes the latency histograms native (exponential buckets), beside the classic buckets
+    /// or instead of them; see [`NativeHistograms`]. Native buckets are served in the
+    /// Prometheus protobuf format (feature `protobuf`), which Prometheus asks for when started
+    /// with `--enable-feature=native-histograms`.
+    ///
+    /// ```
+    /// use tower_prometheus::{Metrics, NativeHistograms};
+    ///
+    /// let metrics = Metrics::builder()
+    ///     .native_histograms(NativeHistograms::classic_and_native().schema(3))
+    ///     .build();
+    /// // Text scrapers still get the classic buckets.
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_requests_latency_including_middlewares_seconds_bucket{le=\"0.01\"} 0"));
+    /// ```
+    pub fn native_histograms(mut self, native: NativeHistograms) -> Self {
+        self.config.native_histograms = Some(native);
+        self
+    }
+
+    /// Attaches the trace id of a request's sampled W3C `traceparent` header as an exemplar
+    /// (`{trace_id="…"}`) to its latency observations and to
+    /// `http_requests_total_by_view_transport_method_total`. Exemplars are exposed in
+    /// OpenMetrics and protobuf, never in Prometheus text 0.0.4; Prometheus stores them when
+    /// started with `--enable-feature=exemplar-storage`. With native histograms on, only the
+    /// counter carries them (prometheus-client has no native histogram with exemplars).
+    ///
+    /// ```
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// let metrics = Metrics::builder().exemplars_from_traceparent().build();
+    /// let text = metrics.render(Format::OpenMetrics).unwrap();
+    /// assert!(text.ends_with("# EOF\n"));
+    /// ```
+    pub fn exemplars_from_traceparent(mut self) -> Self {
+        self.config.trace_id_source = Some(TraceIdSource::Traceparent);
+        self
+    }
+
+    /// Attaches exemplars as [`exemplars_from_traceparent`](Self::exemplars_from_traceparent)
+    /// does, with the trace id your closure reads from the request head (say, from your
+    /// tracing context or another header). `None`, an empty id, or one longer than the 120
+    /// characters OpenMetrics leaves for it, records no exemplar.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder()
+    ///     .exemplars_from(|request: &http::request::Parts| {
+    ///         let id = request.headers.get("x-trace-id")?.to_str().ok()?;
+    ///         Some(id.to_owned())
+    ///     })
+    ///     .build();
+    /// # let _ = metrics;
+    /// ```
+    pub fn exemplars_from<F>(mut self, trace_id: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
+    {
+        self.config.trace_id_source = Some(TraceIdSource::Custom(Arc::new(trace_id)));
+        self
+    }
+
+    /// What a scrape answers when one of your metrics or collectors fails to encode: `500`
+    /// (the default) or everything else; see [`EncodeErrorPolicy`].
+    ///
+    /// ```
+    /// use tower_prometheus::{EncodeErrorPolicy, Metrics};
+    ///
+    /// let metrics = Metrics::builder()
+    ///     .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
+    ///     .build();
+    /// # let _ = metrics;
+    /// ```
+    pub fn encode_error_policy(mut self, policy: EncodeErrorPolicy) -> Self {
+        self.config.encode_error_policy = policy;
         self
     }
 

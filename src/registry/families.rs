@@ -6,6 +6,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, RequestCounters};
 use super::labels::{
     CharsetLabels, MethodLabels, OverflowLabels, StatusLabels, StatusViewMethodLabels, TransportLabels,
     TypeLabels, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
@@ -26,14 +27,15 @@ impl MetricConstructor<Histogram> for Buckets {
 pub(crate) struct HttpFamilies {
     pub(crate) requests_before_middlewares: Counter,
     pub(crate) responses_before_middlewares: Counter,
-    pub(crate) latency_including_middlewares: Histogram,
+    pub(crate) latency_including_middlewares: LatencyHistogram,
     pub(crate) unknown_latency_including_middlewares: Counter,
-    pub(crate) latency_by_view_method: Family<ViewMethodLabels, Histogram, Buckets>,
+    pub(crate) latency_by_view_method: Family<ViewMethodLabels, LatencyHistogram, LatencyHistograms>,
     pub(crate) unknown_latency: Counter,
     pub(crate) ajax_requests: Counter,
     pub(crate) requests_by_method: Family<MethodLabels, Counter>,
     pub(crate) requests_by_transport: Family<TransportLabels, Counter>,
-    pub(crate) requests_by_view_transport_method: Family<ViewTransportMethodLabels, Counter>,
+    pub(crate) requests_by_view_transport_method:
+        Family<ViewTransportMethodLabels, RequestCounter, RequestCounters>,
     pub(crate) request_body_bytes: Histogram,
     pub(crate) responses_by_status: Family<StatusLabels, Counter>,
     pub(crate) responses_by_status_view_method: Family<StatusViewMethodLabels, Counter>,
@@ -72,12 +74,21 @@ pub(crate) const EXPOSED_NAMES: &[&str] = &[
     "http_requests_cancelled_total",
     "http_metrics_label_overflow_total",
     super::grpc::GRPC_EXPOSED_NAME,
+    // The scrape self-metrics (crate::exposition::self_metrics).
+    "http_metrics_scrapes_total",
+    "http_metrics_encode_duration_seconds",
+    "http_metrics_response_bytes",
+    "http_metrics_encode_errors_total",
 ];
 
 impl HttpFamilies {
-    pub(crate) fn new(latency_buckets: &[f64], size_buckets: &[f64]) -> Self {
-        let latency = Buckets(latency_buckets.into());
-        let size = Buckets(size_buckets.into());
+    pub(crate) fn new(config: &super::Config) -> Self {
+        let latency = LatencyHistograms {
+            buckets: config.latency_buckets.as_slice().into(),
+            native: config.native_histograms,
+            exemplars: config.trace_id_source.is_some(),
+        };
+        let size = Buckets(config.size_buckets.as_slice().into());
         Self {
             requests_before_middlewares: Counter::default(),
             responses_before_middlewares: Counter::default(),
@@ -88,7 +99,9 @@ impl HttpFamilies {
             ajax_requests: Counter::default(),
             requests_by_method: Family::default(),
             requests_by_transport: Family::default(),
-            requests_by_view_transport_method: Family::default(),
+            requests_by_view_transport_method: Family::new_with_constructor(RequestCounters {
+                exemplars: config.trace_id_source.is_some(),
+            }),
             request_body_bytes: size.new_metric(),
             responses_by_status: Family::default(),
             responses_by_status_view_method: Family::default(),

@@ -7,9 +7,11 @@
 
 mod builder;
 mod error;
+pub(crate) mod exemplars;
 mod families;
 pub(crate) mod grpc;
 pub(crate) mod labels;
+mod native_histograms;
 pub(crate) mod recorder;
 
 use std::borrow::Cow;
@@ -26,7 +28,11 @@ pub use builder::{
 };
 pub use error::RegistrationError;
 pub use labels::{ViewName, INVALID_METHOD, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
+pub use native_histograms::NativeHistograms;
 
+use crate::exposition::self_metrics::ScrapeMetrics;
+use crate::exposition::EncodeErrorPolicy;
+use exemplars::TraceIdSource;
 use families::{HttpFamilies, EXPOSED_NAMES};
 use recorder::Recorder;
 
@@ -49,9 +55,16 @@ pub struct Metrics {
 pub(crate) struct Shared {
     pub(crate) registry: RwLock<Registry>,
     pub(crate) recorder: Recorder,
-    pub(crate) grpc: grpc::GrpcMetrics,
     pub(crate) config: Config,
     custom_names: Mutex<Vec<String>>,
+    /// One registry per custom registration, encoded after ours, so that a failing metric
+    /// or collector can be left out on its own (see `EncodeErrorPolicy`).
+    pub(crate) custom_parts: RwLock<Vec<Registry>>,
+    /// The namespace and constant labels every custom part is created with.
+    part_prefix: Option<String>,
+    part_labels: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    pub(crate) scrape_metrics: ScrapeMetrics,
+    pub(crate) grpc: grpc::GrpcMetrics,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +80,9 @@ pub(crate) struct Config {
     pub(crate) max_label_sets: usize,
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) process_metrics: bool,
+    pub(crate) native_histograms: Option<NativeHistograms>,
+    pub(crate) trace_id_source: Option<TraceIdSource>,
+    pub(crate) encode_error_policy: EncodeErrorPolicy,
 }
 
 type ResolveView = dyn Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync;
@@ -117,29 +133,39 @@ impl Metrics {
     }
 
     pub(crate) fn from_config(config: Config, const_labels: Vec<(String, String)>) -> Self {
-        let labels = const_labels
+        let part_labels: Vec<(Cow<'static, str>, Cow<'static, str>)> = const_labels
             .into_iter()
-            .map(|(name, value)| (Cow::Owned(sanitize_name(&name)), Cow::Owned(value)));
-        // The root registry carries no prefix so that the standard `process_*` names stay
-        // unprefixed; everything of ours and the user's goes to the namespaced registry.
-        let mut registry = Registry::with_labels(labels);
+            .map(|(name, value)| (Cow::Owned(sanitize_name(&name)), Cow::Owned(value)))
+            .collect();
+        let part_prefix = config.namespace.as_deref().map(sanitize_name);
+        let mut registry = new_part(&part_prefix, &part_labels);
+        let families = HttpFamilies::new(&config);
+        families.register(&mut registry);
+        let grpc = grpc::GrpcMetrics::new(config.max_label_sets);
+        grpc.register(&mut registry);
+        let scrape_metrics = ScrapeMetrics::new();
+        scrape_metrics.register(&mut registry);
+        #[cfg_attr(not(feature = "process"), allow(unused_mut))]
+        let mut custom_parts = Vec::new();
+        // The standard `process_*` names keep no namespace: a part with the labels only.
         #[cfg(feature = "process")]
         if config.process_metrics {
-            registry.register_collector(Box::new(crate::process::ProcessCollector::new()));
+            let mut process = new_part(&None, &part_labels);
+            process.register_collector(Box::new(crate::process::ProcessCollector::new()));
+            custom_parts.push(process);
         }
-        let families = HttpFamilies::new(&config.latency_buckets, &config.size_buckets);
-        let grpc = grpc::GrpcMetrics::new(config.max_label_sets);
-        let ours = namespaced(&mut registry, &config);
-        families.register(ours);
-        grpc.register(ours);
         let recorder = Recorder::new(families, config.max_label_sets);
         Self {
             shared: Arc::new(Shared {
                 registry: RwLock::new(registry),
                 recorder,
-                grpc,
                 config,
                 custom_names: Mutex::new(Vec::new()),
+                custom_parts: RwLock::new(custom_parts),
+                part_prefix,
+                part_labels,
+                scrape_metrics,
+                grpc,
             }),
         }
     }
@@ -180,8 +206,7 @@ impl Metrics {
     ) -> Result<(), RegistrationError> {
         let name = name.into();
         self.claim_name(&name)?;
-        let mut registry = self.shared.registry.write();
-        namespaced(&mut registry, &self.shared.config).register(name, help.into(), metric);
+        self.add_part(|part| part.register(name, help.into(), metric));
         Ok(())
     }
 
@@ -206,8 +231,7 @@ impl Metrics {
     ) -> Result<(), RegistrationError> {
         let name = name.into();
         self.claim_name(&format!("{name}_{}", unit.as_str()))?;
-        let mut registry = self.shared.registry.write();
-        namespaced(&mut registry, &self.shared.config).register_with_unit(name, help.into(), unit, metric);
+        self.add_part(|part| part.register_with_unit(name, help.into(), unit, metric));
         Ok(())
     }
 
@@ -235,8 +259,14 @@ impl Metrics {
     /// assert!(text.contains("answer 42"));
     /// ```
     pub fn register_collector(&self, collector: Box<dyn Collector>) {
-        let mut registry = self.shared.registry.write();
-        namespaced(&mut registry, &self.shared.config).register_collector(collector);
+        self.add_part(|part| part.register_collector(collector));
+    }
+
+    /// Registers into a registry of its own, under our namespace and constant labels.
+    fn add_part(&self, register: impl FnOnce(&mut Registry)) {
+        let mut part = new_part(&self.shared.part_prefix, &self.shared.part_labels);
+        register(&mut part);
+        self.shared.custom_parts.write().push(part);
     }
 
     /// Reserves an exposed base name, refusing clashes with ours and with earlier ones.
@@ -260,12 +290,12 @@ impl Metrics {
     }
 }
 
-/// The registry that applies the configured namespace: a prefixed sub-registry of `root`
-/// (prometheus-client makes one per call, which encodes the same), or `root` itself.
-fn namespaced<'r>(root: &'r mut Registry, config: &Config) -> &'r mut Registry {
-    match &config.namespace {
-        Some(namespace) => root.sub_registry_with_prefix(sanitize_name(namespace)),
-        None => root,
+/// An empty registry with the namespace and constant labels of a [`Metrics`].
+fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, str>)]) -> Registry {
+    let labels = labels.iter().cloned();
+    match prefix {
+        Some(prefix) => Registry::with_prefix_and_labels(prefix.clone(), labels),
+        None => Registry::with_labels(labels),
     }
 }
 

@@ -13,8 +13,8 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 
+use super::exemplars::{LatencyHistogram, RequestCounter, TraceId};
 use super::families::HttpFamilies;
 use super::labels::{
     short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels, StatusLabel,
@@ -67,9 +67,9 @@ impl FoldedLabel {
 pub(crate) struct ViewHandles {
     labels: ViewMethodLabels,
     folded: bool,
-    latency: OnceLock<Histogram>,
+    latency: OnceLock<LatencyHistogram>,
     in_flight: OnceLock<Gauge>,
-    by_transport: [OnceLock<Counter>; Transport::COUNT],
+    by_transport: [OnceLock<RequestCounter>; Transport::COUNT],
     cancelled: OnceLock<Counter>,
     exceptions: OnceLock<Counter>,
     statuses: RwLock<Vec<(StatusLabel, Counter)>>,
@@ -192,7 +192,12 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn requests_by_view_transport_method(&self, handles: &ViewHandles, transport: Transport) {
+    pub(crate) fn requests_by_view_transport_method(
+        &self,
+        handles: &ViewHandles,
+        transport: Transport,
+        trace_id: Option<&TraceId>,
+    ) {
         let counter = handles.by_transport[transport.index()].get_or_init(|| {
             if !handles.folded && !Self::admit(&self.view_transport_method_series, self.max_label_sets) {
                 self.fold(FoldedLabel::View);
@@ -208,7 +213,7 @@ impl Recorder {
                     method: handles.labels.method,
                 })
         });
-        counter.inc();
+        counter.inc_with_exemplar(trace_id);
     }
 
     pub(crate) fn responses_by_status_view_method(&self, handles: &ViewHandles, status: StatusLabel) {
@@ -228,7 +233,7 @@ impl Recorder {
 
     /// Observes a latency; the series is created on first use so that a view seen only in
     /// flight (the request-time view of a response that named another one) stays out of it.
-    pub(crate) fn latency(&self, handles: &ViewHandles, seconds: f64) {
+    pub(crate) fn latency(&self, handles: &ViewHandles, seconds: f64, trace_id: Option<&TraceId>) {
         handles
             .latency
             .get_or_init(|| {
@@ -236,7 +241,7 @@ impl Recorder {
                     .latency_by_view_method
                     .get_or_create_owned(&handles.labels)
             })
-            .observe(seconds);
+            .observe_with_exemplar(seconds, trace_id);
     }
 
     /// The in-flight gauge of `handles`, created on first use like the latency series.
@@ -348,7 +353,7 @@ impl ViewHandles {
         self.labels.view.as_str()
     }
 
-    fn by_transport_counter(&self, recorder: &Recorder, transport: Transport) -> Counter {
+    fn by_transport_counter(&self, recorder: &Recorder, transport: Transport) -> RequestCounter {
         self.by_transport[transport.index()]
             .get_or_init(|| {
                 recorder

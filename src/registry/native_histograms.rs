@@ -1,0 +1,162 @@
+//! [`NativeHistograms`]: the option that makes the latency histograms native.
+
+use prometheus_client::metrics::histogram::{Histogram, NativeHistogramConfig};
+
+/// Makes the two latency histograms Prometheus native histograms: exponential buckets whose
+/// resolution is set by a schema, so quantiles are precise at any latency without choosing
+/// bucket bounds. Pass it to
+/// [`MetricsBuilder::native_histograms`](crate::MetricsBuilder::native_histograms).
+///
+/// Native buckets only travel in the Prometheus protobuf format (feature `protobuf`), which
+/// Prometheus asks for when started with `--enable-feature=native-histograms`.
+/// [`classic_and_native`](Self::classic_and_native) also keeps the configured classic buckets
+/// for text scrapers; [`native_only`](Self::native_only) drops them, and then text scrapes
+/// see only `_count`, `_sum` and the `+Inf` bucket, and OpenMetrics is not offered.
+///
+/// ```
+/// use tower_prometheus::{Metrics, NativeHistograms};
+///
+/// let metrics = Metrics::builder()
+///     .native_histograms(NativeHistograms::classic_and_native().bucket_factor(1.1).max_buckets(160))
+///     .build();
+/// # let _ = metrics;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NativeHistograms {
+    keep_classic: bool,
+    schema: i8,
+    max_buckets: usize,
+}
+
+/// Prometheus's valid schemas: a bucket grows by `2^(2^-schema)`.
+const SCHEMAS: std::ops::RangeInclusive<i8> = -4..=8;
+
+impl NativeHistograms {
+    /// Native buckets beside the classic ones: text scrapers still get classic buckets.
+    /// Schema 3 (buckets grow by 9 %), at most 160 buckets per series.
+    ///
+    /// ```
+    /// let native = tower_prometheus::NativeHistograms::classic_and_native();
+    /// assert_eq!(native.schema_value(), 3);
+    /// ```
+    pub fn classic_and_native() -> Self {
+        Self {
+            keep_classic: true,
+            schema: 3,
+            max_buckets: 160,
+        }
+    }
+
+    /// Native buckets only, the lightest option when every scraper speaks protobuf.
+    ///
+    /// ```
+    /// let native = tower_prometheus::NativeHistograms::native_only();
+    /// assert_eq!(native.max_buckets_value(), 160);
+    /// ```
+    pub fn native_only() -> Self {
+        Self {
+            keep_classic: false,
+            ..Self::classic_and_native()
+        }
+    }
+
+    /// Sets the resolution as a schema from -4 (each bucket 65 536 times the previous) to 8
+    /// (0.27 %); values outside are clamped.
+    ///
+    /// ```
+    /// let native = tower_prometheus::NativeHistograms::native_only().schema(12);
+    /// assert_eq!(native.schema_value(), 8);
+    /// ```
+    #[must_use]
+    pub fn schema(mut self, schema: i8) -> Self {
+        self.schema = schema.clamp(*SCHEMAS.start(), *SCHEMAS.end());
+        self
+    }
+
+    /// Sets the resolution as the largest growth factor between neighbouring buckets you
+    /// accept (1.1 = at most 10 %); the finest schema whose factor is not above it is used.
+    /// Factors not above 1 (or not finite) give the finest schema.
+    ///
+    /// ```
+    /// let native = tower_prometheus::NativeHistograms::classic_and_native().bucket_factor(1.1);
+    /// assert_eq!(native.schema_value(), 3);
+    /// assert_eq!(native.bucket_factor(2.0).schema_value(), 0);
+    /// ```
+    #[must_use]
+    pub fn bucket_factor(mut self, factor: f64) -> Self {
+        self.schema = SCHEMAS
+            .rev()
+            .map(|schema| (schema, 2f64.powf(2f64.powi(-i32::from(schema)))))
+            .take_while(|(_, growth)| *growth <= factor || (factor.is_infinite() && factor > 0.0))
+            .last()
+            .map_or(*SCHEMAS.end(), |(schema, _)| schema);
+        self
+    }
+
+    /// Caps the buckets of one series (default 160; 0 = no cap). Beyond it prometheus-client
+    /// halves the resolution, as Prometheus's own clients do.
+    ///
+    /// ```
+    /// let native = tower_prometheus::NativeHistograms::classic_and_native().max_buckets(80);
+    /// assert_eq!(native.max_buckets_value(), 80);
+    /// ```
+    #[must_use]
+    pub fn max_buckets(mut self, max: usize) -> Self {
+        self.max_buckets = max;
+        self
+    }
+
+    /// The schema in use.
+    ///
+    /// ```
+    /// assert_eq!(tower_prometheus::NativeHistograms::native_only().schema(-2).schema_value(), -2);
+    /// ```
+    pub fn schema_value(&self) -> i8 {
+        self.schema
+    }
+
+    /// The bucket cap in use.
+    ///
+    /// ```
+    /// assert_eq!(tower_prometheus::NativeHistograms::native_only().max_buckets(0).max_buckets_value(), 0);
+    /// ```
+    pub fn max_buckets_value(&self) -> usize {
+        self.max_buckets
+    }
+
+    /// Whether classic buckets are kept beside the native ones.
+    pub(crate) fn keeps_classic_buckets(&self) -> bool {
+        self.keep_classic
+    }
+
+    /// A latency histogram in this configuration, `classic_buckets` being the configured ones.
+    pub(crate) fn histogram(&self, classic_buckets: &[f64]) -> Histogram {
+        let config = NativeHistogramConfig::with_schema(self.schema).max_buckets(self.max_buckets);
+        if self.keep_classic {
+            Histogram::new_classic_and_native(classic_buckets.iter().copied(), config)
+        } else {
+            Histogram::new_native(config)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_factor_picks_the_finest_schema_not_coarser_than_asked() {
+        let schema = |factor| {
+            NativeHistograms::native_only()
+                .bucket_factor(factor)
+                .schema_value()
+        };
+        assert_eq!(schema(1.1), 3);
+        assert_eq!(schema(2.0), 0);
+        assert_eq!(schema(1.0), 8);
+        assert_eq!(schema(-5.0), 8);
+        assert_eq!(schema(f64::NAN), 8);
+        assert_eq!(schema(f64::INFINITY), -4);
+        assert_eq!(schema(1e300), -4);
+    }
+}
