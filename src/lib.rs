@@ -78,13 +78,20 @@
 //!
 //! # Feature flags
 //! - `axum`: reads axum's `MatchedPath` for the `view` label.
+//! - `server`: [`Metrics::serve`] serves the exposition on a separate listener (hyper 1 +
+//!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod exposition;
 pub mod middleware;
 pub mod registry;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 
 pub use exposition::{negotiate, EncodeError, ExpositionBody, ExpositionService, Format};
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
 pub use registry::{Metrics, MetricsBuilder, RegistrationError, ViewName};
+#[cfg(feature = "server")]
+pub use server::MetricsServer;

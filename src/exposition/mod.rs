@@ -6,6 +6,7 @@
 //! | prefers `application/openmetrics-text` | OpenMetrics 1.0.0 | `application/openmetrics-text; version=1.0.0; charset=utf-8` |
 //! | anything else, or none | Prometheus text 0.0.4 | `text/plain; version=0.0.4; charset=utf-8` |
 
+pub(crate) mod auth;
 mod body;
 mod encode;
 mod format;

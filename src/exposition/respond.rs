@@ -1,6 +1,6 @@
 //! Answering a request for the exposition: method check, negotiation, rendering.
 
-use http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
+use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::{negotiate, ExpositionBody};
@@ -12,6 +12,19 @@ pub(crate) fn respond(
     method: &Method,
     headers: &http::HeaderMap,
 ) -> Response<ExpositionBody> {
+    // Authentication comes first so that nothing, not even the allowed methods, is revealed.
+    if let Some(token) = &shared.config.metrics_bearer_token {
+        if !token.authorizes(headers) {
+            let mut response = plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(super::auth::CHALLENGE));
+            if method == Method::HEAD {
+                *response.body_mut() = ExpositionBody::empty();
+            }
+            return response;
+        }
+    }
     if method != Method::GET && method != Method::HEAD {
         let mut response = plain(
             StatusCode::METHOD_NOT_ALLOWED,

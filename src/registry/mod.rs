@@ -63,6 +63,7 @@ pub(crate) struct Config {
     pub(crate) view_resolver: Option<ViewResolver>,
     pub(crate) forwarded_proto_header: Option<http::HeaderName>,
     pub(crate) max_label_sets: usize,
+    pub(crate) metrics_bearer_token: Option<crate::exposition::auth::BearerToken>,
 }
 
 type ResolveView = dyn Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync;
