@@ -377,3 +377,25 @@ fn many_clients_hanging_up_leave_nothing_in_flight() {
     wait_until("the in-flight gauge to return to 0", || in_flight(&metrics) == 0.0);
     assert_eq!(cancelled(&metrics), 20.0);
 }
+
+#[test]
+fn a_head_request_whose_body_is_never_polled_is_not_cancelled() {
+    let metrics = Metrics::new();
+    let server = real_server(&metrics);
+    let mut client = std::net::TcpStream::connect(server.address).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(client, "HEAD /stream HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0_u8; 256];
+    while !received.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = client.read(&mut buffer).unwrap();
+        assert!(read > 0, "server closed early");
+        received.extend_from_slice(&buffer[..read]);
+    }
+    assert!(received.starts_with(b"HTTP/1.1 200"));
+    wait_until("the in-flight gauge to return to 0", || in_flight(&metrics) == 0.0);
+    let after = samples(&metrics);
+    assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 0.0);
+    assert_eq!(total(&after, "http_responses_body_total_bytes_count", &[]), 1.0);
+    drop(client);
+}

@@ -61,6 +61,7 @@ fn assert_clean_after_panics(metrics: &Metrics, panics: f64, normal: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_future_is_counted_and_later_requests_are_measured() {
+    reliability_support::quiet_intentional_panics();
     let metrics = Metrics::new();
     // CatchPanicLayer outside the metrics layer, as in the example server: the layer records
     // the panic, then the unwinding reaches CatchPanic, which answers 500.
@@ -95,6 +96,7 @@ async fn a_panicking_future_is_counted_and_later_requests_are_measured() {
 
 #[test]
 fn a_panic_in_call_is_counted() {
+    reliability_support::quiet_intentional_panics();
     let metrics = Metrics::new();
     let inner = tower::service_fn(|_request: Request<()>| -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
         panic!("call panics on purpose")
@@ -132,6 +134,7 @@ impl Body for PanickingBody {
 
 #[tokio::test]
 async fn a_panicking_body_is_counted_once() {
+    reliability_support::quiet_intentional_panics();
     let metrics = Metrics::new();
     let service = metrics.layer().layer(tower::service_fn(|_request: Request<()>| async {
         let mut response = Response::new(PanickingBody { sent: false });
@@ -160,6 +163,7 @@ async fn a_panicking_body_is_counted_once() {
 
 #[tokio::test]
 async fn a_panicking_view_resolver_poisons_nothing() {
+    reliability_support::quiet_intentional_panics();
     let metrics = Metrics::builder()
         .view_resolver(|request: &http::request::Parts| {
             if request.uri.path() == "/boom" {

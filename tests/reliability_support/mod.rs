@@ -144,6 +144,26 @@ pub fn series(samples: &[Sample], name: &str) -> usize {
     samples.iter().filter(|sample| sample.name == name).count()
 }
 
+/// Keeps the panics the tests provoke on purpose (their message says "on purpose") out of
+/// the output; every other panic is reported by the default hook as usual.
+pub fn quiet_intentional_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or_default();
+            if !message.contains("on purpose") {
+                default(info);
+            }
+        }));
+    });
+}
+
 /// Whether an end-to-end test must fail instead of skipping when a tool is missing.
 pub fn e2e_required() -> bool {
     std::env::var("TOWER_PROMETHEUS_REQUIRE_E2E").is_ok_and(|value| value == "1")
