@@ -234,9 +234,17 @@ impl Metrics {
         if !is_valid_metric_name(name) {
             return Err(RegistrationError::InvalidName(name.to_owned()));
         }
+        // A histogram `x` also exposes `x_bucket`, `x_count` and `x_sum` (and OpenMetrics
+        // `x_created`): a metric named like one of those would duplicate its sample lines.
+        const SAMPLE_SUFFIXES: [&str; 4] = ["_bucket", "_count", "_sum", "_created"];
         let clashes = |taken: &str| {
             let bare = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_owned();
-            bare(taken) == bare(name)
+            let (taken, mine) = (bare(taken), bare(name));
+            taken == mine
+                || SAMPLE_SUFFIXES.iter().any(|suffix| {
+                    mine.strip_suffix(suffix) == Some(taken.as_str())
+                        || taken.strip_suffix(suffix) == Some(mine.as_str())
+                })
         };
         if EXPOSED_NAMES.iter().any(|ours| clashes(ours)) {
             return Err(RegistrationError::Reserved(name.to_owned()));
