@@ -117,8 +117,7 @@ impl MetricsServer {
     /// # }
     /// ```
     pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
-        self.serve_with_shutdown(listener, std::future::pending())
-            .await
+        self.serve_with_shutdown(listener, std::future::pending()).await
     }
 
     /// Serves on `listener` until `signal` completes, then stops accepting, lets open

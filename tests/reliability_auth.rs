@@ -18,8 +18,15 @@ async fn inner(_request: Request<String>) -> Result<Response<String>, Infallible
     Ok(Response::new(String::from("app")))
 }
 
-async fn call(metrics: &Metrics, method: Method, path: &str, authorization: Option<&str>) -> (StatusCode, http::HeaderMap, String) {
-    let app = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(inner);
+async fn call(
+    metrics: &Metrics,
+    method: Method,
+    path: &str,
+    authorization: Option<&str>,
+) -> (StatusCode, http::HeaderMap, String) {
+    let app = tower::ServiceBuilder::new()
+        .layer(metrics.layer())
+        .service_fn(inner);
     let mut request = Request::builder().method(method).uri(path);
     if let Some(authorization) = authorization {
         request = request.header("authorization", authorization);
@@ -27,7 +34,11 @@ async fn call(metrics: &Metrics, method: Method, path: &str, authorization: Opti
     let response = app.oneshot(request.body(String::new()).unwrap()).await.unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, String::from_utf8(body.to_vec()).unwrap())
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -78,8 +89,18 @@ async fn the_metrics_path_requires_the_exact_token() {
         assert_eq!(headers["content-type"], Format::PrometheusText.content_type());
         parse(&body, Format::PrometheusText).unwrap();
     }
-    let (status, _, _) = call(&metrics, Method::PUT, "/metrics", Some("Bearer correct horse battery staple")).await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "authorized, but a wrong method");
+    let (status, _, _) = call(
+        &metrics,
+        Method::PUT,
+        "/metrics",
+        Some("Bearer correct horse battery staple"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "authorized, but a wrong method"
+    );
 
     // Refused scrapes are measured like any request, so probing shows up in the metrics.
     let samples = scrape(&metrics, Format::PrometheusText);

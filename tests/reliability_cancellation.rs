@@ -41,7 +41,10 @@ struct HandBody {
 
 impl HandBody {
     fn push(&self, frame: Option<&'static str>) {
-        self.frames.lock().unwrap().push_back(frame.map(|data| Bytes::from_static(data.as_bytes())));
+        self.frames
+            .lock()
+            .unwrap()
+            .push_back(frame.map(|data| Bytes::from_static(data.as_bytes())));
     }
 }
 
@@ -60,7 +63,8 @@ impl Body for HandBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.exact_size.map_or_else(SizeHint::default, SizeHint::with_exact)
+        self.exact_size
+            .map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 
@@ -132,7 +136,10 @@ fn every_stage_of_a_streamed_response() {
     let mut body_pin = Pin::new(&mut response_body);
     assert!(body_pin.as_mut().poll_frame(&mut cx).is_pending());
     body.push(Some("chunk 0\n"));
-    assert!(matches!(body_pin.as_mut().poll_frame(&mut cx), Poll::Ready(Some(Ok(_)))));
+    assert!(matches!(
+        body_pin.as_mut().poll_frame(&mut cx),
+        Poll::Ready(Some(Ok(_)))
+    ));
     assert_eq!(in_flight(&metrics), 1.0, "while the body streams");
     body.push(None);
     assert!(matches!(body_pin.as_mut().poll_frame(&mut cx), Poll::Ready(None)));
@@ -145,7 +152,11 @@ fn every_stage_of_a_streamed_response() {
     assert_eq!(total(&after, "http_responses_streaming_total", &[]), 1.0);
     assert_eq!(total(&after, "http_responses_body_total_bytes_sum", &[]), 8.0);
     assert_eq!(
-        total(&after, "http_requests_total_by_view_transport_method_total", &[("view", "/hand")]),
+        total(
+            &after,
+            "http_requests_total_by_view_transport_method_total",
+            &[("view", "/hand")]
+        ),
         1.0
     );
 }
@@ -167,10 +178,17 @@ fn a_body_of_known_size_finishes_with_its_last_byte() {
     };
     let mut response_body = response.into_body();
     body.push(Some("hello"));
-    assert!(matches!(Pin::new(&mut response_body).poll_frame(&mut cx), Poll::Ready(Some(Ok(_)))));
+    assert!(matches!(
+        Pin::new(&mut response_body).poll_frame(&mut cx),
+        Poll::Ready(Some(Ok(_)))
+    ));
     assert_eq!(in_flight(&metrics), 0.0, "all announced bytes streamed");
     drop(response_body);
-    assert_eq!(cancelled(&metrics), 0.0, "a complete body dropped is not a cancellation");
+    assert_eq!(
+        cancelled(&metrics),
+        0.0,
+        "a complete body dropped is not a cancellation"
+    );
 }
 
 #[test]
@@ -188,8 +206,14 @@ fn dropping_the_future_before_the_head_cancels_once() {
     assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 1.0);
     assert_eq!(total(&after, "http_requests_unknown_latency_total", &[]), 1.0);
     assert_eq!(total(&after, "http_responses_before_middlewares_total", &[]), 0.0);
-    assert_eq!(total(&after, "http_requests_total_by_view_transport_method_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_requests_latency_seconds_by_view_method_count", &[]), 0.0);
+    assert_eq!(
+        total(&after, "http_requests_total_by_view_transport_method_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        total(&after, "http_requests_latency_seconds_by_view_method_count", &[]),
+        0.0
+    );
 }
 
 #[test]
@@ -216,19 +240,32 @@ fn dropping_the_body_mid_stream_cancels_once() {
     drop(future);
     let mut response_body = response.into_body();
     body.push(Some("partial"));
-    assert!(matches!(Pin::new(&mut response_body).poll_frame(&mut cx), Poll::Ready(Some(Ok(_)))));
+    assert!(matches!(
+        Pin::new(&mut response_body).poll_frame(&mut cx),
+        Poll::Ready(Some(Ok(_)))
+    ));
     drop(response_body);
     let after = samples(&metrics);
     assert_eq!(total(&after, "http_requests_in_flight", &[]), 0.0);
     assert_eq!(
-        total(&after, "http_requests_cancelled_total", &[("view", "/hand"), ("method", "GET")]),
+        total(
+            &after,
+            "http_requests_cancelled_total",
+            &[("view", "/hand"), ("method", "GET")]
+        ),
         1.0
     );
     assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 1.0);
     // The head arrived: its latency is known, and the request is counted once.
     assert_eq!(total(&after, "http_requests_unknown_latency_total", &[]), 0.0);
-    assert_eq!(total(&after, "http_requests_latency_seconds_by_view_method_count", &[]), 1.0);
-    assert_eq!(total(&after, "http_requests_total_by_view_transport_method_total", &[]), 1.0);
+    assert_eq!(
+        total(&after, "http_requests_latency_seconds_by_view_method_count", &[]),
+        1.0
+    );
+    assert_eq!(
+        total(&after, "http_requests_total_by_view_transport_method_total", &[]),
+        1.0
+    );
     assert_eq!(total(&after, "http_responses_body_total_bytes_count", &[]), 0.0);
 }
 
@@ -271,8 +308,12 @@ fn real_server(metrics: &Metrics) -> RealServer {
                     if sent > 0 {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                    (sent < 3000)
-                        .then(|| (Ok::<_, Infallible>(Bytes::from(format!("chunk {sent}\n"))), sent + 1))
+                    (sent < 3000).then(|| {
+                        (
+                            Ok::<_, Infallible>(Bytes::from(format!("chunk {sent}\n"))),
+                            sent + 1,
+                        )
+                    })
                 });
                 axum::body::Body::from_stream(chunks)
             }),
@@ -312,17 +353,26 @@ fn a_client_hanging_up_during_slow_is_cancelled_once() {
     let client = connect_and_send(server.address, "/slow");
     wait_until("the request to arrive", || in_flight(&metrics) == 1.0);
     drop(client);
-    wait_until("the in-flight gauge to return to 0", || in_flight(&metrics) == 0.0);
+    wait_until("the in-flight gauge to return to 0", || {
+        in_flight(&metrics) == 0.0
+    });
 
     let after = samples(&metrics);
     assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 1.0);
     assert_eq!(total(&after, "http_requests_unknown_latency_total", &[]), 1.0);
     assert_eq!(total(&after, "http_requests_before_middlewares_total", &[]), 1.0);
     assert_eq!(total(&after, "http_responses_before_middlewares_total", &[]), 0.0);
-    assert_eq!(total(&after, "http_requests_total_by_view_transport_method_total", &[]), 1.0);
+    assert_eq!(
+        total(&after, "http_requests_total_by_view_transport_method_total", &[]),
+        1.0
+    );
     #[cfg(feature = "axum")]
     assert_eq!(
-        total(&after, "http_requests_cancelled_total", &[("view", "/slow"), ("method", "GET")]),
+        total(
+            &after,
+            "http_requests_cancelled_total",
+            &[("view", "/slow"), ("method", "GET")]
+        ),
         1.0
     );
     // Nothing more is recorded later (no second count once the sleep would have ended).
@@ -344,7 +394,9 @@ fn a_client_hanging_up_during_stream_is_cancelled_once() {
     }
     assert_eq!(in_flight(&metrics), 1.0, "streaming");
     drop(client);
-    wait_until("the in-flight gauge to return to 0", || in_flight(&metrics) == 0.0);
+    wait_until("the in-flight gauge to return to 0", || {
+        in_flight(&metrics) == 0.0
+    });
 
     let after = samples(&metrics);
     assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 1.0);
@@ -352,11 +404,25 @@ fn a_client_hanging_up_during_stream_is_cancelled_once() {
     assert_eq!(total(&after, "http_responses_before_middlewares_total", &[]), 1.0);
     assert_eq!(total(&after, "http_responses_streaming_total", &[]), 1.0);
     assert_eq!(total(&after, "http_responses_body_total_bytes_count", &[]), 0.0);
-    assert_eq!(total(&after, "http_requests_total_by_view_transport_method_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_responses_total_by_status_total", &[("status", "200")]), 1.0);
+    assert_eq!(
+        total(&after, "http_requests_total_by_view_transport_method_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        total(
+            &after,
+            "http_responses_total_by_status_total",
+            &[("status", "200")]
+        ),
+        1.0
+    );
     #[cfg(feature = "axum")]
     assert_eq!(
-        total(&after, "http_requests_cancelled_total", &[("view", "/stream"), ("method", "GET")]),
+        total(
+            &after,
+            "http_requests_cancelled_total",
+            &[("view", "/stream"), ("method", "GET")]
+        ),
         1.0
     );
     std::thread::sleep(Duration::from_millis(100));
@@ -374,7 +440,9 @@ fn many_clients_hanging_up_leave_nothing_in_flight() {
         total(&samples(&metrics), "http_requests_before_middlewares_total", &[]) == 20.0
     });
     drop(clients);
-    wait_until("the in-flight gauge to return to 0", || in_flight(&metrics) == 0.0);
+    wait_until("the in-flight gauge to return to 0", || {
+        in_flight(&metrics) == 0.0
+    });
     assert_eq!(cancelled(&metrics), 20.0);
 }
 
@@ -393,7 +461,9 @@ fn a_head_request_whose_body_is_never_polled_is_not_cancelled() {
         received.extend_from_slice(&buffer[..read]);
     }
     assert!(received.starts_with(b"HTTP/1.1 200"));
-    wait_until("the in-flight gauge to return to 0", || in_flight(&metrics) == 0.0);
+    wait_until("the in-flight gauge to return to 0", || {
+        in_flight(&metrics) == 0.0
+    });
     let after = samples(&metrics);
     assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 0.0);
     assert_eq!(total(&after, "http_responses_body_total_bytes_count", &[]), 1.0);

@@ -55,7 +55,10 @@ const HEADER_CHARS: &[u8] =
 fn example_like_router(metrics: &Metrics) -> Router {
     Router::new()
         .route("/", get(|| async { "Hello\n" }))
-        .route("/users/{id}", get(|axum::extract::Path(id): axum::extract::Path<u64>| async move { format!("user {id}") }))
+        .route(
+            "/users/{id}",
+            get(|axum::extract::Path(id): axum::extract::Path<u64>| async move { format!("user {id}") }),
+        )
         .route("/echo", post(|body: Bytes| async move { body }))
         .route("/slow", get(|| async { "slept 0 ms\n" }))
         .route(
@@ -77,7 +80,9 @@ fn example_like_router(metrics: &Metrics) -> Router {
 }
 
 fn random_request(random: &mut Random) -> Request<axum::body::Body> {
-    const KNOWN: [&str; 9] = ["/", "/users/7", "/echo", "/slow", "/error", "/stream", "/panic", "/metrics", "/users/"];
+    const KNOWN: [&str; 9] = [
+        "/", "/users/7", "/echo", "/slow", "/error", "/stream", "/panic", "/metrics", "/users/",
+    ];
     let path = match random.below(4) {
         0 => KNOWN[random.below(KNOWN.len())].to_owned(),
         1 => format!("/users/{}", random.token(PATH_CHARS, 12)),
@@ -104,8 +109,16 @@ fn random_request(random: &mut Random) -> Request<axum::body::Body> {
         .clone(),
     };
     let mut builder = Request::builder().method(method);
-    builder = builder.uri(path.parse::<http::Uri>().unwrap_or_else(|_| http::Uri::from_static("/bad")));
-    for header in ["accept", "x-forwarded-proto", "accept-encoding", "x-requested-with"] {
+    builder = builder.uri(
+        path.parse::<http::Uri>()
+            .unwrap_or_else(|_| http::Uri::from_static("/bad")),
+    );
+    for header in [
+        "accept",
+        "x-forwarded-proto",
+        "accept-encoding",
+        "x-requested-with",
+    ] {
         if random.below(2) == 0 {
             let value = random.token(HEADER_CHARS, 60);
             if let Ok(value) = HeaderValue::from_str(&value) {
@@ -166,7 +179,10 @@ async fn a_hundred_thousand_random_requests_create_bounded_series() {
         }
     }
     let samples = scrape(&metrics, Format::PrometheusText);
-    assert_eq!(total(&samples, "http_requests_before_middlewares_total", &[]), REQUESTS as f64);
+    assert_eq!(
+        total(&samples, "http_requests_before_middlewares_total", &[]),
+        REQUESTS as f64
+    );
     let series = series_per_name(&samples);
     let statuses = statuses_returned.len();
 
@@ -175,7 +191,10 @@ async fn a_hundred_thousand_random_requests_create_bounded_series() {
     let methods = distinct_values(&samples, "method");
     assert!(methods.len() <= METHODS, "methods: {methods:?}");
     assert!(methods.contains("<invalid method>"));
-    assert_eq!(distinct_values(&samples, "transport"), BTreeSet::from(["http".to_owned()]));
+    assert_eq!(
+        distinct_values(&samples, "transport"),
+        BTreeSet::from(["http".to_owned()])
+    );
     assert!(distinct_values(&samples, "status").is_subset(&statuses_returned));
 
     let bound = |name: &str| -> usize {
@@ -197,10 +216,17 @@ async fn a_hundred_thousand_random_requests_create_bounded_series() {
     };
     let mut report = String::new();
     for (name, count) in &series {
-        assert!(*count <= bound(name), "{name}: {count} series > bound {}", bound(name));
+        assert!(
+            *count <= bound(name),
+            "{name}: {count} series > bound {}",
+            bound(name)
+        );
         report.push_str(&format!("  {name}: {count} (bound {})\n", bound(name)));
     }
-    assert_eq!(series, halfway, "the second 50 000 requests created no new series");
+    assert_eq!(
+        series, halfway,
+        "the second 50 000 requests created no new series"
+    );
     let all: usize = series.values().sum();
     println!(
         "{REQUESTS} random requests, statuses returned {statuses_returned:?}: {all} series in {} families\n{report}",
@@ -226,7 +252,9 @@ async fn the_cap_holds_a_resolver_returning_raw_paths() {
         .build();
     let app = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(ok);
     for index in 0..REQUESTS {
-        let request = Request::get(format!("/item/{index}")).body(axum::body::Body::empty()).unwrap();
+        let request = Request::get(format!("/item/{index}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
         response.into_body().collect().await.unwrap();
     }
@@ -245,16 +273,28 @@ async fn the_cap_holds_a_resolver_returning_raw_paths() {
     // Every request beyond the cap is folded, and counted as folded exactly once.
     let folded = (REQUESTS - CAP) as f64;
     assert_eq!(
-        total(&samples, "http_requests_latency_seconds_by_view_method_count", &[("view", "<overflow>")]),
+        total(
+            &samples,
+            "http_requests_latency_seconds_by_view_method_count",
+            &[("view", "<overflow>")]
+        ),
         folded
     );
     assert_eq!(
-        total(&samples, "http_metrics_label_overflow_total", &[("label", "view")]),
+        total(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "view")]
+        ),
         folded
     );
     // Nothing is lost: the folded requests are still counted.
     assert_eq!(
-        total(&samples, "http_requests_total_by_view_transport_method_total", &[]),
+        total(
+            &samples,
+            "http_requests_total_by_view_transport_method_total",
+            &[]
+        ),
         REQUESTS as f64
     );
     assert_eq!(total(&samples, "http_requests_in_flight", &[]), 0.0);
@@ -266,18 +306,25 @@ async fn the_cap_holds_unbounded_values_from_every_source() {
     let metrics = Metrics::builder().max_label_sets(CAP).build();
     // Views from response extensions and charsets from Content-Type, all unique, with random
     // methods: every family stays within the cap.
-    let app = tower::ServiceBuilder::new()
-        .layer(metrics.layer())
-        .service_fn(|request: Request<axum::body::Body>| async move {
+    let app = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(
+        |request: Request<axum::body::Body>| async move {
             let path = request.uri().path().to_owned();
             let mut response = Response::new(String::from("ok"));
             response.extensions_mut().insert(ViewName::new(path.clone()));
             let content_type = format!("text/plain; charset=x-{}", path.trim_start_matches('/'));
-            response.headers_mut().insert("content-type", content_type.parse().unwrap());
+            response
+                .headers_mut()
+                .insert("content-type", content_type.parse().unwrap());
             Ok::<_, Infallible>(response)
-        });
+        },
+    );
     let mut random = Random(7);
-    let methods = [Method::GET, Method::POST, Method::PUT, Method::from_bytes(b"BREW").unwrap()];
+    let methods = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::from_bytes(b"BREW").unwrap(),
+    ];
     let mut per_method: HashMap<String, usize> = HashMap::new();
     for index in 0..1_000 {
         let method = methods[random.below(methods.len())].clone();
@@ -300,9 +347,24 @@ async fn the_cap_holds_unbounded_values_from_every_source() {
         reliability_support::series(&samples, "http_responses_total_by_charset_total"),
         CAP + 1
     );
-    assert!(total(&samples, "http_metrics_label_overflow_total", &[("label", "charset")]) > 0.0);
-    assert!(total(&samples, "http_metrics_label_overflow_total", &[("label", "view")]) > 0.0);
-    assert_eq!(total(&samples, "http_requests_before_middlewares_total", &[]), 1_000.0);
+    assert!(
+        total(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "charset")]
+        ) > 0.0
+    );
+    assert!(
+        total(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "view")]
+        ) > 0.0
+    );
+    assert_eq!(
+        total(&samples, "http_requests_before_middlewares_total", &[]),
+        1_000.0
+    );
 }
 
 #[tokio::test]
@@ -313,13 +375,29 @@ async fn the_default_cap_folds_beyond_ten_thousand_label_sets() {
         .build();
     let app = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(ok);
     for index in 0..10_050 {
-        let request = Request::get(format!("/{index}")).body(axum::body::Body::empty()).unwrap();
-        app.clone().oneshot(request).await.unwrap().into_body().collect().await.unwrap();
+        let request = Request::get(format!("/{index}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        app.clone()
+            .oneshot(request)
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await
+            .unwrap();
     }
     let samples = scrape(&metrics, Format::PrometheusText);
     assert_eq!(
         series_per_name(&samples)["http_requests_latency_seconds_by_view_method"],
         10_001
     );
-    assert_eq!(total(&samples, "http_metrics_label_overflow_total", &[("label", "view")]), 50.0);
+    assert_eq!(
+        total(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "view")]
+        ),
+        50.0
+    );
 }

@@ -45,7 +45,11 @@ async fn inner(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, I
 /// The request `task` sends as its `index`-th: spreads over views, methods and statuses.
 fn plan(task: usize, index: usize) -> (usize, usize, u16) {
     let n = task * 7919 + index * 31;
-    (n % VIEWS, (n / VIEWS) % methods().len(), STATUSES[(n / 3) % STATUSES.len()])
+    (
+        n % VIEWS,
+        (n / VIEWS) % methods().len(),
+        STATUSES[(n / 3) % STATUSES.len()],
+    )
 }
 
 fn run(scrape_concurrently: bool) {
@@ -142,10 +146,21 @@ fn run(scrape_concurrently: bool) {
                 );
                 assert_eq!(got, want, "{view_label} {method_label} {status}");
             }
-            let counted = total(&samples, "http_requests_total_by_view_transport_method_total", &labels);
+            let counted = total(
+                &samples,
+                "http_requests_total_by_view_transport_method_total",
+                &labels,
+            );
             assert_eq!(counted, view_method_total, "{view_label} {method_label}");
-            let histogram = total(&samples, "http_requests_latency_seconds_by_view_method_count", &labels);
-            assert_eq!(histogram, counted, "latency _count of {view_label} {method_label}");
+            let histogram = total(
+                &samples,
+                "http_requests_latency_seconds_by_view_method_count",
+                &labels,
+            );
+            assert_eq!(
+                histogram, counted,
+                "latency _count of {view_label} {method_label}"
+            );
         }
     }
     for (index, (_, method_label)) in methods.iter().enumerate() {
@@ -155,7 +170,11 @@ fn run(scrape_concurrently: bool) {
             .map(|(_, count)| count)
             .sum();
         let scrapes_here = if *method_label == "GET" { scrapes } else { 0.0 };
-        let got = total(&samples, "http_requests_total_by_method_total", &[("method", method_label)]);
+        let got = total(
+            &samples,
+            "http_requests_total_by_method_total",
+            &[("method", method_label)],
+        );
         assert_eq!(got, want + scrapes_here, "method {method_label}");
     }
     for status in STATUSES {
@@ -165,7 +184,11 @@ fn run(scrape_concurrently: bool) {
             .map(|(_, count)| count)
             .sum();
         let scrapes_here = if status == 200 { scrapes } else { 0.0 };
-        let got = total(&samples, "http_responses_total_by_status_total", &[("status", &status.to_string())]);
+        let got = total(
+            &samples,
+            "http_responses_total_by_status_total",
+            &[("status", &status.to_string())],
+        );
         assert_eq!(got, want + scrapes_here, "status {status}");
     }
     // The scraper's own requests are measured under the metrics path, exactly once each.
@@ -186,7 +209,11 @@ fn run(scrape_concurrently: bool) {
     let body_bytes = total(&samples, "http_responses_body_total_bytes_sum", &[]);
     assert!(body_bytes >= sent * BODY.len() as f64, "body bytes {body_bytes}");
     assert_eq!(total(&samples, "http_requests_in_flight", &[]), 0.0, "in flight");
-    assert_eq!(total(&samples, "http_requests_cancelled_total", &[]), 0.0, "cancelled");
+    assert_eq!(
+        total(&samples, "http_requests_cancelled_total", &[]),
+        0.0,
+        "cancelled"
+    );
     assert_eq!(total(&samples, "http_requests_unknown_latency_total", &[]), 0.0);
     assert_eq!(total(&samples, "http_exceptions_total_by_type_total", &[]), 0.0);
 }
@@ -202,7 +229,11 @@ fn assert_monotonic(previous: &mut HashMap<String, f64>, samples: &[Sample]) {
         }
         let key = format!("{}{:?}", sample.name, sample.labels);
         if let Some(before) = previous.insert(key.clone(), sample.value) {
-            assert!(sample.value >= before, "{key} went from {before} to {}", sample.value);
+            assert!(
+                sample.value >= before,
+                "{key} went from {before} to {}",
+                sample.value
+            );
         }
     }
 }

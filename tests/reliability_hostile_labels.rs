@@ -80,7 +80,10 @@ fn hostile_charset() -> impl Strategy<Value = String> {
 fn case() -> impl Strategy<Value = Case> {
     (
         prop::collection::vec(
-            (hostile_string(), prop_oneof![Just(Source::Resolver), Just(Source::Extension)]),
+            (
+                hostile_string(),
+                prop_oneof![Just(Source::Resolver), Just(Source::Extension)],
+            ),
             1..6,
         ),
         prop::collection::vec(hostile_charset(), 0..4),
@@ -98,9 +101,8 @@ fn record(case: &Case) -> Metrics {
                 .then(|| ViewName::new(hostile.view.clone()))
         })
         .build();
-    let service = tower::ServiceBuilder::new()
-        .layer(metrics.layer())
-        .service_fn(|request: Request<String>| async move {
+    let service = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(
+        |request: Request<String>| async move {
             let hostile = request.extensions().get::<Hostile>().cloned().unwrap();
             let mut response = Response::new(String::from("ok"));
             if !hostile.source_is_resolver {
@@ -113,7 +115,8 @@ fn record(case: &Case) -> Metrics {
                     .insert("content-type", content_type.parse().unwrap());
             }
             Ok::<_, Infallible>(response)
-        });
+        },
+    );
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async {
         for (index, (view, source)) in case.views.iter().enumerate() {
@@ -146,7 +149,11 @@ fn expected(case: &Case) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut views: BTreeSet<String> = case.views.iter().map(|(view, _)| view.clone()).collect();
     // A view named by a response extension is unknown while the request is in flight: the
     // in-flight gauge (and with it an empty latency series) uses `<unnamed view>`.
-    if case.views.iter().any(|(_, source)| matches!(source, Source::Extension)) {
+    if case
+        .views
+        .iter()
+        .any(|(_, source)| matches!(source, Source::Extension))
+    {
         views.insert("<unnamed view>".to_owned());
     }
     let mut charsets: BTreeSet<String> = case.charsets.iter().take(case.views.len()).cloned().collect();
@@ -204,7 +211,11 @@ impl PythonParser {
     }
 
     /// Both expositions parsed by the Python client, as samples.
-    fn parse(&mut self, text: &str, openmetrics: &str) -> (Result<Vec<Sample>, String>, Result<Vec<Sample>, String>) {
+    fn parse(
+        &mut self,
+        text: &str,
+        openmetrics: &str,
+    ) -> (Result<Vec<Sample>, String>, Result<Vec<Sample>, String>) {
         let request = serde_json::json!({ "text": text, "openmetrics": openmetrics });
         writeln!(self.input, "{request}").unwrap();
         let mut line = String::new();
@@ -288,7 +299,10 @@ fn prometheus_round_trip(cases: &[Expected]) -> Result<Vec<(BTreeSet<String>, BT
         .output()
         .unwrap();
     if !import.status.success() {
-        return Err(format!("import failed: {}", String::from_utf8_lossy(&import.stderr)));
+        return Err(format!(
+            "import failed: {}",
+            String::from_utf8_lossy(&import.stderr)
+        ));
     }
     std::fs::create_dir_all(data.join("wal")).unwrap();
     let dump = Command::new("promtool")
@@ -326,7 +340,9 @@ fn prometheus_round_trip(cases: &[Expected]) -> Result<Vec<(BTreeSet<String>, BT
 /// are Go `strconv.Quote`d strings.
 fn parse_go_labels(line: &str) -> Result<BTreeMap<String, String>, String> {
     let mut labels = BTreeMap::new();
-    let mut rest = line.strip_prefix('{').ok_or_else(|| format!("no labels: {line:.80}"))?;
+    let mut rest = line
+        .strip_prefix('{')
+        .ok_or_else(|| format!("no labels: {line:.80}"))?;
     loop {
         let equals = rest.find("=\"").ok_or_else(|| format!("no '=': {rest:.80}"))?;
         let key = rest[..equals].trim_start_matches([',', ' ']).to_owned();
@@ -415,7 +431,10 @@ fn check(case: &Case, tools: &mut ReferenceTools) -> Result<(), TestCaseError> {
 
     let ours_text = parse(&text, Format::PrometheusText).map_err(TestCaseError::fail)?;
     let ours_openmetrics = parse(&openmetrics, Format::OpenMetrics).map_err(TestCaseError::fail)?;
-    for (parser, samples) in [("ours, text", &ours_text), ("ours, OpenMetrics", &ours_openmetrics)] {
+    for (parser, samples) in [
+        ("ours, text", &ours_text),
+        ("ours, OpenMetrics", &ours_openmetrics),
+    ] {
         same_values(parser, &values(samples, VIEW_FAMILY, "view"), &views)?;
         same_values(parser, &values(samples, CHARSET_FAMILY, "charset"), &charsets)?;
     }
@@ -426,10 +445,18 @@ fn check(case: &Case, tools: &mut ReferenceTools) -> Result<(), TestCaseError> {
         let openmetrics_samples =
             openmetrics_samples.map_err(|e| TestCaseError::fail(format!("python openmetrics: {e}")))?;
         // The Python client sees exactly the samples our parser sees, label values included.
-        same_values("python, text (all samples)", &sorted(&text_samples), &sorted(&ours_text))?;
+        same_values(
+            "python, text (all samples)",
+            &sorted(&text_samples),
+            &sorted(&ours_text),
+        )?;
         let parser = "python, OpenMetrics";
         same_values(parser, &values(&openmetrics_samples, VIEW_FAMILY, "view"), &views)?;
-        same_values(parser, &values(&openmetrics_samples, CHARSET_FAMILY, "charset"), &charsets)?;
+        same_values(
+            parser,
+            &values(&openmetrics_samples, CHARSET_FAMILY, "charset"),
+            &charsets,
+        )?;
         prop_assert_eq!(openmetrics_samples.len(), ours_openmetrics.len());
     }
 
@@ -459,14 +486,24 @@ fn check(case: &Case, tools: &mut ReferenceTools) -> Result<(), TestCaseError> {
 }
 
 /// Fails with the values only one side has, shortened: 10 kB values make unreadable reports.
-fn same_values(parser: &str, got: &BTreeSet<String>, expected: &BTreeSet<String>) -> Result<(), TestCaseError> {
+fn same_values(
+    parser: &str,
+    got: &BTreeSet<String>,
+    expected: &BTreeSet<String>,
+) -> Result<(), TestCaseError> {
     if got == expected {
         return Ok(());
     }
     let short = |values: Vec<&String>| -> Vec<String> {
         values
             .into_iter()
-            .map(|value| format!("{:?} ({} bytes)", value.chars().take(40).collect::<String>(), value.len()))
+            .map(|value| {
+                format!(
+                    "{:?} ({} bytes)",
+                    value.chars().take(40).collect::<String>(),
+                    value.len()
+                )
+            })
             .collect()
     };
     Err(TestCaseError::fail(format!(
@@ -507,15 +544,34 @@ fn hostile_label_values_round_trip_through_every_parser() {
 fn known_troublemakers_round_trip() {
     let mut tools = ReferenceTools::start();
     let troublemakers = [
-        "a\"b", "a\\b", "a\nb", "\\n", "{}", "x=\"y\"", "# EOF", "\n# EOF\n", "} 1\nfake 2", "\r\n",
-        "\0", "\u{1b}[31m", "é☃𝄞", "\u{2028}", "", " ", "a # {b=\"c\"} 1",
+        "a\"b",
+        "a\\b",
+        "a\nb",
+        "\\n",
+        "{}",
+        "x=\"y\"",
+        "# EOF",
+        "\n# EOF\n",
+        "} 1\nfake 2",
+        "\r\n",
+        "\0",
+        "\u{1b}[31m",
+        "é☃𝄞",
+        "\u{2028}",
+        "",
+        " ",
+        "a # {b=\"c\"} 1",
     ];
     let case = Case {
         views: troublemakers
             .iter()
             .enumerate()
             .map(|(i, view)| {
-                let source = if i % 2 == 0 { Source::Resolver } else { Source::Extension };
+                let source = if i % 2 == 0 {
+                    Source::Resolver
+                } else {
+                    Source::Extension
+                };
                 (view.to_string(), source)
             })
             .chain(std::iter::once(("\"\\\n".repeat(3_500), Source::Extension)))

@@ -100,7 +100,11 @@ fn header_name() -> impl Strategy<Value = HeaderName> {
 }
 
 fn request() -> impl Strategy<Value = FuzzRequest> {
-    (method(), uri(), prop::collection::vec((header_name(), header_value()), 0..8))
+    (
+        method(),
+        uri(),
+        prop::collection::vec((header_name(), header_value()), 0..8),
+    )
         .prop_map(|(method, uri, headers)| FuzzRequest { method, uri, headers })
 }
 
@@ -130,7 +134,9 @@ fn configured_metrics(hardened: bool) -> Metrics {
         .metrics_bearer_token(TOKEN)
         .view_resolver(|request: &http::request::Parts| {
             let view = request.headers.get("x-view")?;
-            Some(ViewName::new(String::from_utf8_lossy(view.as_bytes()).into_owned()))
+            Some(ViewName::new(
+                String::from_utf8_lossy(view.as_bytes()).into_owned(),
+            ))
         })
         .build()
 }
@@ -148,15 +154,15 @@ async fn inner(request: Request<String>) -> Result<Response<String>, Infallible>
     Ok(response)
 }
 
+/// The layer reads the first `Authorization` header (a request has at most one).
 fn authorized(fuzz: &FuzzRequest) -> bool {
-    fuzz.headers.iter().any(|(name, value)| {
-        name == "authorization" && {
-            let value = value.as_bytes();
-            value.len() > 7
-                && value[..6].eq_ignore_ascii_case(b"bearer")
-                && value[6] == b' '
-                && value[7..].trim_ascii() == TOKEN.as_bytes()
-        }
+    let first = fuzz.headers.iter().find(|(name, _)| name == "authorization");
+    first.is_some_and(|(_, value)| {
+        let value = value.as_bytes();
+        value.len() > 7
+            && value[..6].eq_ignore_ascii_case(b"bearer")
+            && value[6] == b' '
+            && value[7..].trim_ascii() == TOKEN.as_bytes()
     })
 }
 
@@ -204,8 +210,15 @@ fn check(fuzz: &FuzzRequest, hardened: bool) -> Result<(), TestCaseError> {
     let samples = scrape(&metrics, Format::OpenMetrics);
     scrape(&metrics, Format::PrometheusText);
     let prefix = if hardened { "fuzz_" } else { "" };
-    prop_assert_eq!(total(&samples, &format!("{prefix}http_requests_in_flight"), &[]), 0.0);
-    let counted = total(&samples, &format!("{prefix}http_requests_before_middlewares_total"), &[]);
+    prop_assert_eq!(
+        total(&samples, &format!("{prefix}http_requests_in_flight"), &[]),
+        0.0
+    );
+    let counted = total(
+        &samples,
+        &format!("{prefix}http_requests_before_middlewares_total"),
+        &[],
+    );
     let excluded = hardened && fuzz.uri.path() == "/excluded";
     prop_assert_eq!(counted, if excluded { 0.0 } else { 1.0 });
     Ok(())

@@ -40,21 +40,39 @@ fn get(path: &str) -> Request<Full<Bytes>> {
 fn assert_clean_after_panics(metrics: &Metrics, panics: f64, normal: f64) {
     let after = samples(metrics);
     assert_eq!(
-        total(&after, "http_exceptions_total_by_type_total", &[("type", "panic")]),
+        total(
+            &after,
+            "http_exceptions_total_by_type_total",
+            &[("type", "panic")]
+        ),
         panics
     );
     assert_eq!(total(&after, "http_exceptions_total_by_view_total", &[]), panics);
     assert_eq!(total(&after, "http_requests_in_flight", &[]), 0.0);
     assert_eq!(total(&after, "http_requests_unknown_latency_total", &[]), panics);
-    assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 0.0, "a panic is not a cancellation");
-    assert_eq!(total(&after, "http_requests_before_middlewares_total", &[]), panics + normal);
-    assert_eq!(total(&after, "http_responses_before_middlewares_total", &[]), normal);
+    assert_eq!(
+        total(&after, "http_requests_cancelled_total", &[]),
+        0.0,
+        "a panic is not a cancellation"
+    );
+    assert_eq!(
+        total(&after, "http_requests_before_middlewares_total", &[]),
+        panics + normal
+    );
+    assert_eq!(
+        total(&after, "http_responses_before_middlewares_total", &[]),
+        normal
+    );
     assert_eq!(
         total(&after, "http_requests_total_by_view_transport_method_total", &[]),
         panics + normal
     );
     assert_eq!(
-        total(&after, "http_requests_latency_seconds_by_view_method_count", &[("view", "/ok")]),
+        total(
+            &after,
+            "http_requests_latency_seconds_by_view_method_count",
+            &[("view", "/ok")]
+        ),
         normal
     );
 }
@@ -98,9 +116,11 @@ async fn a_panicking_future_is_counted_and_later_requests_are_measured() {
 fn a_panic_in_call_is_counted() {
     reliability_support::quiet_intentional_panics();
     let metrics = Metrics::new();
-    let inner = tower::service_fn(|_request: Request<()>| -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
-        panic!("call panics on purpose")
-    });
+    let inner = tower::service_fn(
+        |_request: Request<()>| -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
+            panic!("call panics on purpose")
+        },
+    );
     let mut service = metrics.layer().layer(inner);
     for _ in 0..3 {
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -136,11 +156,13 @@ impl Body for PanickingBody {
 async fn a_panicking_body_is_counted_once() {
     reliability_support::quiet_intentional_panics();
     let metrics = Metrics::new();
-    let service = metrics.layer().layer(tower::service_fn(|_request: Request<()>| async {
-        let mut response = Response::new(PanickingBody { sent: false });
-        response.extensions_mut().insert(ViewName::new("/body"));
-        Ok::<_, Infallible>(response)
-    }));
+    let service = metrics
+        .layer()
+        .layer(tower::service_fn(|_request: Request<()>| async {
+            let mut response = Response::new(PanickingBody { sent: false });
+            response.extensions_mut().insert(ViewName::new("/body"));
+            Ok::<_, Infallible>(response)
+        }));
     for _ in 0..4 {
         let response = service.clone().oneshot(Request::new(())).await.unwrap();
         let collected = std::panic::AssertUnwindSafe(response.into_body().collect())
@@ -149,16 +171,30 @@ async fn a_panicking_body_is_counted_once() {
         assert!(collected.is_err(), "the panic propagates to the caller");
     }
     let after = samples(&metrics);
-    assert_eq!(total(&after, "http_exceptions_total_by_type_total", &[("type", "panic")]), 4.0);
     assert_eq!(
-        total(&after, "http_exceptions_total_by_view_total", &[("view", "/body")]),
+        total(
+            &after,
+            "http_exceptions_total_by_type_total",
+            &[("type", "panic")]
+        ),
+        4.0
+    );
+    assert_eq!(
+        total(
+            &after,
+            "http_exceptions_total_by_view_total",
+            &[("view", "/body")]
+        ),
         4.0
     );
     assert_eq!(total(&after, "http_requests_in_flight", &[]), 0.0);
     assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 0.0);
     // The head had arrived: latency known, the request counted once.
     assert_eq!(total(&after, "http_requests_unknown_latency_total", &[]), 0.0);
-    assert_eq!(total(&after, "http_requests_total_by_view_transport_method_total", &[]), 4.0);
+    assert_eq!(
+        total(&after, "http_requests_total_by_view_transport_method_total", &[]),
+        4.0
+    );
 }
 
 #[tokio::test]
@@ -172,9 +208,11 @@ async fn a_panicking_view_resolver_poisons_nothing() {
             Some(ViewName::new("/resolved"))
         })
         .build();
-    let service = metrics.layer().layer(tower::service_fn(|_request: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    }));
+    let service = metrics
+        .layer()
+        .layer(tower::service_fn(|_request: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }));
     for _ in 0..3 {
         let request = Request::get("/boom").body(()).unwrap();
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -183,13 +221,21 @@ async fn a_panicking_view_resolver_poisons_nothing() {
         assert!(unwound.is_err());
     }
     for _ in 0..5 {
-        let response = service.clone().oneshot(Request::get("/fine").body(()).unwrap()).await.unwrap();
+        let response = service
+            .clone()
+            .oneshot(Request::get("/fine").body(()).unwrap())
+            .await
+            .unwrap();
         response.into_body().collect().await.unwrap();
     }
     let after = samples(&metrics);
     assert_eq!(total(&after, "http_requests_in_flight", &[]), 0.0);
     assert_eq!(
-        total(&after, "http_requests_total_by_view_transport_method_total", &[("view", "/resolved")]),
+        total(
+            &after,
+            "http_requests_total_by_view_transport_method_total",
+            &[("view", "/resolved")]
+        ),
         5.0
     );
     metrics.render(Format::OpenMetrics).unwrap();

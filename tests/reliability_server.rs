@@ -89,7 +89,10 @@ fn the_separate_listener_serves_the_exposition_and_nothing_else() {
 
     let (status, head, body) = http_get(running.address, "/metrics", &[]);
     assert_eq!(status, 200);
-    assert!(head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"), "{head}");
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{head}"
+    );
     parse(&body, Format::PrometheusText).unwrap();
 
     let (status, head, body) = http_get(
@@ -108,7 +111,10 @@ fn the_separate_listener_serves_the_exposition_and_nothing_else() {
     }
     // Requests to the metrics listener are not measured.
     let samples = reliability_support::scrape(&metrics, Format::PrometheusText);
-    assert_eq!(total(&samples, "http_requests_before_middlewares_total", &[]), 0.0);
+    assert_eq!(
+        total(&samples, "http_requests_before_middlewares_total", &[]),
+        0.0
+    );
     running.shut_down().unwrap();
 }
 
@@ -119,7 +125,10 @@ fn a_custom_path_and_the_bearer_token_apply() {
     assert_eq!(http_get(running.address, "/metrics", &[]).0, 404);
     let (status, head, _) = http_get(running.address, "/internal/metrics", &[]);
     assert_eq!(status, 401);
-    assert!(head.contains("www-authenticate: bearer realm=\"metrics\""), "{head}");
+    assert!(
+        head.contains("www-authenticate: bearer realm=\"metrics\""),
+        "{head}"
+    );
     let (status, _, body) = http_get(
         running.address,
         "/internal/metrics",
@@ -144,7 +153,9 @@ fn the_app_port_need_not_expose_metrics() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let app_address = app_listener.local_addr().unwrap();
-    exporter.runtime.spawn(async move { axum::serve(app_listener, app).await });
+    exporter
+        .runtime
+        .spawn(async move { axum::serve(app_listener, app).await });
 
     assert_eq!(http_get(app_address, "/hello", &[]).0, 200);
     let (status, _, body) = http_get(app_address, "/metrics", &[]);
@@ -155,7 +166,10 @@ fn the_app_port_need_not_expose_metrics() {
     assert_eq!(status, 200);
     let samples = parse(&body, Format::PrometheusText).unwrap();
     // The app's two requests (the 404 included) are in the exporter's exposition.
-    assert_eq!(total(&samples, "http_requests_before_middlewares_total", &[]), 2.0);
+    assert_eq!(
+        total(&samples, "http_requests_before_middlewares_total", &[]),
+        2.0
+    );
 }
 
 #[test]
@@ -165,7 +179,8 @@ fn shutdown_closes_idle_keep_alive_connections_and_stops_accepting() {
     // A keep-alive connection that has been served once and then stays idle.
     let mut idle = TcpStream::connect(running.address).unwrap();
     idle.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
     let mut first = [0_u8; 12];
     idle.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
@@ -175,8 +190,8 @@ fn shutdown_closes_idle_keep_alive_connections_and_stops_accepting() {
     let mut rest = Vec::new();
     idle.read_to_end(&mut rest).unwrap();
     // No new connection is accepted.
-    let refused = TcpStream::connect_timeout(&running.address, Duration::from_secs(2))
-        .and_then(|mut stream| {
+    let refused =
+        TcpStream::connect_timeout(&running.address, Duration::from_secs(2)).and_then(|mut stream| {
             stream.set_read_timeout(Some(Duration::from_secs(2)))?;
             stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")?;
             let mut buffer = [0_u8; 1];
@@ -208,7 +223,10 @@ fn serve_answers_until_its_task_is_dropped() {
         .build()
         .unwrap();
     // Find a free port, release it, and let `serve` bind it.
-    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let metrics = Metrics::new();
     let task = runtime.spawn({
         let metrics = metrics.clone();

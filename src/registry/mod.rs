@@ -10,6 +10,7 @@ mod error;
 mod families;
 pub(crate) mod labels;
 pub(crate) mod recorder;
+mod snapshot_family;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -76,7 +76,9 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
             if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("invalid label name {key:?}"));
             }
-            rest = rest[equals + 1..].strip_prefix('"').ok_or("label value without quote")?;
+            rest = rest[equals + 1..]
+                .strip_prefix('"')
+                .ok_or("label value without quote")?;
             let mut value = String::new();
             let mut chars = rest.char_indices();
             let end = loop {
