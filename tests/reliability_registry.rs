@@ -208,13 +208,14 @@ async fn two_instances_in_one_process_keep_separate_series() {
         .register("orders", "Orders", second_orders.clone())
         .unwrap();
     first_orders.inc_by(5);
+    second_orders.inc_by(2);
     assert_eq!(
         total(&scrape(&first, Format::PrometheusText), "orders_total", &[]),
         5.0
     );
     assert_eq!(
         total(&scrape(&second, Format::PrometheusText), "orders_total", &[]),
-        0.0
+        2.0
     );
 }
 

@@ -227,11 +227,7 @@ fn serve_answers_until_its_task_is_dropped() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let metrics = Metrics::new();
-    let task = runtime.spawn({
-        let metrics = metrics.clone();
-        async move { metrics.serve(address).await }
-    });
+    let task = runtime.spawn(async move { Metrics::new().serve(address).await });
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(address).is_err() {
         assert!(std::time::Instant::now() < deadline, "serve never listened");

@@ -146,7 +146,7 @@ impl MetricsBuilder {
     /// ```
     /// let metrics = tower_prometheus::Metrics::builder().size_buckets([100.0, 10_000.0]).build();
     /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
-    /// assert!(text.contains("http_requests_body_total_bytes_bucket{le=\"10000.0\"} 0"));
+    /// assert!(text.contains("http_requests_body_total_bytes_bucket{le=\"10000\"} 0"));
     /// ```
     pub fn size_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
         self.config.size_buckets = sanitize_buckets(buckets);
@@ -212,7 +212,7 @@ impl MetricsBuilder {
     ///
     /// let metrics = Metrics::builder()
     ///     .view_resolver(|request: &http::request::Parts| {
-    ///         request.uri().path().starts_with("/users/").then(|| ViewName::new("/users/{id}"))
+    ///         request.uri.path().starts_with("/users/").then(|| ViewName::new("/users/{id}"))
     ///     })
     ///     .build();
     /// # let _ = metrics;

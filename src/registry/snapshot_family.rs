@@ -138,7 +138,7 @@ mod tests {
         ours.get_or_create_owned(&labels("/a")).inc_by(3);
         theirs.get_or_create(&labels("/a")).inc_by(3);
         let (mut ours_registry, mut theirs_registry) = (Registry::default(), Registry::default());
-        ours_registry.register("requests", "Requests", ours.clone());
+        ours_registry.register("requests", "Requests", ours);
         theirs_registry.register("requests", "Requests", theirs);
         assert_eq!(render(&ours_registry), render(&theirs_registry));
         assert!(render(&ours_registry).contains("requests_total{view=\"/a\"} 3"));
@@ -151,7 +151,7 @@ mod tests {
         family.get_or_create_owned(&labels("/a")).observe(1.5);
         family.get_or_create_owned(&labels("/a")).observe(0.5);
         let mut registry = Registry::default();
-        registry.register("latency", "Latency", family.clone());
+        registry.register("latency", "Latency", family);
         let text = render(&registry);
         assert!(text.contains("latency_count{view=\"/a\"} 2"), "{text}");
         assert!(

@@ -51,9 +51,7 @@ fn truncate(line: &str) -> String {
 }
 
 fn parse_sample(line: &str) -> Result<Sample, String> {
-    let name_end = line
-        .find(|c: char| c == '{' || c == ' ')
-        .ok_or("sample without value")?;
+    let name_end = line.find(['{', ' ']).ok_or("sample without value")?;
     let name = &line[..name_end];
     let valid_name = name
         .chars()
