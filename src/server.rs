@@ -141,7 +141,7 @@ impl MetricsServer {
     pub async fn serve_with_shutdown(
         self,
         listener: TcpListener,
-        signal: impl Future<Output = ()> + Send,
+        signal: impl Future<Output = ()>,
     ) -> io::Result<()> {
         let (shutdown, shutting_down) = watch::channel(false);
         let mut http = hyper::server::conn::http1::Builder::new();

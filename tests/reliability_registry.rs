@@ -140,6 +140,32 @@ fn duplicate_and_invalid_custom_names_are_refused() {
 }
 
 #[test]
+fn a_counter_named_with_total_is_exposed_once_with_it() {
+    // prometheus-client panics (debug) on such a name and would expose `jobs_total_total`.
+    let metrics = Metrics::new();
+    let jobs: Counter = Counter::default();
+    metrics.register("jobs_total", "Jobs done", jobs.clone()).unwrap();
+    jobs.inc();
+    for format in [Format::PrometheusText, Format::OpenMetrics] {
+        let text = metrics.render(format).unwrap();
+        assert!(text.contains("\njobs_total 1\n"), "{format}: {text}");
+        assert!(!text.contains("jobs_total_total"));
+    }
+    let error = metrics
+        .register("jobs", "again", Counter::<u64>::default())
+        .unwrap_err();
+    assert!(matches!(error, RegistrationError::Duplicate(_)));
+    // A gauge keeps its name as given.
+    metrics
+        .register("queue_total", "Queued", Gauge::<i64>::default())
+        .unwrap();
+    assert!(metrics
+        .render(Format::PrometheusText)
+        .unwrap()
+        .contains("\nqueue_total 0\n"));
+}
+
+#[test]
 fn a_namespace_keeps_custom_names_apart_from_ours() {
     // Under a namespace our names are `shop_http_…`; a custom `http_…` name still collides
     // because it gets the same prefix.

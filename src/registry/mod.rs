@@ -171,6 +171,7 @@ impl Metrics {
     ) -> Result<(), RegistrationError> {
         let name = name.into();
         self.claim_name(&name)?;
+        let name = without_counter_suffix(name, &metric);
         self.shared.registry.write().register(name, help.into(), metric);
         Ok(())
     }
@@ -194,7 +195,7 @@ impl Metrics {
         unit: Unit,
         metric: impl Metric,
     ) -> Result<(), RegistrationError> {
-        let name = name.into();
+        let name = without_counter_suffix(name.into(), &metric);
         self.claim_name(&format!("{name}_{}", unit.as_str()))?;
         self.shared
             .registry
@@ -257,6 +258,18 @@ impl Metrics {
         custom.push(name.to_owned());
         Ok(())
     }
+}
+
+/// prometheus-client appends `_total` to counters itself and, in debug builds, panics on a
+/// counter name that already ends with it: a counter registered as `jobs_total` is exposed as
+/// `jobs_total`, not refused and not `jobs_total_total`.
+fn without_counter_suffix(name: String, metric: &impl Metric) -> String {
+    if metric.metric_type() == prometheus_client::metrics::MetricType::Counter {
+        if let Some(base) = name.strip_suffix("_total").filter(|base| !base.is_empty()) {
+            return base.to_owned();
+        }
+    }
+    name
 }
 
 fn is_valid_metric_name(name: &str) -> bool {
