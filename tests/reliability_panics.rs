@@ -240,3 +240,67 @@ async fn a_panicking_view_resolver_poisons_nothing() {
     );
     metrics.render(Format::OpenMetrics).unwrap();
 }
+
+/// A user collector that panics on every other scrape.
+#[derive(Debug, Default)]
+struct FlakyCollector(std::sync::atomic::AtomicU64);
+
+impl prometheus_client::collector::Collector for FlakyCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 0 {
+            panic!("collector panics on purpose");
+        }
+        let gauge = prometheus_client::metrics::gauge::ConstGauge::new(1);
+        let metric = encoder.encode_descriptor("flaky", "Flaky", None, gauge.metric_type())?;
+        gauge.encode(metric)
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_collector_fails_only_its_scrape() {
+    reliability_support::quiet_intentional_panics();
+    let metrics = Metrics::new();
+    metrics.register_collector(Box::new(FlakyCollector::default()));
+    let app = tower::ServiceBuilder::new()
+        .layer(metrics.layer())
+        .service_fn(sometimes_panics);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = app.clone().oneshot(get("/metrics")).await.unwrap();
+        statuses.push(response.status().as_u16());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        if statuses.last() == Some(&200) {
+            assert!(std::str::from_utf8(&body).unwrap().contains("\nflaky 1\n"));
+        }
+        let response = app.clone().oneshot(get("/ok")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+    }
+    assert_eq!(statuses, [500, 200, 500, 200]);
+    assert!(
+        metrics.render(Format::OpenMetrics).is_err(),
+        "the fifth encode panics: an error"
+    );
+    let after = scrape(&metrics, Format::PrometheusText);
+    assert_eq!(
+        total(
+            &after,
+            "http_responses_total_by_status_view_method_total",
+            &[("status", "500"), ("view", "/metrics")]
+        ),
+        2.0
+    );
+    assert_eq!(total(&after, "http_requests_in_flight", &[]), 0.0);
+    assert_eq!(
+        total(
+            &after,
+            "http_requests_latency_seconds_by_view_method_count",
+            &[("view", "/ok")]
+        ),
+        4.0
+    );
+}

@@ -34,15 +34,21 @@ impl From<fmt::Error> for EncodeError {
 }
 
 /// Renders `registry` in `format`, using prometheus-client's encoders.
+///
+/// A custom metric or collector that panics while encoding fails this scrape with an
+/// [`EncodeError`] (a `500` on the metrics path) instead of unwinding through the service.
 pub(crate) fn encode_registry(registry: &Registry, format: Format) -> Result<String, EncodeError> {
-    let mut output = String::with_capacity(16 * 1024);
-    match format {
-        Format::PrometheusText => {
-            prometheus_client::encoding::prometheus_text::encode(&mut output, registry)?
+    let encode = || {
+        let mut output = String::with_capacity(16 * 1024);
+        match format {
+            Format::PrometheusText => {
+                prometheus_client::encoding::prometheus_text::encode(&mut output, registry)?
+            }
+            Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut output, registry)?,
         }
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut output, registry)?,
-    }
-    Ok(output)
+        Ok(output)
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(encode)).unwrap_or(Err(EncodeError(())))
 }
 
 impl Metrics {
