@@ -130,6 +130,8 @@
 //! - `process` (default): registers the standard `process_*` metrics (Linux), see [`process`].
 //! - `gzip` (default): compresses the exposition when `Accept-Encoding` allows gzip.
 //! - `protobuf`: serves the Prometheus protobuf format, the one that carries native histograms.
+//! - `server`: [`Metrics::serve`] serves the exposition on a separate listener (hyper 1 +
+//!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -139,7 +141,12 @@ pub mod middleware;
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
 pub mod registry;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 
 pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
 pub use registry::{Metrics, MetricsBuilder, NativeHistograms, RegistrationError, ViewName};
+#[cfg(feature = "server")]
+pub use server::MetricsServer;

@@ -1,6 +1,7 @@
 //! Rendering a registry in a [`Format`], part by part, under the [`EncodeErrorPolicy`].
 
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use prometheus_client::registry::Registry;
 
@@ -84,9 +85,10 @@ pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, E
             let mut bytes = Vec::with_capacity(8 * 1024);
             for part in parts {
                 // Length-delimited messages concatenate into one valid stream.
-                match prometheus_client::encoding::prometheus_protobuf::encode_to_vec(part) {
-                    Ok(encoded) => bytes.extend_from_slice(&encoded),
-                    Err(_) => on_failure()?,
+                let encode = || prometheus_client::encoding::prometheus_protobuf::encode_to_vec(part);
+                match catch_unwind(AssertUnwindSafe(encode)) {
+                    Ok(Ok(encoded)) => bytes.extend_from_slice(&encoded),
+                    Ok(Err(_)) | Err(_) => on_failure()?,
                 }
             }
             bytes
@@ -95,12 +97,17 @@ pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, E
     Ok(bytes)
 }
 
+/// Encodes one part as text. A custom metric or collector that panics fails its part like an
+/// encoding error instead of unwinding through the service.
 fn encode_text(output: &mut String, part: &Registry, format: Format) -> fmt::Result {
-    if format == Format::OpenMetrics {
-        prometheus_client::encoding::text::encode_registry(output, part)
-    } else {
-        prometheus_client::encoding::prometheus_text::encode(output, part)
-    }
+    let encode = || {
+        if format == Format::OpenMetrics {
+            prometheus_client::encoding::text::encode_registry(output, part)
+        } else {
+            prometheus_client::encoding::prometheus_text::encode(output, part)
+        }
+    };
+    catch_unwind(AssertUnwindSafe(encode)).unwrap_or(Err(fmt::Error))
 }
 
 impl Metrics {

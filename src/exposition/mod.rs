@@ -11,6 +11,7 @@
 //! With the default feature `gzip`, a client whose `Accept-Encoding` allows gzip gets the body
 //! compressed, with `Content-Encoding: gzip`; every answer carries `Vary: Accept, Accept-Encoding`.
 
+pub(crate) mod auth;
 mod body;
 #[cfg(feature = "gzip")]
 mod compress;

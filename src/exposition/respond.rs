@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, VARY};
+use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, VARY, WWW_AUTHENTICATE};
 #[cfg(feature = "gzip")]
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING};
 use http::{HeaderValue, Method, Response, StatusCode};
@@ -26,6 +26,19 @@ pub(crate) fn respond(
     method: &Method,
     headers: &http::HeaderMap,
 ) -> Response<ExpositionBody> {
+    // Authentication comes first so that nothing, not even the allowed methods, is revealed.
+    if let Some(token) = &shared.config.metrics_bearer_token {
+        if !token.authorizes(headers) {
+            let mut response = plain(StatusCode::UNAUTHORIZED, "unauthorized\n".to_owned());
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(super::auth::CHALLENGE));
+            if method == Method::HEAD {
+                *response.body_mut() = ExpositionBody::empty();
+            }
+            return response;
+        }
+    }
     if method != Method::GET && method != Method::HEAD {
         let mut response = plain(
             StatusCode::METHOD_NOT_ALLOWED,

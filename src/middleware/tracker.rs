@@ -272,6 +272,12 @@ impl Drop for RequestTracker {
             self.on_panic();
             return;
         }
+        // A HEAD response has no body to send: hyper and axum drop it unpolled, which is
+        // how such a request normally ends, not a cancellation.
+        if self.stage == Stage::Streaming && self.method == MethodLabel::Head {
+            self.on_body_end();
+            return;
+        }
         if self.stage == Stage::AwaitingHead {
             self.record_unfinished_request();
         }

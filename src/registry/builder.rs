@@ -102,6 +102,7 @@ impl Default for MetricsBuilder {
                 forwarded_proto_header: None,
                 max_label_sets: DEFAULT_MAX_LABEL_SETS,
                 process_metrics: true,
+                metrics_bearer_token: None,
                 native_histograms: None,
                 trace_id_source: None,
                 encode_error_policy: EncodeErrorPolicy::default(),
@@ -360,6 +361,36 @@ impl MetricsBuilder {
     /// ```
     pub fn process_metrics(mut self, enabled: bool) -> Self {
         self.config.process_metrics = enabled;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on the metrics path; other requests there get
+    /// `401 Unauthorized` with `WWW-Authenticate: Bearer realm="metrics"`. Off by default: the
+    /// exposition is public. The token is compared in constant time and never shown by
+    /// `Debug`; an empty token authorizes nothing. Applies to the layer's metrics path,
+    /// [`Metrics::exposition_service`] and the separate listener (feature `server`).
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = tower_prometheus::Metrics::builder().metrics_bearer_token("s3cret").build();
+    /// let anonymous = http::Request::get("/metrics").body(()).unwrap();
+    /// let response = metrics.exposition_service().oneshot(anonymous).await.unwrap();
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"metrics\"");
+    ///
+    /// let scraper = http::Request::get("/metrics")
+    ///     .header("authorization", "Bearer s3cret")
+    ///     .body(())
+    ///     .unwrap();
+    /// let response = metrics.exposition_service().oneshot(scraper).await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// # }
+    /// ```
+    pub fn metrics_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.config.metrics_bearer_token = Some(crate::exposition::auth::BearerToken::new(token));
         self
     }
 

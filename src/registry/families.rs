@@ -1,7 +1,7 @@
 //! The HTTP metric families and their registration under django-prometheus's names.
 
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
@@ -11,6 +11,7 @@ use super::labels::{
     CharsetLabels, MethodLabels, OverflowLabels, StatusLabels, StatusViewMethodLabels, TransportLabels,
     TypeLabels, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
 };
+use super::snapshot_family::SnapshotFamily;
 
 /// Builds histograms with the configured buckets.
 #[derive(Clone, Debug)]
@@ -29,24 +30,24 @@ pub(crate) struct HttpFamilies {
     pub(crate) responses_before_middlewares: Counter,
     pub(crate) latency_including_middlewares: LatencyHistogram,
     pub(crate) unknown_latency_including_middlewares: Counter,
-    pub(crate) latency_by_view_method: Family<ViewMethodLabels, LatencyHistogram, LatencyHistograms>,
+    pub(crate) latency_by_view_method: SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms>,
     pub(crate) unknown_latency: Counter,
     pub(crate) ajax_requests: Counter,
-    pub(crate) requests_by_method: Family<MethodLabels, Counter>,
-    pub(crate) requests_by_transport: Family<TransportLabels, Counter>,
+    pub(crate) requests_by_method: SnapshotFamily<MethodLabels, Counter>,
+    pub(crate) requests_by_transport: SnapshotFamily<TransportLabels, Counter>,
     pub(crate) requests_by_view_transport_method:
-        Family<ViewTransportMethodLabels, RequestCounter, RequestCounters>,
+        SnapshotFamily<ViewTransportMethodLabels, RequestCounter, RequestCounters>,
     pub(crate) request_body_bytes: Histogram,
-    pub(crate) responses_by_status: Family<StatusLabels, Counter>,
-    pub(crate) responses_by_status_view_method: Family<StatusViewMethodLabels, Counter>,
+    pub(crate) responses_by_status: SnapshotFamily<StatusLabels, Counter>,
+    pub(crate) responses_by_status_view_method: SnapshotFamily<StatusViewMethodLabels, Counter>,
     pub(crate) response_body_bytes: Histogram,
-    pub(crate) responses_by_charset: Family<CharsetLabels, Counter>,
+    pub(crate) responses_by_charset: SnapshotFamily<CharsetLabels, Counter>,
     pub(crate) responses_streaming: Counter,
-    pub(crate) exceptions_by_type: Family<TypeLabels, Counter>,
-    pub(crate) exceptions_by_view: Family<ViewLabels, Counter>,
-    pub(crate) in_flight: Family<ViewMethodLabels, Gauge>,
-    pub(crate) cancelled: Family<ViewMethodLabels, Counter>,
-    pub(crate) label_overflow: Family<OverflowLabels, Counter>,
+    pub(crate) exceptions_by_type: SnapshotFamily<TypeLabels, Counter>,
+    pub(crate) exceptions_by_view: SnapshotFamily<ViewLabels, Counter>,
+    pub(crate) in_flight: SnapshotFamily<ViewMethodLabels, Gauge>,
+    pub(crate) cancelled: SnapshotFamily<ViewMethodLabels, Counter>,
+    pub(crate) label_overflow: SnapshotFamily<OverflowLabels, Counter>,
 }
 
 /// The exposed base names (without namespace, with the suffixes the encoders add), in
@@ -94,25 +95,25 @@ impl HttpFamilies {
             responses_before_middlewares: Counter::default(),
             latency_including_middlewares: latency.new_metric(),
             unknown_latency_including_middlewares: Counter::default(),
-            latency_by_view_method: Family::new_with_constructor(latency),
+            latency_by_view_method: SnapshotFamily::new_with_constructor(latency),
             unknown_latency: Counter::default(),
             ajax_requests: Counter::default(),
-            requests_by_method: Family::default(),
-            requests_by_transport: Family::default(),
-            requests_by_view_transport_method: Family::new_with_constructor(RequestCounters {
+            requests_by_method: SnapshotFamily::default(),
+            requests_by_transport: SnapshotFamily::default(),
+            requests_by_view_transport_method: SnapshotFamily::new_with_constructor(RequestCounters {
                 exemplars: config.trace_id_source.is_some(),
             }),
             request_body_bytes: size.new_metric(),
-            responses_by_status: Family::default(),
-            responses_by_status_view_method: Family::default(),
+            responses_by_status: SnapshotFamily::default(),
+            responses_by_status_view_method: SnapshotFamily::default(),
             response_body_bytes: size.new_metric(),
-            responses_by_charset: Family::default(),
+            responses_by_charset: SnapshotFamily::default(),
             responses_streaming: Counter::default(),
-            exceptions_by_type: Family::default(),
-            exceptions_by_view: Family::default(),
-            in_flight: Family::default(),
-            cancelled: Family::default(),
-            label_overflow: Family::default(),
+            exceptions_by_type: SnapshotFamily::default(),
+            exceptions_by_view: SnapshotFamily::default(),
+            in_flight: SnapshotFamily::default(),
+            cancelled: SnapshotFamily::default(),
+            label_overflow: SnapshotFamily::default(),
         }
     }
 

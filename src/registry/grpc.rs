@@ -76,7 +76,7 @@ impl GrpcMetrics {
             recorder
                 .families
                 .label_overflow
-                .get_or_create(&OverflowLabels { label: "grpc_method" })
+                .get_or_create_owned(&OverflowLabels { label: "grpc_method" })
                 .inc();
             (Arc::from(OVERFLOW), Arc::from(OVERFLOW))
         };

@@ -13,6 +13,7 @@ pub(crate) mod grpc;
 pub(crate) mod labels;
 mod native_histograms;
 pub(crate) mod recorder;
+mod snapshot_family;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -83,6 +84,7 @@ pub(crate) struct Config {
     pub(crate) native_histograms: Option<NativeHistograms>,
     pub(crate) trace_id_source: Option<TraceIdSource>,
     pub(crate) encode_error_policy: EncodeErrorPolicy,
+    pub(crate) metrics_bearer_token: Option<crate::exposition::auth::BearerToken>,
 }
 
 type ResolveView = dyn Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync;
@@ -206,6 +208,7 @@ impl Metrics {
     ) -> Result<(), RegistrationError> {
         let name = name.into();
         self.claim_name(&name)?;
+        let name = without_counter_suffix(name, &metric);
         self.add_part(|part| part.register(name, help.into(), metric));
         Ok(())
     }
@@ -229,7 +232,7 @@ impl Metrics {
         unit: Unit,
         metric: impl Metric,
     ) -> Result<(), RegistrationError> {
-        let name = name.into();
+        let name = without_counter_suffix(name.into(), &metric);
         self.claim_name(&format!("{name}_{}", unit.as_str()))?;
         self.add_part(|part| part.register_with_unit(name, help.into(), unit, metric));
         Ok(())
@@ -274,9 +277,17 @@ impl Metrics {
         if !is_valid_metric_name(name) {
             return Err(RegistrationError::InvalidName(name.to_owned()));
         }
+        // A histogram `x` also exposes `x_bucket`, `x_count` and `x_sum` (and OpenMetrics
+        // `x_created`): a metric named like one of those would duplicate its sample lines.
+        const SAMPLE_SUFFIXES: [&str; 4] = ["_bucket", "_count", "_sum", "_created"];
         let clashes = |taken: &str| {
             let bare = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_owned();
-            bare(taken) == bare(name)
+            let (taken, mine) = (bare(taken), bare(name));
+            taken == mine
+                || SAMPLE_SUFFIXES.iter().any(|suffix| {
+                    mine.strip_suffix(suffix) == Some(taken.as_str())
+                        || taken.strip_suffix(suffix) == Some(mine.as_str())
+                })
         };
         if EXPOSED_NAMES.iter().any(|ours| clashes(ours)) {
             return Err(RegistrationError::Reserved(name.to_owned()));
@@ -297,6 +308,18 @@ fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, 
         Some(prefix) => Registry::with_prefix_and_labels(prefix.clone(), labels),
         None => Registry::with_labels(labels),
     }
+}
+
+/// prometheus-client appends `_total` to counters itself and, in debug builds, panics on a
+/// counter name that already ends with it: a counter registered as `jobs_total` is exposed as
+/// `jobs_total`, not refused and not `jobs_total_total`.
+fn without_counter_suffix(name: String, metric: &impl Metric) -> String {
+    if metric.metric_type() == prometheus_client::metrics::MetricType::Counter {
+        if let Some(base) = name.strip_suffix("_total").filter(|base| !base.is_empty()) {
+            return base.to_owned();
+        }
+    }
+    name
 }
 
 fn is_valid_metric_name(name: &str) -> bool {

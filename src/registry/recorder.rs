@@ -162,10 +162,8 @@ impl Recorder {
             }
             Some(Arc::clone(handles))
         });
-        admitted.unwrap_or_else(|| {
-            self.fold(FoldedLabel::View);
-            self.overflow_view_handles(method)
-        })
+        // The fold is counted by `note_use`, which every caller runs on the returned handles.
+        admitted.unwrap_or_else(|| self.overflow_view_handles(method))
     }
 
     fn overflow_view_handles(&self, method: MethodLabel) -> Arc<ViewHandles> {

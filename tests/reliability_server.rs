@@ -1,0 +1,239 @@
+//! Item 8, second half: the exposition on a separate listener (feature `server`), so the
+//! application's public port need not serve `/metrics` at all.
+#![cfg(feature = "server")]
+
+mod reliability_support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use reliability_support::{parse, total};
+use tokio::sync::oneshot;
+use tower_prometheus::{Format, Metrics};
+
+/// A runtime serving one `MetricsServer`; shut down (gracefully, bounded) when dropped.
+struct Running {
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Running {
+    fn start(server: tower_prometheus::MetricsServer) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = runtime.spawn(server.serve_with_shutdown(listener, async {
+            stopped.await.ok();
+        }));
+        Self {
+            address,
+            stop: Some(stop),
+            server: Some(server),
+            runtime,
+        }
+    }
+
+    /// Signals shutdown and waits (at most 10 s) for `serve_with_shutdown` to return.
+    fn shut_down(&mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let server = self.server.take().expect("running");
+        self.runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await })
+            .expect("the server stops within 10 s")
+            .expect("the server task does not panic")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.server.is_some() {
+            let _ = self.shut_down();
+        }
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the status line, headers and body.
+fn http_get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a complete response");
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[test]
+fn the_separate_listener_serves_the_exposition_and_nothing_else() {
+    let metrics = Metrics::new();
+    let mut running = Running::start(metrics.server());
+
+    let (status, head, body) = http_get(running.address, "/metrics", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{head}"
+    );
+    parse(&body, Format::PrometheusText).unwrap();
+
+    let (status, head, body) = http_get(
+        running.address,
+        "/metrics",
+        &[("accept", "application/openmetrics-text; version=1.0.0")],
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    parse(&body, Format::OpenMetrics).unwrap();
+
+    for path in ["/", "/metrics/", "/other", "/metrics2"] {
+        let (status, _, body) = http_get(running.address, path, &[]);
+        assert_eq!(status, 404, "{path}");
+        assert!(!body.contains("http_requests"));
+    }
+    // Requests to the metrics listener are not measured.
+    let samples = reliability_support::scrape(&metrics, Format::PrometheusText);
+    assert_eq!(
+        total(&samples, "http_requests_before_middlewares_total", &[]),
+        0.0
+    );
+    running.shut_down().unwrap();
+}
+
+#[test]
+fn a_custom_path_and_the_bearer_token_apply() {
+    let metrics = Metrics::builder().metrics_bearer_token("s3cret").build();
+    let running = Running::start(metrics.server().path("/internal/metrics"));
+    assert_eq!(http_get(running.address, "/metrics", &[]).0, 404);
+    let (status, head, _) = http_get(running.address, "/internal/metrics", &[]);
+    assert_eq!(status, 401);
+    assert!(
+        head.contains("www-authenticate: bearer realm=\"metrics\""),
+        "{head}"
+    );
+    let (status, _, body) = http_get(
+        running.address,
+        "/internal/metrics",
+        &[("authorization", "Bearer s3cret")],
+    );
+    assert_eq!(status, 200);
+    parse(&body, Format::PrometheusText).unwrap();
+}
+
+#[test]
+fn the_app_port_need_not_expose_metrics() {
+    use axum::routing::get;
+    // django-prometheus's PROMETHEUS_METRICS_EXPORT_PORT: the app keeps the layer but not the
+    // route; the exposition lives on its own listener.
+    let metrics = Metrics::builder().disable_metrics_path().build();
+    let exporter = Running::start(metrics.server());
+    let app = axum::Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .layer(metrics.layer());
+    let app_listener = exporter
+        .runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let app_address = app_listener.local_addr().unwrap();
+    exporter
+        .runtime
+        .spawn(async move { axum::serve(app_listener, app).await });
+
+    assert_eq!(http_get(app_address, "/hello", &[]).0, 200);
+    let (status, _, body) = http_get(app_address, "/metrics", &[]);
+    assert_eq!(status, 404, "the public port does not serve the exposition");
+    assert!(!body.contains("http_requests"));
+
+    let (status, _, body) = http_get(exporter.address, "/metrics", &[]);
+    assert_eq!(status, 200);
+    let samples = parse(&body, Format::PrometheusText).unwrap();
+    // The app's two requests (the 404 included) are in the exporter's exposition.
+    assert_eq!(
+        total(&samples, "http_requests_before_middlewares_total", &[]),
+        2.0
+    );
+}
+
+#[test]
+fn shutdown_closes_idle_keep_alive_connections_and_stops_accepting() {
+    let metrics = Metrics::new();
+    let mut running = Running::start(metrics.server());
+    // A keep-alive connection that has been served once and then stays idle.
+    let mut idle = TcpStream::connect(running.address).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut first = [0_u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+
+    running.shut_down().unwrap();
+    // The idle connection is closed by the server (the rest of the first response, then EOF).
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).unwrap();
+    // No new connection is accepted.
+    let refused =
+        TcpStream::connect_timeout(&running.address, Duration::from_secs(2)).and_then(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")?;
+            let mut buffer = [0_u8; 1];
+            match stream.read(&mut buffer)? {
+                0 => Err(std::io::ErrorKind::ConnectionReset.into()),
+                _ => Ok(()),
+            }
+        });
+    assert!(refused.is_err(), "served after shutdown");
+}
+
+#[test]
+fn serve_reports_a_bind_failure() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let result = runtime.block_on(Metrics::new().serve(address));
+    assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
+}
+
+#[test]
+fn serve_answers_until_its_task_is_dropped() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Find a free port, release it, and let `serve` bind it.
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let task = runtime.spawn(async move { Metrics::new().serve(address).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(address).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(http_get(address, "/metrics", &[]).0, 200);
+    task.abort();
+    runtime.shutdown_timeout(Duration::from_secs(5));
+}
