@@ -11,7 +11,7 @@ use std::time::Instant;
 use http::header::{HeaderName, CONTENT_LENGTH};
 use http::request::Parts;
 
-use crate::registry::labels::{charset_of, MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
+use crate::registry::labels::{MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
 use crate::registry::Shared;
 
@@ -35,8 +35,9 @@ pub(crate) struct RequestTracker {
     start: Instant,
     /// The handles whose in-flight gauge this request incremented (the request-time view).
     in_flight: Arc<ViewHandles>,
-    /// The handles of the best view known so far (the response's view once the head arrived).
-    view: Arc<ViewHandles>,
+    /// The handles of the response's view when it differs from the request-time view; `None`
+    /// (the usual case) saves cloning the same `Arc` twice per request.
+    switched_view: Option<Arc<ViewHandles>>,
     stage: Stage,
     body_bytes: u64,
     expected_body_bytes: Option<u64>,
@@ -46,7 +47,7 @@ impl std::fmt::Debug for RequestTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestTracker")
             .field("method", &self.method)
-            .field("view", &self.view.view())
+            .field("view", &self.view().view())
             .field("stage", &self.stage)
             .finish_non_exhaustive()
     }
@@ -90,7 +91,7 @@ impl RequestTracker {
             method,
             transport,
             start,
-            view: Arc::clone(&handles),
+            switched_view: None,
             in_flight: handles,
             stage: Stage::AwaitingHead,
             body_bytes: 0,
@@ -114,12 +115,12 @@ impl RequestTracker {
         let families = &recorder.families;
         families.responses_before_middlewares.inc();
         families.latency_including_middlewares.observe(elapsed);
-        self.view.latency.observe(elapsed);
-        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        self.view().latency.observe(elapsed);
+        recorder.requests_by_view_transport_method(self.view(), self.transport);
         let status = StatusLabel::of(parts.status, self.shared.config.group_status_codes);
         recorder.responses_by_status(status).inc();
-        recorder.responses_by_status_view_method(&self.view, status);
-        recorder.responses_by_charset(charset_of(&parts.headers).as_deref());
+        recorder.responses_by_status_view_method(self.view(), status);
+        recorder.responses_by_content_type(&parts.headers);
         if body_size.is_none() {
             families.responses_streaming.inc();
         }
@@ -135,8 +136,8 @@ impl RequestTracker {
         let elapsed = self.start.elapsed().as_secs_f64();
         let recorder = &self.shared.recorder;
         recorder.families.latency_including_middlewares.observe(elapsed);
-        self.view.latency.observe(elapsed);
-        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        self.view().latency.observe(elapsed);
+        recorder.requests_by_view_transport_method(self.view(), self.transport);
         self.record_exception(type_name);
     }
 
@@ -183,11 +184,17 @@ impl RequestTracker {
         }
     }
 
+    /// The handles of the best view known so far (the response's view once the head arrived).
+    fn view(&self) -> &ViewHandles {
+        self.switched_view.as_deref().unwrap_or(&self.in_flight)
+    }
+
     fn switch_view(&mut self, view: &str) {
-        if view != self.view.view() {
+        if view != self.view().view() {
             let recorder = &self.shared.recorder;
-            self.view = recorder.view(view, self.method);
-            recorder.note_use(&self.view);
+            let handles = recorder.view(view, self.method);
+            recorder.note_use(&handles);
+            self.switched_view = Some(handles);
         }
     }
 
@@ -196,13 +203,13 @@ impl RequestTracker {
         let recorder = &self.shared.recorder;
         recorder.families.unknown_latency_including_middlewares.inc();
         recorder.families.unknown_latency.inc();
-        recorder.requests_by_view_transport_method(&self.view, self.transport);
+        recorder.requests_by_view_transport_method(self.view(), self.transport);
     }
 
     fn record_exception(&mut self, type_name: &'static str) {
         let recorder = &self.shared.recorder;
         recorder.exceptions_by_type(type_name);
-        recorder.exceptions_by_view(&self.view);
+        recorder.exceptions_by_view(self.view());
         self.finish();
     }
 
@@ -224,7 +231,7 @@ impl Drop for RequestTracker {
         if self.stage == Stage::AwaitingHead {
             self.record_unfinished_request();
         }
-        self.shared.recorder.cancelled(&self.view);
+        self.shared.recorder.cancelled(self.view());
         self.finish();
     }
 }

@@ -1,0 +1,226 @@
+//! What the layer costs per request: one axum route, bare vs our layer vs axum-prometheus's,
+//! each request driven in-process and its body read to the end.
+//!
+//! Run: `cargo bench --all-features --bench middleware` (with the `axum` feature the `view`
+//! label comes from `MatchedPath`, as in a real axum app). After criterion's output, a summary
+//! prints the overhead of each layer over `bare` and the 2-thread scaling, all from this run.
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use criterion::{criterion_group, Criterion, Throughput};
+use http::Request;
+use http_body_util::BodyExt;
+use tokio::runtime::Runtime;
+use tower::ServiceExt;
+
+const GROUP: &str = "middleware";
+/// `VARIANT:N` runs N warm requests through one variant and exits, for instruction counts:
+/// `MIDDLEWARE_FIXED_RUN=tower_prometheus:20000 valgrind --tool=callgrind <bench binary>`;
+/// the difference of two runs with different N, divided by their difference, is the count per
+/// request without the setup.
+const FIXED_RUN: &str = "MIDDLEWARE_FIXED_RUN";
+
+fn router() -> Router {
+    Router::new().route("/users/{id}", get(|| async { "user" }))
+}
+
+/// A layer that wraps the response body and records nothing: what any body-observing layer
+/// costs in axum (a `Router::layer` whose body type changes is boxed per response).
+fn passthrough(router: Router) -> Router {
+    router.layer(tower::util::MapResponseLayer::new(
+        |response: http::Response<Body>| response.map(|body| body.map_err(axum::Error::new)),
+    ))
+}
+
+fn new_runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// One request through `app`, its body read to the end.
+async fn request(app: &Router) {
+    let request = Request::get("/users/7").body(Body::empty()).expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.expect("body");
+    black_box(body.to_bytes());
+}
+
+/// Runs `iters` requests on one thread and returns the time they took.
+fn run(runtime: &Runtime, app: &Router, iters: u64) -> Duration {
+    runtime.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            request(app).await;
+        }
+        start.elapsed()
+    })
+}
+
+/// Runs `iters` requests split over two threads sharing `app` (one layer, one label set) and
+/// returns the wall-clock time from the common start to the last thread's end.
+fn run_two_threads(runtimes: &[Runtime; 2], app: &Router, iters: u64) -> Duration {
+    let barrier = Barrier::new(2);
+    let shares = [iters / 2, iters - iters / 2];
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = runtimes
+            .iter()
+            .zip(shares)
+            .map(|(runtime, share)| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    run(runtime, app, share);
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("worker"))
+            .collect()
+    });
+    let start = spans.iter().map(|span| span.0).min().expect("two spans");
+    let end = spans.iter().map(|span| span.1).max().expect("two spans");
+    end - start
+}
+
+fn middleware(c: &mut Criterion) {
+    let runtime = new_runtime();
+    let bare = router();
+    let floor = passthrough(router());
+    let metrics = tower_prometheus::Metrics::new();
+    let ours = router().layer(metrics.layer());
+    // axum-prometheus installs a process-wide recorder (build it once) and spawns its upkeep
+    // task on the runtime it is created in.
+    let (peer_layer, _peer_handle) = {
+        let _entered = runtime.enter();
+        axum_prometheus::PrometheusMetricLayer::pair()
+    };
+    let peer = router().layer(peer_layer);
+
+    let runtimes = [new_runtime(), new_runtime()];
+    // Warm every label set so the measured requests are the steady state.
+    for app in [&bare, &floor, &ours, &peer] {
+        run(&runtime, app, 100);
+    }
+
+    let mut group = c.benchmark_group(GROUP);
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+    for (name, app) in [
+        ("bare", &bare),
+        ("passthrough_layer", &floor),
+        ("tower_prometheus", &ours),
+        ("axum_prometheus", &peer),
+    ] {
+        group.bench_function(name, |b| b.iter_custom(|iters| run(&runtime, app, iters)));
+    }
+    for (name, app) in [("bare_2_threads", &bare), ("tower_prometheus_2_threads", &ours)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| run_two_threads(&runtimes, app, iters))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, middleware);
+
+fn fixed_run(spec: &str) {
+    let (variant, requests) = spec.split_once(':').expect("VARIANT:N");
+    let requests: u64 = requests.parse().expect("N");
+    let runtime = new_runtime();
+    let app = match variant {
+        "bare" => router(),
+        "passthrough_layer" => passthrough(router()),
+        "tower_prometheus" => router().layer(tower_prometheus::Metrics::new().layer()),
+        "axum_prometheus" => {
+            let _entered = runtime.enter();
+            router().layer(axum_prometheus::PrometheusMetricLayer::pair().0)
+        }
+        other => panic!("unknown variant {other}"),
+    };
+    run(&runtime, &app, 100);
+    let elapsed = run(&runtime, &app, requests);
+    println!(
+        "{variant}: {requests} requests, {:.0} ns each",
+        elapsed.as_nanos() as f64 / requests as f64
+    );
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var(FIXED_RUN) {
+        fixed_run(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // `cargo test --benches` runs each function once without `--bench`: nothing to summarise.
+    if std::env::args().any(|argument| argument == "--bench") {
+        print_summary();
+    }
+}
+
+/// The median time per request of `function`, from criterion's report of this run.
+fn median_ns(function: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
+    let path = std::path::Path::new(&target)
+        .join("criterion")
+        .join(GROUP)
+        .join(function)
+        .join("new")
+        .join("estimates.json");
+    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    estimates["median"]["point_estimate"].as_f64()
+}
+
+fn print_summary() {
+    let names = [
+        "bare",
+        "passthrough_layer",
+        "tower_prometheus",
+        "axum_prometheus",
+        "bare_2_threads",
+        "tower_prometheus_2_threads",
+    ];
+    let Some([bare, floor, ours, peer, bare2, ours2]) = names
+        .iter()
+        .map(|name| median_ns(name))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|medians| <[f64; 6]>::try_from(medians).ok())
+    else {
+        return;
+    };
+    let ours_overhead = ours - bare;
+    let peer_overhead = peer - bare;
+    println!("\nmiddleware summary (medians of this run, ns per request):");
+    println!(
+        "  bare {bare:.0}, passthrough_layer {floor:.0}, tower_prometheus {ours:.0}, axum_prometheus {peer:.0}"
+    );
+    println!(
+        "  a body-wrapping layer costs {:.0} ns in axum by itself; ours above that: {:.0} ns",
+        floor - bare,
+        ours - floor
+    );
+    println!("  tower_prometheus overhead: {ours_overhead:.0} ns (target <= 150 ns)");
+    println!(
+        "  axum_prometheus overhead: {peer_overhead:.0} ns; ours / theirs = {:.2} (target <= 0.5)",
+        ours_overhead / peer_overhead
+    );
+    println!(
+        "  2 threads vs 1 (throughput): tower_prometheus {:.2}x (target >= 1.5), bare {:.2}x",
+        ours / ours2,
+        bare / bare2
+    );
+}
