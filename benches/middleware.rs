@@ -6,7 +6,7 @@
 //! prints the overhead of each layer over `bare` and the 2-thread scaling, all from this run.
 
 use std::hint::black_box;
-use std::sync::Barrier;
+use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -93,26 +93,44 @@ fn run_two_threads(runtimes: &[Runtime; 2], app: &Router, iters: u64) -> Duratio
     end - start
 }
 
+/// Every variant, built once: axum-prometheus installs a process-wide recorder.
+struct Apps {
+    runtime: Runtime,
+    runtimes: [Runtime; 2],
+    bare: Router,
+    floor: Router,
+    ours: Router,
+    peer: Router,
+}
+
+fn apps() -> &'static Apps {
+    static APPS: OnceLock<Apps> = OnceLock::new();
+    APPS.get_or_init(|| {
+        let runtime = new_runtime();
+        // axum-prometheus spawns its upkeep task on the runtime it is created in.
+        let (peer_layer, _peer_handle) = {
+            let _entered = runtime.enter();
+            axum_prometheus::PrometheusMetricLayer::pair()
+        };
+        let apps = Apps {
+            runtimes: [new_runtime(), new_runtime()],
+            bare: router(),
+            floor: passthrough(router()),
+            ours: router().layer(tower_prometheus::Metrics::new().layer()),
+            peer: router().layer(peer_layer),
+            runtime,
+        };
+        // Warm every label set so the measured requests are the steady state.
+        for app in [&apps.bare, &apps.floor, &apps.ours, &apps.peer] {
+            run(&apps.runtime, app, 100);
+        }
+        apps
+    })
+}
+
 fn middleware(c: &mut Criterion) {
-    let runtime = new_runtime();
-    let bare = router();
-    let floor = passthrough(router());
-    let metrics = tower_prometheus::Metrics::new();
-    let ours = router().layer(metrics.layer());
-    // axum-prometheus installs a process-wide recorder (build it once) and spawns its upkeep
-    // task on the runtime it is created in.
-    let (peer_layer, _peer_handle) = {
-        let _entered = runtime.enter();
-        axum_prometheus::PrometheusMetricLayer::pair()
-    };
-    let peer = router().layer(peer_layer);
-
-    let runtimes = [new_runtime(), new_runtime()];
-    // Warm every label set so the measured requests are the steady state.
-    for app in [&bare, &floor, &ours, &peer] {
-        run(&runtime, app, 100);
-    }
-
+    let apps = apps();
+    let runtime = &apps.runtime;
     let mut group = c.benchmark_group(GROUP);
     group
         .sample_size(30)
@@ -120,19 +138,82 @@ fn middleware(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(1));
     for (name, app) in [
-        ("bare", &bare),
-        ("passthrough_layer", &floor),
-        ("tower_prometheus", &ours),
-        ("axum_prometheus", &peer),
+        ("bare", &apps.bare),
+        ("passthrough_layer", &apps.floor),
+        ("tower_prometheus", &apps.ours),
+        ("axum_prometheus", &apps.peer),
     ] {
-        group.bench_function(name, |b| b.iter_custom(|iters| run(&runtime, app, iters)));
+        group.bench_function(name, |b| b.iter_custom(|iters| run(runtime, app, iters)));
     }
-    for (name, app) in [("bare_2_threads", &bare), ("tower_prometheus_2_threads", &ours)] {
+    for (name, app) in [
+        ("bare_2_threads", &apps.bare),
+        ("tower_prometheus_2_threads", &apps.ours),
+    ] {
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| run_two_threads(&runtimes, app, iters))
+            b.iter_custom(|iters| run_two_threads(&apps.runtimes, app, iters))
         });
     }
     group.finish();
+}
+
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Criterion measures one function after the other, so load from other processes on a
+/// shared machine lands on some functions and not others. Here the variants take turns in
+/// short batches and the median of each per-batch difference is reported, which drift
+/// affects equally.
+fn print_paired() {
+    const ROUNDS: usize = 101;
+    const BATCH: u64 = 400;
+    let apps = apps();
+    let variants = [&apps.bare, &apps.floor, &apps.ours, &apps.peer];
+    let mut per_request = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    for _ in 0..ROUNDS {
+        for (times, app) in per_request.iter_mut().zip(variants) {
+            times.push(run(&apps.runtime, app, BATCH).as_nanos() as f64 / BATCH as f64);
+        }
+    }
+    let difference = |a: usize, b: usize| {
+        median(
+            per_request[a]
+                .iter()
+                .zip(&per_request[b])
+                .map(|(a, b)| a - b)
+                .collect(),
+        )
+    };
+    let (ours, peer, floor) = (difference(2, 0), difference(3, 0), difference(1, 0));
+    println!("\npaired ({ROUNDS} interleaved rounds of {BATCH} requests, medians, ns per request):");
+    println!(
+        "  bare {:.0}; overhead over bare: passthrough_layer {floor:.0}, tower_prometheus {ours:.0} \
+         (target <= 150), axum_prometheus {peer:.0}; ours / theirs = {:.2} (target <= 0.5)",
+        median(per_request[0].clone()),
+        ours / peer
+    );
+
+    const THREAD_ROUNDS: usize = 31;
+    const THREAD_BATCH: u64 = 4000;
+    let mut scaling = Vec::with_capacity(THREAD_ROUNDS);
+    for _ in 0..THREAD_ROUNDS {
+        let one = run(&apps.runtime, &apps.ours, THREAD_BATCH);
+        let two = run_two_threads(&apps.runtimes, &apps.ours, THREAD_BATCH);
+        scaling.push(one.as_secs_f64() / two.as_secs_f64());
+    }
+    let mut bare_scaling = Vec::with_capacity(THREAD_ROUNDS);
+    for _ in 0..THREAD_ROUNDS {
+        let one = run(&apps.runtime, &apps.bare, THREAD_BATCH);
+        let two = run_two_threads(&apps.runtimes, &apps.bare, THREAD_BATCH);
+        bare_scaling.push(one.as_secs_f64() / two.as_secs_f64());
+    }
+    println!(
+        "  2 threads vs 1 on one label set (throughput): tower_prometheus {:.2}x (target >= 1.5), bare {:.2}x",
+        median(scaling),
+        median(bare_scaling)
+    );
 }
 
 criterion_group!(benches, middleware);
@@ -169,6 +250,7 @@ fn main() {
     // `cargo test --benches` runs each function once without `--bench`: nothing to summarise.
     if std::env::args().any(|argument| argument == "--bench") {
         print_summary();
+        print_paired();
     }
 }
 

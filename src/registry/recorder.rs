@@ -94,6 +94,9 @@ pub(crate) struct ViewHandles {
 
 impl Recorder {
     pub(crate) fn new(families: HttpFamilies, max_label_sets: usize) -> Self {
+        // The first reading calibrates quanta's clock (about half a millisecond): do it here
+        // rather than in some request's latency.
+        quanta::Instant::now();
         Self {
             families,
             max_label_sets,
