@@ -3,6 +3,10 @@
 //! each format, against prometheus-client's raw encoders on a registry holding the same
 //! families, label sets and buckets; plus gzip of the 100 000-series text at several levels.
 //!
+//! Ours holds 40 sample lines more at every size: the request-time `<unnamed view>` series
+//! (in-flight gauge, empty latency histogram) the layer opens before the response names its
+//! view.
+//!
 //! Run: `cargo bench --bench encode`. After criterion's output, a summary prints our time over
 //! the raw encoder's per format and size, and each gzip level's cost relative to encoding.
 
