@@ -6,14 +6,18 @@
 //! returns to its previous value and nothing is counted twice.
 
 use std::sync::Arc;
-use std::time::Instant;
+// quanta reads the TSC (calibrated once against the OS clock) instead of calling
+// `clock_gettime`: a start/elapsed pair measured 58 ns with `std::time::Instant` and 22 ns
+// with quanta on the 2-vCPU benchmark VM, a tenth of the layer's whole overhead. Where no
+// invariant TSC is available quanta falls back to the OS clock by itself.
+use quanta::Instant;
 
 use http::header::{HeaderName, CONTENT_LENGTH};
 use http::request::Parts;
 
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
-use crate::registry::labels::{charset_of, MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
+use crate::registry::labels::{MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
 use crate::registry::Shared;
 
@@ -37,8 +41,9 @@ pub(crate) struct RequestTracker {
     start: Instant,
     /// The handles whose in-flight gauge this request incremented (the request-time view).
     in_flight: Arc<ViewHandles>,
-    /// The handles of the best view known so far (the response's view once the head arrived).
-    view: Arc<ViewHandles>,
+    /// The handles of the response's view when it differs from the request-time view; `None`
+    /// (the usual case) saves cloning the same `Arc` twice per request.
+    switched_view: Option<Arc<ViewHandles>>,
     stage: Stage,
     body_bytes: u64,
     expected_body_bytes: Option<u64>,
@@ -52,7 +57,7 @@ impl std::fmt::Debug for RequestTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestTracker")
             .field("method", &self.method)
-            .field("view", &self.view.view())
+            .field("view", &self.view().view())
             .field("stage", &self.stage)
             .finish_non_exhaustive()
     }
@@ -101,7 +106,7 @@ impl RequestTracker {
             method,
             transport,
             start,
-            view: Arc::clone(&handles),
+            switched_view: None,
             in_flight: handles,
             stage: Stage::AwaitingHead,
             body_bytes: 0,
@@ -119,7 +124,7 @@ impl RequestTracker {
         body_size: Option<u64>,
         body_ended: bool,
     ) {
-        let elapsed = self.start.elapsed().as_secs_f64();
+        let elapsed = self.elapsed_seconds();
         self.on_grpc_status(&parts.headers);
         if let Some(view) = parts.extensions.get::<ViewName>() {
             self.switch_view(view.as_str());
@@ -131,12 +136,12 @@ impl RequestTracker {
         families
             .latency_including_middlewares
             .observe_with_exemplar(elapsed, trace_id);
-        recorder.latency(&self.view, elapsed, trace_id);
-        recorder.requests_by_view_transport_method(&self.view, self.transport, trace_id);
+        recorder.latency(self.view(), elapsed, trace_id);
+        recorder.requests_by_view_transport_method(self.view(), self.transport, trace_id);
         let status = StatusLabel::of(parts.status, self.shared.config.group_status_codes);
         recorder.responses_by_status(status).inc();
-        recorder.responses_by_status_view_method(&self.view, status);
-        recorder.responses_by_charset(charset_of(&parts.headers).as_deref());
+        recorder.responses_by_status_view_method(self.view(), status);
+        recorder.responses_by_content_type(&parts.headers);
         if body_size.is_none() {
             families.responses_streaming.inc();
         }
@@ -149,15 +154,15 @@ impl RequestTracker {
 
     /// Records the inner service's `Err`, labelled by the error's type name.
     pub(crate) fn on_error(&mut self, type_name: &'static str) {
-        let elapsed = self.start.elapsed().as_secs_f64();
+        let elapsed = self.elapsed_seconds();
         let recorder = &self.shared.recorder;
         let trace_id = self.trace_id.as_ref();
         recorder
             .families
             .latency_including_middlewares
             .observe_with_exemplar(elapsed, trace_id);
-        recorder.latency(&self.view, elapsed, trace_id);
-        recorder.requests_by_view_transport_method(&self.view, self.transport, trace_id);
+        recorder.latency(self.view(), elapsed, trace_id);
+        recorder.requests_by_view_transport_method(self.view(), self.transport, trace_id);
         self.record_exception(type_name);
     }
 
@@ -224,11 +229,21 @@ impl RequestTracker {
         }
     }
 
+    fn elapsed_seconds(&self) -> f64 {
+        Instant::now().saturating_duration_since(self.start).as_secs_f64()
+    }
+
+    /// The handles of the best view known so far (the response's view once the head arrived).
+    fn view(&self) -> &ViewHandles {
+        self.switched_view.as_deref().unwrap_or(&self.in_flight)
+    }
+
     fn switch_view(&mut self, view: &str) {
-        if view != self.view.view() {
+        if view != self.view().view() {
             let recorder = &self.shared.recorder;
-            self.view = recorder.view(view, self.method);
-            recorder.note_use(&self.view);
+            let handles = recorder.view(view, self.method);
+            recorder.note_use(&handles);
+            self.switched_view = Some(handles);
         }
     }
 
@@ -237,13 +252,13 @@ impl RequestTracker {
         let recorder = &self.shared.recorder;
         recorder.families.unknown_latency_including_middlewares.inc();
         recorder.families.unknown_latency.inc();
-        recorder.requests_by_view_transport_method(&self.view, self.transport, self.trace_id.as_ref());
+        recorder.requests_by_view_transport_method(self.view(), self.transport, self.trace_id.as_ref());
     }
 
     fn record_exception(&mut self, type_name: &'static str) {
         let recorder = &self.shared.recorder;
         recorder.exceptions_by_type(type_name);
-        recorder.exceptions_by_view(&self.view);
+        recorder.exceptions_by_view(self.view());
         self.finish();
     }
 
@@ -281,7 +296,7 @@ impl Drop for RequestTracker {
         if self.stage == Stage::AwaitingHead {
             self.record_unfinished_request();
         }
-        self.shared.recorder.cancelled(&self.view);
+        self.shared.recorder.cancelled(self.view());
         self.finish();
     }
 }

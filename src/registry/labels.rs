@@ -208,6 +208,14 @@ impl EncodeLabelValue for StatusLabel {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct LabelValue(Arc<str>);
 
+/// Lets maps keyed by label values be searched with a borrowed `&str` (`Arc<str>` hashes as
+/// its `str`), so a warm lookup allocates nothing.
+impl std::borrow::Borrow<str> for LabelValue {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl LabelValue {
     pub(crate) fn new(value: &str) -> Self {
         Self(Arc::from(value))
@@ -224,25 +232,34 @@ impl EncodeLabelValue for LabelValue {
     }
 }
 
-/// Extracts the lower-cased `charset` parameter of a `Content-Type`, if any.
+/// Extracts the `charset` parameter of a `Content-Type`, if any, as written (the recorder
+/// compares it case-insensitively, so no lower-cased copy is allocated per response).
 ///
-/// Returns `None` when the header is absent, not visible ASCII, or has no charset parameter.
-pub(crate) fn charset_of(headers: &HeaderMap) -> Option<Cow<'_, str>> {
-    let content_type = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
-    let value = content_type.split(';').skip(1).find_map(|parameter| {
-        let (name, value) = parameter.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("charset")
-            .then(|| value.trim().trim_matches('"'))
-    })?;
-    if value.is_empty() {
-        return None;
+/// Returns `None` when the header is absent, has no charset parameter, or the charset is empty
+/// or not visible ASCII. Runs on every response, hence one pass over bytes rather than `str`
+/// patterns and a check of the whole header.
+pub(crate) fn charset_of(headers: &HeaderMap) -> Option<&str> {
+    let content_type = headers.get(http::header::CONTENT_TYPE)?.as_bytes();
+    let start = content_type.iter().position(|&b| b == b';')?;
+    for parameter in content_type[start + 1..].split(|&b| b == b';') {
+        let Some(equals) = parameter.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        if parameter[..equals].trim_ascii().eq_ignore_ascii_case(b"charset") {
+            let mut value = parameter[equals + 1..].trim_ascii();
+            while let [b'"', rest @ ..] = value {
+                value = rest;
+            }
+            while let [rest @ .., b'"'] = value {
+                value = rest;
+            }
+            if value.is_empty() || !value.iter().all(u8::is_ascii_graphic) {
+                return None;
+            }
+            return std::str::from_utf8(value).ok();
+        }
     }
-    if value.bytes().any(|b| b.is_ascii_uppercase()) {
-        Some(Cow::Owned(value.to_ascii_lowercase()))
-    } else {
-        Some(Cow::Borrowed(value))
-    }
+    None
 }
 
 /// A stable, low-cardinality name for an error type: its Rust type name with module paths
@@ -377,15 +394,30 @@ mod tests {
     }
 
     #[test]
-    fn charset_is_lower_cased_and_unquoted() {
+    fn charset_is_trimmed_and_unquoted() {
         let mut headers = HeaderMap::new();
         assert_eq!(charset_of(&headers), None);
         headers.insert(
             http::header::CONTENT_TYPE,
             "text/html; Charset=\"UTF-8\"".parse().unwrap(),
         );
-        assert_eq!(charset_of(&headers).as_deref(), Some("utf-8"));
+        assert_eq!(charset_of(&headers), Some("UTF-8"));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "text/plain;a=b; charset=utf-8 ".parse().unwrap(),
+        );
+        assert_eq!(charset_of(&headers), Some("utf-8"));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "text/plain; charset=\"\"".parse().unwrap(),
+        );
+        assert_eq!(charset_of(&headers), None);
         headers.insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
+        assert_eq!(charset_of(&headers), None);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_bytes(b"text/plain; charset=\xff").unwrap(),
+        );
         assert_eq!(charset_of(&headers), None);
     }
 

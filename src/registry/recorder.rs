@@ -5,11 +5,20 @@
 //! handles of every view-labelled family, so a warm request touches no family lock and
 //! allocates nothing. Every cache is bounded by the label-set cap: once full, new values fold
 //! into [`OVERFLOW`] and `http_metrics_label_overflow_total` counts the folded observations.
+//!
+//! The maps use foldhash rather than std's SipHash: their keys are view names, charsets and
+//! type names chosen by the application, never by clients, and bounded by the cap, so
+//! HashDoS resistance buys nothing, while SipHash was the largest single cost of a warm
+//! lookup. The most common values (the first charset seen, the first status of a view) sit in
+//! lock-free `OnceLock` slots so the usual response takes no read lock besides the view map's.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue};
 use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -17,12 +26,16 @@ use prometheus_client::metrics::gauge::Gauge;
 use super::exemplars::{LatencyHistogram, RequestCounter, TraceId};
 use super::families::HttpFamilies;
 use super::labels::{
-    short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels, StatusLabel,
-    StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
+    charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels,
+    StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
     ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
 };
 
 type MethodSlots = [OnceLock<Arc<ViewHandles>>; MethodLabel::COUNT];
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The longest charset compared without allocating (IANA names are at most 40 bytes).
+const MAX_INLINE_CHARSET: usize = 64;
 
 /// The families plus the handle caches that make recording cheap.
 #[derive(Debug)]
@@ -32,13 +45,16 @@ pub(crate) struct Recorder {
     by_method: [OnceLock<Counter>; MethodLabel::COUNT],
     by_transport: [OnceLock<Counter>; Transport::COUNT],
     by_status: Box<[OnceLock<Counter>]>,
-    views: RwLock<HashMap<Box<str>, Arc<MethodSlots>>>,
+    views: RwLock<FastMap<LabelValue, Arc<MethodSlots>>>,
     view_method_pairs: AtomicUsize,
     overflow_view: MethodSlots,
     status_view_method_series: AtomicUsize,
     view_transport_method_series: AtomicUsize,
-    charsets: RwLock<HashMap<Box<str>, Counter>>,
-    error_types: RwLock<HashMap<&'static str, Counter>>,
+    no_charset: OnceLock<Counter>,
+    first_charset: OnceLock<(Box<str>, Counter)>,
+    first_content_type: OnceLock<(HeaderValue, Counter)>,
+    charsets: RwLock<FastMap<Box<str>, Counter>>,
+    error_types: RwLock<FastMap<&'static str, Counter>>,
     overflow_folds: [OnceLock<Counter>; FoldedLabel::COUNT],
 }
 
@@ -72,11 +88,15 @@ pub(crate) struct ViewHandles {
     by_transport: [OnceLock<RequestCounter>; Transport::COUNT],
     cancelled: OnceLock<Counter>,
     exceptions: OnceLock<Counter>,
+    first_status: OnceLock<(StatusLabel, Counter)>,
     statuses: RwLock<Vec<(StatusLabel, Counter)>>,
 }
 
 impl Recorder {
     pub(crate) fn new(families: HttpFamilies, max_label_sets: usize) -> Self {
+        // The first reading calibrates quanta's clock (about half a millisecond): do it here
+        // rather than in some request's latency.
+        quanta::Instant::now();
         Self {
             families,
             max_label_sets,
@@ -88,6 +108,9 @@ impl Recorder {
             overflow_view: Default::default(),
             status_view_method_series: AtomicUsize::new(0),
             view_transport_method_series: AtomicUsize::new(0),
+            no_charset: OnceLock::new(),
+            first_charset: OnceLock::new(),
+            first_content_type: OnceLock::new(),
             charsets: RwLock::default(),
             error_types: RwLock::default(),
             overflow_folds: Default::default(),
@@ -136,13 +159,18 @@ impl Recorder {
                 Some(slots) => Some(Arc::clone(slots)),
                 None if self.view_method_pairs.load(Ordering::Relaxed) < self.max_label_sets => {
                     let slots: Arc<MethodSlots> = Arc::default();
-                    views.insert(view.into(), Arc::clone(&slots));
+                    views.insert(LabelValue::new(view), Arc::clone(&slots));
                     Some(slots)
                 }
                 None => None,
             }
+            .map(|slots| {
+                // The map's key is the label value every family of this view shares.
+                let (key, _) = views.get_key_value(view).expect("inserted above");
+                (key.clone(), slots)
+            })
         };
-        let admitted = slots.as_ref().and_then(|slots| {
+        let admitted = slots.as_ref().and_then(|(view, slots)| {
             let slot = &slots[method.index()];
             if let Some(handles) = slot.get() {
                 return Some(Arc::clone(handles));
@@ -155,7 +183,7 @@ impl Recorder {
             let mut created = false;
             let handles = slot.get_or_init(|| {
                 created = true;
-                Arc::new(ViewHandles::new(LabelValue::new(view), method, false))
+                Arc::new(ViewHandles::new(view.clone(), method, false))
             });
             if !created {
                 self.view_method_pairs.fetch_sub(1, Ordering::Relaxed);
@@ -215,6 +243,10 @@ impl Recorder {
     }
 
     pub(crate) fn responses_by_status_view_method(&self, handles: &ViewHandles, status: StatusLabel) {
+        if let Some((_, counter)) = handles.first_status.get().filter(|(first, _)| *first == status) {
+            counter.inc();
+            return;
+        }
         if let Some((_, counter)) = handles.statuses.read().iter().find(|(known, _)| *known == status) {
             counter.inc();
             return;
@@ -267,30 +299,116 @@ impl Recorder {
             .inc();
     }
 
-    /// Counts a response by charset; `None` stands for a response without one.
+    /// Counts a response by the charset of its `Content-Type`. The first content type seen
+    /// with the first charset is remembered whole, so the usual response compares a few bytes
+    /// instead of parsing its header.
+    pub(crate) fn responses_by_content_type(&self, headers: &HeaderMap) {
+        let content_type = headers.get(CONTENT_TYPE);
+        if let (Some(value), Some((first, counter))) = (content_type, self.first_content_type.get()) {
+            if value == first {
+                counter.inc();
+                return;
+            }
+        }
+        let charset = charset_of(headers);
+        self.responses_by_charset(charset);
+        if let (Some(value), Some(charset)) = (content_type, charset) {
+            if self.first_content_type.get().is_none() {
+                self.remember_content_type(value, charset);
+            }
+        }
+    }
+
+    #[cold]
+    fn remember_content_type(&self, value: &HeaderValue, charset: &str) {
+        if let Some((first, counter)) = self.first_charset.get() {
+            if first.eq_ignore_ascii_case(charset) {
+                let _ = self.first_content_type.set((value.clone(), counter.clone()));
+            }
+        }
+    }
+
+    /// Counts a response by charset, compared case-insensitively (label values are lower
+    /// case); `None` stands for a response without one.
     pub(crate) fn responses_by_charset(&self, charset: Option<&str>) {
-        let charset = charset.unwrap_or(NO_CHARSET);
-        if let Some(counter) = self.charsets.read().get(charset) {
+        let Some(charset) = charset else {
+            match self.no_charset.get() {
+                Some(counter) => {
+                    counter.inc();
+                }
+                None => self.new_charset(NO_CHARSET),
+            }
+            return;
+        };
+        if let Some((first, counter)) = self.first_charset.get() {
+            if first.eq_ignore_ascii_case(charset) {
+                counter.inc();
+                return;
+            }
+        }
+        let mut buffer = [0; MAX_INLINE_CHARSET];
+        let lower = match buffer.get_mut(..charset.len()) {
+            Some(inline) => {
+                inline.copy_from_slice(charset.as_bytes());
+                inline.make_ascii_lowercase();
+                Cow::Borrowed(std::str::from_utf8(inline).expect("ASCII lower-casing keeps UTF-8"))
+            }
+            None => Cow::Owned(charset.to_ascii_lowercase()),
+        };
+        if let Some(counter) = self.charsets.read().get(&*lower) {
             counter.inc();
             return;
         }
+        self.new_charset(&lower);
+    }
+
+    /// Counts a charset not seen yet (or not yet published); the write lock serialises
+    /// creators so the cap counts every label set exactly once.
+    #[cold]
+    fn new_charset(&self, charset: &str) {
         let mut charsets = self.charsets.write();
-        let key = if charsets.contains_key(charset) || charsets.len() < self.max_label_sets {
-            charset
+        let is_none = charset == NO_CHARSET;
+        let known = if is_none {
+            self.no_charset.get()
         } else {
-            self.fold(FoldedLabel::Charset);
-            OVERFLOW
+            self.first_charset
+                .get()
+                .filter(|(first, _)| **first == *charset)
+                .map(|(_, counter)| counter)
+                .or_else(|| charsets.get(charset))
         };
-        charsets
-            .entry(key.into())
-            .or_insert_with(|| {
-                self.families
-                    .responses_by_charset
-                    .get_or_create_owned(&CharsetLabels {
-                        charset: LabelValue::new(key),
-                    })
+        if let Some(counter) = known {
+            counter.inc();
+            return;
+        }
+        let label_sets = charsets.len()
+            + usize::from(self.no_charset.get().is_some())
+            + usize::from(self.first_charset.get().is_some());
+        if label_sets >= self.max_label_sets {
+            self.fold(FoldedLabel::Charset);
+            charsets
+                .entry(OVERFLOW.into())
+                .or_insert_with(|| self.charset_counter(OVERFLOW))
+                .inc();
+            return;
+        }
+        let counter = self.charset_counter(charset);
+        counter.inc();
+        if is_none {
+            let _ = self.no_charset.set(counter);
+        } else if self.first_charset.get().is_none() {
+            let _ = self.first_charset.set((charset.into(), counter));
+        } else {
+            charsets.insert(charset.into(), counter);
+        }
+    }
+
+    fn charset_counter(&self, charset: &str) -> Counter {
+        self.families
+            .responses_by_charset
+            .get_or_create_owned(&CharsetLabels {
+                charset: LabelValue::new(charset),
             })
-            .inc();
     }
 
     /// Counts an error by the Rust type name of the error (or [`super::labels::PANIC_TYPE`]).
@@ -342,6 +460,7 @@ impl ViewHandles {
             by_transport: Default::default(),
             cancelled: OnceLock::new(),
             exceptions: OnceLock::new(),
+            first_status: OnceLock::new(),
             statuses: RwLock::default(),
         }
     }
@@ -367,17 +486,26 @@ impl ViewHandles {
     }
 
     fn status_counter(&self, families: &HttpFamilies, status: StatusLabel) -> Counter {
+        let create = || {
+            families
+                .responses_by_status_view_method
+                .get_or_create_owned(&StatusViewMethodLabels {
+                    status,
+                    view: self.labels.view.clone(),
+                    method: self.labels.method,
+                })
+        };
+        if self.first_status.get().is_none() {
+            let (first, counter) = self.first_status.get_or_init(|| (status, create()));
+            if *first == status {
+                return counter.clone();
+            }
+        }
         let mut statuses = self.statuses.write();
         if let Some((_, counter)) = statuses.iter().find(|(known, _)| *known == status) {
             return counter.clone();
         }
-        let counter = families
-            .responses_by_status_view_method
-            .get_or_create_owned(&StatusViewMethodLabels {
-                status,
-                view: self.labels.view.clone(),
-                method: self.labels.method,
-            });
+        let counter = create();
         statuses.push((status, counter.clone()));
         counter
     }

@@ -1,0 +1,312 @@
+//! What the layer costs per request: one axum route, bare vs our layer vs axum-prometheus's,
+//! each request driven in-process and its body read to the end.
+//!
+//! Run: `cargo bench --all-features --bench middleware` (with the `axum` feature the `view`
+//! label comes from `MatchedPath`, as in a real axum app). After criterion's output, a summary
+//! prints the overhead of each layer over `bare` and the 2-thread scaling, all from this run.
+
+use std::hint::black_box;
+use std::sync::{Barrier, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use criterion::{criterion_group, Criterion, Throughput};
+use http::Request;
+use http_body_util::BodyExt;
+use tokio::runtime::Runtime;
+use tower::ServiceExt;
+
+const GROUP: &str = "middleware";
+/// `VARIANT:N` runs N warm requests through one variant and exits, for instruction counts:
+/// `MIDDLEWARE_FIXED_RUN=tower_prometheus:20000 valgrind --tool=callgrind <bench binary>`;
+/// the difference of two runs with different N, divided by their difference, is the count per
+/// request without the setup.
+const FIXED_RUN: &str = "MIDDLEWARE_FIXED_RUN";
+
+fn router() -> Router {
+    Router::new().route("/users/{id}", get(|| async { "user" }))
+}
+
+/// A layer that wraps the response body and records nothing: what any body-observing layer
+/// costs in axum (a `Router::layer` whose body type changes is boxed per response).
+fn passthrough(router: Router) -> Router {
+    router.layer(tower::util::MapResponseLayer::new(
+        |response: http::Response<Body>| response.map(|body| body.map_err(axum::Error::new)),
+    ))
+}
+
+fn new_runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// One request through `app`, its body read to the end.
+async fn request(app: &Router) {
+    let request = Request::get("/users/7").body(Body::empty()).expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.expect("body");
+    black_box(body.to_bytes());
+}
+
+/// Runs `iters` requests on one thread and returns the time they took.
+fn run(runtime: &Runtime, app: &Router, iters: u64) -> Duration {
+    runtime.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            request(app).await;
+        }
+        start.elapsed()
+    })
+}
+
+/// Runs `iters` requests split over two threads sharing `app` (one layer, one label set) and
+/// returns the wall-clock time from the common start to the last thread's end.
+fn run_two_threads(runtimes: &[Runtime; 2], app: &Router, iters: u64) -> Duration {
+    let barrier = Barrier::new(2);
+    let shares = [iters / 2, iters - iters / 2];
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = runtimes
+            .iter()
+            .zip(shares)
+            .map(|(runtime, share)| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    run(runtime, app, share);
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("worker"))
+            .collect()
+    });
+    let start = spans.iter().map(|span| span.0).min().expect("two spans");
+    let end = spans.iter().map(|span| span.1).max().expect("two spans");
+    end - start
+}
+
+/// Every variant, built once: axum-prometheus installs a process-wide recorder.
+struct Apps {
+    runtime: Runtime,
+    runtimes: [Runtime; 2],
+    bare: Router,
+    floor: Router,
+    ours: Router,
+    peer: Router,
+}
+
+fn apps() -> &'static Apps {
+    static APPS: OnceLock<Apps> = OnceLock::new();
+    APPS.get_or_init(|| {
+        let runtime = new_runtime();
+        // axum-prometheus spawns its upkeep task on the runtime it is created in.
+        let (peer_layer, _peer_handle) = {
+            let _entered = runtime.enter();
+            axum_prometheus::PrometheusMetricLayer::pair()
+        };
+        let apps = Apps {
+            runtimes: [new_runtime(), new_runtime()],
+            bare: router(),
+            floor: passthrough(router()),
+            ours: router().layer(tower_prometheus::Metrics::new().layer()),
+            peer: router().layer(peer_layer),
+            runtime,
+        };
+        // Warm every label set so the measured requests are the steady state.
+        for app in [&apps.bare, &apps.floor, &apps.ours, &apps.peer] {
+            run(&apps.runtime, app, 100);
+        }
+        apps
+    })
+}
+
+fn middleware(c: &mut Criterion) {
+    let apps = apps();
+    let runtime = &apps.runtime;
+    let mut group = c.benchmark_group(GROUP);
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+    for (name, app) in [
+        ("bare", &apps.bare),
+        ("passthrough_layer", &apps.floor),
+        ("tower_prometheus", &apps.ours),
+        ("axum_prometheus", &apps.peer),
+    ] {
+        group.bench_function(name, |b| b.iter_custom(|iters| run(runtime, app, iters)));
+    }
+    for (name, app) in [
+        ("bare_2_threads", &apps.bare),
+        ("tower_prometheus_2_threads", &apps.ours),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| run_two_threads(&apps.runtimes, app, iters))
+        });
+    }
+    group.finish();
+}
+
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Criterion measures one function after the other, so load from other processes on a
+/// shared machine lands on some functions and not others. Here the variants take turns in
+/// short batches and the median of each per-batch difference is reported, which drift
+/// affects equally.
+fn print_paired() {
+    const ROUNDS: usize = 101;
+    const BATCH: u64 = 400;
+    let apps = apps();
+    let variants = [&apps.bare, &apps.floor, &apps.ours, &apps.peer];
+    let mut per_request = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    for _ in 0..ROUNDS {
+        for (times, app) in per_request.iter_mut().zip(variants) {
+            times.push(run(&apps.runtime, app, BATCH).as_nanos() as f64 / BATCH as f64);
+        }
+    }
+    let difference = |a: usize, b: usize| {
+        median(
+            per_request[a]
+                .iter()
+                .zip(&per_request[b])
+                .map(|(a, b)| a - b)
+                .collect(),
+        )
+    };
+    let (ours, peer, floor) = (difference(2, 0), difference(3, 0), difference(1, 0));
+    println!("\npaired ({ROUNDS} interleaved rounds of {BATCH} requests, medians, ns per request):");
+    println!(
+        "  bare {:.0}; overhead over bare: passthrough_layer {floor:.0}, tower_prometheus {ours:.0} \
+         (target <= 150), axum_prometheus {peer:.0}; ours / theirs = {:.2} (target <= 0.5)",
+        median(per_request[0].clone()),
+        ours / peer
+    );
+
+    // Each round measures both apps on one and two threads back to back, so a round where
+    // another process holds the second core shows up in the bare router's scaling too.
+    const THREAD_ROUNDS: usize = 31;
+    const THREAD_BATCH: u64 = 4000;
+    let scaling = |app: &Router| {
+        let one = run(&apps.runtime, app, THREAD_BATCH);
+        let two = run_two_threads(&apps.runtimes, app, THREAD_BATCH);
+        one.as_secs_f64() / two.as_secs_f64()
+    };
+    let (mut ours, mut bare, mut relative) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..THREAD_ROUNDS {
+        let (bare_round, ours_round) = (scaling(&apps.bare), scaling(&apps.ours));
+        bare.push(bare_round);
+        ours.push(ours_round);
+        relative.push(ours_round / bare_round);
+    }
+    println!(
+        "  2 threads vs 1 on one label set (throughput): tower_prometheus {:.2}x (target >= 1.5), \
+         bare {:.2}x, ours / bare per round {:.2}",
+        median(ours),
+        median(bare),
+        median(relative)
+    );
+}
+
+criterion_group!(benches, middleware);
+
+fn fixed_run(spec: &str) {
+    let (variant, requests) = spec.split_once(':').expect("VARIANT:N");
+    let requests: u64 = requests.parse().expect("N");
+    let runtime = new_runtime();
+    let app = match variant {
+        "bare" => router(),
+        "passthrough_layer" => passthrough(router()),
+        "tower_prometheus" => router().layer(tower_prometheus::Metrics::new().layer()),
+        "axum_prometheus" => {
+            let _entered = runtime.enter();
+            router().layer(axum_prometheus::PrometheusMetricLayer::pair().0)
+        }
+        other => panic!("unknown variant {other}"),
+    };
+    run(&runtime, &app, 100);
+    let elapsed = run(&runtime, &app, requests);
+    println!(
+        "{variant}: {requests} requests, {:.0} ns each",
+        elapsed.as_nanos() as f64 / requests as f64
+    );
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var(FIXED_RUN) {
+        fixed_run(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // `cargo test --benches` runs each function once without `--bench`: nothing to summarise.
+    if std::env::args().any(|argument| argument == "--bench") {
+        print_summary();
+        print_paired();
+    }
+}
+
+/// The median time per request of `function`, from criterion's report of this run.
+fn median_ns(function: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
+    let path = std::path::Path::new(&target)
+        .join("criterion")
+        .join(GROUP)
+        .join(function)
+        .join("new")
+        .join("estimates.json");
+    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    estimates["median"]["point_estimate"].as_f64()
+}
+
+fn print_summary() {
+    let names = [
+        "bare",
+        "passthrough_layer",
+        "tower_prometheus",
+        "axum_prometheus",
+        "bare_2_threads",
+        "tower_prometheus_2_threads",
+    ];
+    let Some([bare, floor, ours, peer, bare2, ours2]) = names
+        .iter()
+        .map(|name| median_ns(name))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|medians| <[f64; 6]>::try_from(medians).ok())
+    else {
+        return;
+    };
+    let ours_overhead = ours - bare;
+    let peer_overhead = peer - bare;
+    println!("\nmiddleware summary (medians of this run, ns per request):");
+    println!(
+        "  bare {bare:.0}, passthrough_layer {floor:.0}, tower_prometheus {ours:.0}, axum_prometheus {peer:.0}"
+    );
+    println!(
+        "  a body-wrapping layer costs {:.0} ns in axum by itself; ours above that: {:.0} ns",
+        floor - bare,
+        ours - floor
+    );
+    println!("  tower_prometheus overhead: {ours_overhead:.0} ns (target <= 150 ns)");
+    println!(
+        "  axum_prometheus overhead: {peer_overhead:.0} ns; ours / theirs = {:.2} (target <= 0.5)",
+        ours_overhead / peer_overhead
+    );
+    println!(
+        "  2 threads vs 1 (throughput): tower_prometheus {:.2}x (target >= 1.5), bare {:.2}x",
+        ours / ours2,
+        bare / bare2
+    );
+}

@@ -1,0 +1,195 @@
+//! Heap allocations of the layer, counted (not timed) by dhat's global allocator: a request
+//! whose label set was seen before allocates nothing beyond what the inner service does, and a
+//! new (view, method, status) combination costs at most 1 KiB across all families, averaged
+//! over a views × methods × statuses grid (at most 2 KiB when every combination is a new view).
+//!
+//! One test function only: the allocator counts every thread, so nothing may run beside it.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_prometheus::{Metrics, ViewName};
+
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
+const WARM_REQUESTS: usize = 1_000;
+const NEW_COMBINATIONS: usize = 500;
+const MAX_BYTES_PER_COMBINATION: usize = 1024;
+
+/// The request's body names its view (no allocation); the handler allocates only when asked
+/// to attach a `ViewName` (axum-style extension map).
+type ViewedRequest = Request<(Option<&'static str>, StatusCode)>;
+
+fn handle(request: ViewedRequest) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
+    let (view, status) = *request.body();
+    let mut response = Response::new(Full::new(Bytes::from_static(b"hello")));
+    *response.status_mut() = status;
+    if let Some(view) = view {
+        response.extensions_mut().insert(ViewName::new(view));
+    }
+    std::future::ready(Ok(response))
+}
+
+/// Sends `requests` through `service` to the end of each body, returning the heap blocks
+/// allocated and the net live bytes added meanwhile. Everything is ready on the first poll, so
+/// no runtime (and none of its allocations) is needed.
+fn drive<S, B>(service: &mut S, requests: Vec<ViewedRequest>) -> (u64, i64)
+where
+    S: Service<ViewedRequest, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    let mut requests = requests.into_iter();
+    let before = dhat::HeapStats::get();
+    for request in requests.by_ref() {
+        service.ready().now_or_never().expect("ready").expect("service");
+        let response = service
+            .call(request)
+            .now_or_never()
+            .expect("ready")
+            .expect("response");
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().now_or_never().expect("ready") {
+            frame.expect("frame");
+        }
+    }
+    let after = dhat::HeapStats::get();
+    drop(requests);
+    (
+        after.total_blocks - before.total_blocks,
+        after.curr_bytes as i64 - before.curr_bytes as i64,
+    )
+}
+
+fn requests(
+    count: usize,
+    view: impl Fn(usize) -> Option<&'static str>,
+    status: StatusCode,
+) -> Vec<ViewedRequest> {
+    (0..count)
+        .map(|index| {
+            Request::builder()
+                .method(Method::GET)
+                .uri("/users/7")
+                .header("content-length", "0")
+                .body((view(index), status))
+                .expect("request")
+        })
+        .collect()
+}
+
+#[test]
+fn warm_requests_allocate_nothing_and_new_label_sets_stay_small() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+
+    // A warm request with the view from the response's `ViewName`: the inner service's own
+    // extension map is its only allocation, with or without the layer.
+    let metrics = Metrics::new();
+    let mut bare = tower::service_fn(handle);
+    let mut layered = ServiceBuilder::new().layer(metrics.layer()).service_fn(handle);
+    let named = |_| Some("/users/{id}");
+    drive(&mut layered, requests(10, named, StatusCode::OK));
+    drive(&mut bare, requests(10, named, StatusCode::OK));
+    let (bare_blocks, _) = drive(&mut bare, requests(WARM_REQUESTS, named, StatusCode::OK));
+    let (layered_blocks, _) = drive(&mut layered, requests(WARM_REQUESTS, named, StatusCode::OK));
+    println!("warm, named view: bare {bare_blocks} blocks, layered {layered_blocks} blocks for {WARM_REQUESTS} requests");
+    assert!(
+        bare_blocks > 0,
+        "the inner service's extension map must be counted"
+    );
+    assert_eq!(
+        layered_blocks, bare_blocks,
+        "the layer allocated on warm requests"
+    );
+
+    // Without a view name and with a resolver returning a static name: nothing at all.
+    let resolved = Metrics::builder()
+        .view_resolver(|parts| (parts.uri.path() == "/users/7").then_some(ViewName::new("users")))
+        .build();
+    for metrics in [Metrics::new(), resolved] {
+        let mut layered = ServiceBuilder::new().layer(metrics.layer()).service_fn(handle);
+        drive(&mut layered, requests(10, |_| None, StatusCode::NOT_FOUND));
+        let (blocks, _) = drive(
+            &mut layered,
+            requests(WARM_REQUESTS, |_| None, StatusCode::NOT_FOUND),
+        );
+        assert_eq!(blocks, 0, "the layer allocated on warm requests");
+        let text = metrics
+            .render(tower_prometheus::Format::PrometheusText)
+            .expect("render");
+        let expected = format!(
+            "http_responses_total_by_status_total{{status=\"404\"}} {}",
+            WARM_REQUESTS + 10
+        );
+        assert!(
+            text.contains(&expected),
+            "the requests were not recorded:\n{text}"
+        );
+    }
+
+    // A realistic grid: views × 2 methods × 3 statuses, every combination new.
+    let metrics = Metrics::builder().max_label_sets(100 * NEW_COMBINATIONS).build();
+    let mut layered = ServiceBuilder::new().layer(metrics.layer()).service_fn(handle);
+    let views: Vec<&'static str> = (0..NEW_COMBINATIONS)
+        .map(|index| &*Box::leak(format!("/api/v1/resource_{index:04}/{{id}}").into_boxed_str()))
+        .collect();
+    drive(&mut layered, requests(1, |_| Some("/warm-up"), StatusCode::OK));
+    let grid_views = NEW_COMBINATIONS / 6;
+    let mut grid_bytes = 0;
+    let mut warm_bytes = 0;
+    for method in [Method::GET, Method::POST] {
+        for status in [
+            StatusCode::OK,
+            StatusCode::NOT_FOUND,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ] {
+            let batch = || with_method(requests(grid_views, |i| Some(views[i]), status), &method);
+            grid_bytes += drive(&mut layered, batch()).1;
+            // The same requests again, all warm: the bytes the consumed requests free.
+            let (_, warm) = drive(&mut layered, batch());
+            assert!(warm <= 0, "warm requests kept {warm} bytes");
+            warm_bytes += warm;
+        }
+    }
+    let per_grid_combination = (grid_bytes - warm_bytes) as f64 / (grid_views * 6) as f64;
+
+    // The worst case: every combination on a view never seen before.
+    let fresh = &views[grid_views..];
+    let count = fresh.len();
+    let (_, new_view_bytes) = drive(&mut layered, requests(count, |i| Some(fresh[i]), StatusCode::OK));
+    let (_, warm) = drive(&mut layered, requests(count, |i| Some(fresh[i]), StatusCode::OK));
+    let per_new_view = (new_view_bytes - warm) as f64 / count as f64;
+    println!(
+        "bytes per new (view, method, status): {per_grid_combination:.0} averaged over views x 2 methods x 3 statuses, \
+         {per_new_view:.0} when each is a new view"
+    );
+    assert!(per_grid_combination > 0.0 && per_new_view > per_grid_combination);
+    assert!(
+        per_grid_combination <= MAX_BYTES_PER_COMBINATION as f64,
+        "{per_grid_combination:.0} bytes per new (view, method, status)"
+    );
+    assert!(
+        per_new_view <= 2.0 * MAX_BYTES_PER_COMBINATION as f64,
+        "{per_new_view:.0} bytes per (view, method, status) on a new view"
+    );
+    let text = metrics
+        .render(tower_prometheus::Format::PrometheusText)
+        .expect("render");
+    assert!(text.contains(&format!(
+        r#"http_responses_total_by_status_view_method_total{{status="500",view="{}",method="POST"}} 2"#,
+        views[grid_views - 1]
+    )));
+}
+
+fn with_method(mut requests: Vec<ViewedRequest>, method: &Method) -> Vec<ViewedRequest> {
+    for request in &mut requests {
+        *request.method_mut() = method.clone();
+    }
+    requests
+}
