@@ -9,9 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{
-    dashboard, dashboard_queries, monitoring_dir, require_python_modules, require_tool, yaml_as_json,
-};
+use support::monitoring::{dashboard, dashboard_queries, monitoring_dir, yaml_as_json};
+use support::tools::{require_python_modules, require_tool};
 
 fn promtool_check(promtool: &Path, what: &str, file: &str) -> String {
     let output = Command::new(promtool)

@@ -6,10 +6,10 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use support::{
-    cancel_a_streaming_request, dashboard_queries, monitoring_dir, require_tool, scrape_config,
-    send_every_route, wait_until, ExampleServer, PrometheusServer, MAX_WAIT,
-};
+use support::example_server::{cancel_a_streaming_request, send_every_route, ExampleServer};
+use support::monitoring::{dashboard_queries, monitoring_dir};
+use support::prometheus::{scrape_config, PrometheusServer};
+use support::tools::{require_tool, wait_until, MAX_WAIT};
 
 /// The job name of `examples/monitoring/prometheus.yml`, which the dashboard and alerts use.
 const JOB: &str = "tower-prometheus";

@@ -3,10 +3,8 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use support::{require_tool, send_every_route, ExampleServer};
+use support::example_server::{send_every_route, ExampleServer};
+use support::tools::{require_tool, run_with_input};
 
 #[test]
 fn promtool_check_metrics_accepts_the_text_exposition_after_traffic_on_every_route() {
@@ -23,20 +21,7 @@ fn promtool_check_metrics_accepts_the_text_exposition_after_traffic_on_every_rou
         "the exposition has samples:\n{exposition}"
     );
 
-    let mut check = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn promtool");
-    check
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(exposition.as_bytes())
-        .expect("feed the exposition to promtool");
-    let output = check.wait_with_output().expect("wait for promtool");
+    let output = run_with_input(promtool, &["check", "metrics"], exposition.as_bytes());
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

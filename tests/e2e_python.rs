@@ -5,11 +5,11 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use support::{require_python_modules, send_every_route, ExampleServer, HttpResponse, Sent};
+use support::example_server::{send_every_route, ExampleServer, Sent};
+use support::http::HttpResponse;
+use support::tools::{require_python_modules, run_with_input};
 
 /// Parses an exposition read on stdin with the parser named by `argv[1]` and prints every
 /// family as JSON: name, type and samples (name, labels, value).
@@ -97,20 +97,7 @@ struct ParsedFamily {
 }
 
 fn parse_with_python(python: &Path, format: &str, exposition: &str) -> Vec<ParsedFamily> {
-    let mut child = Command::new(python)
-        .args(["-c", PARSE_SCRIPT, format])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python3");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(exposition.as_bytes())
-        .expect("write the exposition to python3");
-    let output = child.wait_with_output().expect("wait for python3");
+    let output = run_with_input(python, &["-c", PARSE_SCRIPT, format], exposition.as_bytes());
     assert!(
         output.status.success(),
         "prometheus_client ({format}) rejected the exposition: {}\n--- exposition ---\n{exposition}",

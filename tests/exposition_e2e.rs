@@ -7,7 +7,10 @@ mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use support::{percent_encode, scrape_config, wait_until, ExampleServer, PrometheusServer, MAX_WAIT};
+use support::example_server::ExampleServer;
+use support::http::percent_encode;
+use support::prometheus::{scrape_config, PrometheusServer};
+use support::tools::{wait_until, MAX_WAIT};
 
 const JOB: &str = "tower-prometheus";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

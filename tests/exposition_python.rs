@@ -3,12 +3,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
+use support::tools::{require_python_modules, run_with_input};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_prometheus::{Format, Metrics, ViewName};
 
@@ -29,7 +28,7 @@ print(json.dumps(samples))
 
 #[tokio::test]
 async fn python_reads_the_trace_id_exemplars_from_openmetrics() {
-    let Some(python) = support::require_python_modules(&["prometheus_client.openmetrics.parser"]) else {
+    let Some(python) = require_python_modules(&["prometheus_client.openmetrics.parser"]) else {
         return;
     };
     let metrics = Metrics::builder().exemplars_from_traceparent().build();
@@ -59,20 +58,7 @@ async fn python_reads_the_trace_id_exemplars_from_openmetrics() {
     response.into_body().collect().await.unwrap();
     let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
 
-    let mut child = Command::new(python)
-        .args(["-c", PARSE_EXEMPLARS])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(openmetrics.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run_with_input(python, &["-c", PARSE_EXEMPLARS], openmetrics.as_bytes());
     assert!(
         output.status.success(),
         "the OpenMetrics parser rejected the exposition: {}\n{openmetrics}",

@@ -1,9 +1,12 @@
 //! The scrape self-metrics: scrapes by format and status, encode time, bytes written (after
 //! compression), and their names are reserved.
 
+mod support;
+
 use http::Request;
 use http_body_util::BodyExt;
 use prometheus_client::metrics::counter::Counter;
+use support::exposition::{parse_text, value};
 use tower::ServiceExt;
 use tower_prometheus::{Format, Metrics, RegistrationError};
 
@@ -20,14 +23,6 @@ async fn scrape(metrics: &Metrics, headers: &[(&str, &str)]) -> (u16, usize) {
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, body.len())
-}
-
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -53,18 +48,17 @@ async fn scrapes_are_counted_by_format_and_status_with_their_sizes() {
     assert_eq!(refused.status(), 405);
 
     let text = metrics.render(Format::PrometheusText).unwrap();
-    let text_format = r#"format="prometheus-text-0.0.4""#;
+    let samples = parse_text(&text);
+    let sample = |name: &str, labels: &[(&str, &str)]| {
+        value(&samples, name, labels).unwrap_or_else(|| panic!("no sample {name} {labels:?} in\n{text}"))
+    };
+    let text_format = ("format", "prometheus-text-0.0.4");
+    let ok = ("status", "200");
+    assert_eq!(sample("http_metrics_scrapes_total", &[text_format, ok]), 4.0);
     assert_eq!(
         sample(
-            &text,
-            &format!("http_metrics_scrapes_total{{{text_format},status=\"200\"}}")
-        ),
-        4.0
-    );
-    assert_eq!(
-        sample(
-            &text,
-            r#"http_metrics_scrapes_total{format="openmetrics-text-1.0.0",status="200"}"#
+            "http_metrics_scrapes_total",
+            &[("format", "openmetrics-text-1.0.0"), ok]
         ),
         1.0
     );
@@ -73,32 +67,26 @@ async fn scrapes_are_counted_by_format_and_status_with_their_sizes() {
         "a refused method is not a scrape"
     );
     assert_eq!(
-        sample(
-            &text,
-            &format!("http_metrics_encode_duration_seconds_count{{{text_format}}}")
-        ),
+        sample("http_metrics_encode_duration_seconds_count", &[text_format]),
         4.0
     );
-    assert!(
-        sample(
-            &text,
-            &format!("http_metrics_encode_duration_seconds_sum{{{text_format}}}")
-        ) > 0.0
-    );
-    let identity = format!("{text_format},encoding=\"identity\"");
+    assert!(sample("http_metrics_encode_duration_seconds_sum", &[text_format]) > 0.0);
+    let identity = [text_format, ("encoding", "identity")];
     assert_eq!(
-        sample(&text, &format!("http_metrics_response_bytes_count{{{identity}}}")),
+        sample("http_metrics_response_bytes_count", &identity),
         f64::from(3 + gzip_scrapes)
     );
     if cfg!(feature = "gzip") {
         assert_eq!(
-            sample(&text, &format!("http_metrics_response_bytes_sum{{{identity}}}")),
+            sample("http_metrics_response_bytes_sum", &identity),
             (first_plain + second_plain) as f64,
             "the bytes written are the bodies' lengths"
         );
-        let gzip = format!("{text_format},encoding=\"gzip\"");
         assert_eq!(
-            sample(&text, &format!("http_metrics_response_bytes_sum{{{gzip}}}")),
+            sample(
+                "http_metrics_response_bytes_sum",
+                &[text_format, ("encoding", "gzip")]
+            ),
             gzipped as f64
         );
         assert!(gzipped < second_plain, "the gzip size is the compressed size");

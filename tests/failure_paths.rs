@@ -2,7 +2,7 @@
 //! at every stage: response, body streaming, body end, body dropped, future dropped, inner
 //! `Err`, panic in `call`, panic in the future, panic and error in the body.
 
-mod samples;
+mod support;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,7 +15,7 @@ use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
-use samples::value_or_zero;
+use support::exposition::{body_text, scrape, value_or_zero, Sample};
 use tower::{Layer, Service, ServiceExt};
 use tower_prometheus::{Format, Metrics, ViewName};
 
@@ -35,16 +35,16 @@ fn get(path: &str) -> Request<()> {
     Request::get(path).body(()).unwrap()
 }
 
-fn text(metrics: &Metrics) -> String {
-    metrics.render(Format::PrometheusText).unwrap()
+fn samples(metrics: &Metrics) -> Vec<Sample> {
+    scrape(metrics, Format::PrometheusText)
 }
 
 fn in_flight(metrics: &Metrics) -> f64 {
-    value_or_zero(&text(metrics), "http_requests_in_flight", UNNAMED)
+    value_or_zero(&samples(metrics), "http_requests_in_flight", UNNAMED)
 }
 
 fn cancelled(metrics: &Metrics) -> f64 {
-    value_or_zero(&text(metrics), "http_requests_cancelled_total", UNNAMED)
+    value_or_zero(&samples(metrics), "http_requests_cancelled_total", UNNAMED)
 }
 
 #[tokio::test]
@@ -69,7 +69,7 @@ async fn streamed_body_keeps_the_request_in_flight_until_it_ends() {
         "still in flight while the body has not ended"
     );
 
-    let output = text(&metrics);
+    let output = samples(&metrics);
     let view = [("view", "/greeting"), ("method", "GET")];
     assert_eq!(
         value_or_zero(
@@ -92,7 +92,7 @@ async fn streamed_body_keeps_the_request_in_flight_until_it_ends() {
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(rest, "world");
 
-    let output = text(&metrics);
+    let output = samples(&metrics);
     assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
     assert_eq!(
         value_or_zero(&output, "http_responses_body_total_bytes_count", &[]),
@@ -124,7 +124,7 @@ async fn dropping_the_body_mid_stream_cancels_once() {
     assert_eq!(in_flight(&metrics), 1.0);
     drop(body);
 
-    let output = text(&metrics);
+    let output = samples(&metrics);
     assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
     assert_eq!(
         value_or_zero(&output, "http_requests_cancelled_total", UNNAMED),
@@ -175,7 +175,7 @@ async fn dropping_the_future_before_the_head_cancels_with_unknown_latency() {
     assert_eq!(in_flight(&metrics), 1.0);
     drop(future);
 
-    let output = text(&metrics);
+    let output = samples(&metrics);
     assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
     assert_eq!(
         value_or_zero(&output, "http_requests_cancelled_total", UNNAMED),
@@ -239,7 +239,7 @@ async fn inner_errors_are_counted_by_type_and_view() {
         "the error passes through untouched"
     );
 
-    let output = text(&metrics);
+    let output = samples(&metrics);
     let view = [("view", "/fails"), ("method", "GET")];
     assert_eq!(
         value_or_zero(
@@ -291,7 +291,7 @@ async fn a_panicking_future_is_counted_and_the_next_request_is_measured() {
         .catch_unwind()
         .await;
     assert!(outcome.is_err(), "the panic continues past the layer");
-    let output = text(&metrics);
+    let output = samples(&metrics);
     assert_eq!(
         value_or_zero(
             &output,
@@ -320,8 +320,8 @@ async fn a_panicking_future_is_counted_and_the_next_request_is_measured() {
     );
 
     let response = service.oneshot(get("/")).await.unwrap();
-    assert_eq!(samples::body_text(response.into_body()).await, "fine");
-    let output = text(&metrics);
+    assert_eq!(body_text(response.into_body()).await, "fine");
+    let output = samples(&metrics);
     assert_eq!(
         value_or_zero(
             &output,
@@ -359,7 +359,7 @@ fn a_panic_in_call_is_counted() {
         let _future = service.call(get("/"));
     }));
     assert!(outcome.is_err());
-    let output = text(&metrics);
+    let output = samples(&metrics);
     assert_eq!(
         value_or_zero(
             &output,
@@ -419,7 +419,7 @@ async fn body_panics_and_errors_are_exceptions_not_cancellations() {
             "Error"
         };
         drop(body);
-        let output = text(&metrics);
+        let output = samples(&metrics);
         assert_eq!(
             value_or_zero(
                 &output,
@@ -460,7 +460,7 @@ async fn empty_and_exactly_sized_bodies_finish_without_an_extra_poll() {
     assert_eq!(chunk.len(), 5);
     // A server stops polling once Content-Length bytes are written: that is the end, not a cancel.
     drop(body);
-    let output = text(&metrics);
+    let output = samples(&metrics);
     assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
     assert_eq!(cancelled(&metrics), 0.0);
     assert_eq!(

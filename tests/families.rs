@@ -3,13 +3,13 @@
 
 #![cfg(feature = "axum")]
 
-mod samples;
+mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
-use samples::{body_text, parse, value, value_or_zero};
+use support::exposition::{body_text, parse_text, value, value_or_zero};
 use tower::ServiceExt;
 use tower_prometheus::{Format, Metrics};
 
@@ -79,18 +79,19 @@ async fn every_family_is_recorded_with_its_labels() {
     send(&app, https).await;
 
     let text = metrics.render(Format::PrometheusText).unwrap();
+    let samples = parse_text(&text);
     let total = 10.0;
     assert_eq!(
-        value(&text, "http_requests_before_middlewares_total", &[]),
+        value(&samples, "http_requests_before_middlewares_total", &[]),
         Some(total)
     );
     assert_eq!(
-        value(&text, "http_responses_before_middlewares_total", &[]),
+        value(&samples, "http_responses_before_middlewares_total", &[]),
         Some(total)
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_requests_latency_including_middlewares_seconds_count",
             &[]
         ),
@@ -98,22 +99,22 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_requests_unknown_latency_including_middlewares_total",
             &[]
         ),
         Some(0.0)
     );
     assert_eq!(
-        value(&text, "http_requests_unknown_latency_total", &[]),
+        value(&samples, "http_requests_unknown_latency_total", &[]),
         Some(0.0)
     );
-    assert_eq!(value(&text, "http_ajax_requests_total", &[]), Some(1.0));
+    assert_eq!(value(&samples, "http_ajax_requests_total", &[]), Some(1.0));
 
     let users = [("view", "/users/{id}"), ("method", "GET")];
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_requests_latency_seconds_by_view_method_count",
             &users
         ),
@@ -121,19 +122,23 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_requests_latency_seconds_by_view_method_bucket",
             &[("le", "+Inf"), users[0], users[1]]
         ),
         Some(4.0)
     );
     assert_eq!(
-        value(&text, "http_requests_total_by_method_total", &[("method", "GET")]),
+        value(
+            &samples,
+            "http_requests_total_by_method_total",
+            &[("method", "GET")]
+        ),
         Some(8.0)
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_requests_total_by_method_total",
             &[("method", "POST")]
         ),
@@ -141,7 +146,7 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_requests_total_by_method_total",
             &[("method", "<invalid method>")]
         ),
@@ -150,7 +155,7 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_requests_total_by_transport_total",
             &[("transport", "http")]
         ),
@@ -158,7 +163,7 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_requests_total_by_transport_total",
             &[("transport", "https")]
         ),
@@ -167,7 +172,7 @@ async fn every_family_is_recorded_with_its_labels() {
     let by_view = "http_requests_total_by_view_transport_method_total";
     assert_eq!(
         value(
-            &text,
+            &samples,
             by_view,
             &[("view", "/users/{id}"), ("transport", "http"), ("method", "GET")]
         ),
@@ -175,7 +180,7 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             by_view,
             &[("view", "/users/{id}"), ("transport", "https"), ("method", "GET")]
         ),
@@ -183,7 +188,7 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             by_view,
             &[
                 ("view", "<unnamed view>"),
@@ -195,13 +200,16 @@ async fn every_family_is_recorded_with_its_labels() {
         "unmatched paths collapse into one view"
     );
     assert_eq!(
-        value(&text, "http_requests_body_total_bytes_count", &[]),
+        value(&samples, "http_requests_body_total_bytes_count", &[]),
         Some(1.0)
     );
-    assert_eq!(value(&text, "http_requests_body_total_bytes_sum", &[]), Some(5.0));
+    assert_eq!(
+        value(&samples, "http_requests_body_total_bytes_sum", &[]),
+        Some(5.0)
+    );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_responses_total_by_status_total",
             &[("status", "200")]
         ),
@@ -209,7 +217,7 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_responses_total_by_status_total",
             &[("status", "404")]
         ),
@@ -217,7 +225,7 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_responses_total_by_status_total",
             &[("status", "405")]
         ),
@@ -225,7 +233,7 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_responses_total_by_status_total",
             &[("status", "500")]
         ),
@@ -233,19 +241,19 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_responses_total_by_status_view_method_total",
             &[("status", "500"), ("view", "/error"), ("method", "GET")]
         ),
         Some(1.0)
     );
     assert_eq!(
-        value(&text, "http_responses_body_total_bytes_count", &[]),
+        value(&samples, "http_responses_body_total_bytes_count", &[]),
         Some(total)
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_responses_total_by_charset_total",
             &[("charset", "utf-8")]
         ),
@@ -253,18 +261,25 @@ async fn every_family_is_recorded_with_its_labels() {
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_responses_total_by_charset_total",
             &[("charset", "<no charset>")]
         ),
         Some(4.0),
         "the stream, two 404s and the 405 carry no charset"
     );
-    assert_eq!(value(&text, "http_responses_streaming_total", &[]), Some(1.0));
-    assert_eq!(value(&text, "http_requests_in_flight", &users), Some(0.0));
-    assert_eq!(value_or_zero(&text, "http_requests_cancelled_total", &users), 0.0);
+    assert_eq!(value(&samples, "http_responses_streaming_total", &[]), Some(1.0));
+    assert_eq!(value(&samples, "http_requests_in_flight", &users), Some(0.0));
     assert_eq!(
-        value(&text, "http_exceptions_total_by_type_total", &[("type", "panic")]),
+        value_or_zero(&samples, "http_requests_cancelled_total", &users),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "http_exceptions_total_by_type_total",
+            &[("type", "panic")]
+        ),
         None
     );
     assert!(
@@ -312,10 +327,10 @@ async fn the_django_namespace_gives_django_prometheus_names() {
             .all(|name| name.starts_with("django_") || name.starts_with("process_")),
         "{families:?}"
     );
-    let latency = parse(&text)
+    let latency = parse_text(&text)
         .into_iter()
         .filter(|sample| sample.name == "django_http_requests_latency_including_middlewares_seconds_bucket")
-        .map(|sample| sample.labels[0].1.clone())
+        .map(|sample| sample.labels["le"].clone())
         .collect::<Vec<_>>();
     assert_eq!(
         latency,

@@ -3,11 +3,14 @@
 //! exactly what the general path records, including under the label-set cap; the TSC clock
 //! (quanta) still yields latencies in seconds.
 
+mod support;
+
 use std::convert::Infallible;
 
 use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
+use support::exposition::{parse_text, scrape, value};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_prometheus::{Format, Metrics, ViewName};
 
@@ -39,11 +42,6 @@ fn send(metrics: &Metrics, answers: &[Answer]) {
     }
 }
 
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[test]
 fn charsets_are_case_insensitive_and_capped() {
     let metrics = Metrics::builder().max_label_sets(3).build();
@@ -54,10 +52,12 @@ fn charsets_are_case_insensitive_and_capped() {
     let koi = (StatusCode::OK, Some("text/plain; charset=koi8-r"), None);
     send(&metrics, &[utf8, utf8, upper, latin, none, upper, koi, koi, utf8]);
     let text = metrics.render(Format::PrometheusText).unwrap();
-    let charset = |value: &str| {
-        sample(
-            &text,
-            &format!("http_responses_total_by_charset_total{{charset=\"{value}\"}}"),
+    let samples = parse_text(&text);
+    let charset = |charset: &str| {
+        value(
+            &samples,
+            "http_responses_total_by_charset_total",
+            &[("charset", charset)],
         )
     };
     assert_eq!(charset("utf-8"), Some(5.0), "{text}");
@@ -67,7 +67,11 @@ fn charsets_are_case_insensitive_and_capped() {
     assert_eq!(charset("koi8-r"), None, "{text}");
     assert_eq!(charset("<overflow>"), Some(2.0), "{text}");
     assert_eq!(
-        sample(&text, "http_metrics_label_overflow_total{label=\"charset\"}"),
+        value(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "charset")]
+        ),
         Some(2.0),
         "{text}"
     );
@@ -81,18 +85,18 @@ fn statuses_of_a_view_are_counted_apart() {
     let other = (StatusCode::OK, None, Some("/other"));
     send(&metrics, &[ok, missing, ok, missing, missing, other]);
     let text = metrics.render(Format::PrometheusText).unwrap();
-    let count = |status: u16, view: &str| {
-        sample(
-            &text,
-            &format!(
-                "http_responses_total_by_status_view_method_total{{status=\"{status}\",view=\"{view}\",method=\"GET\"}}"
-            ),
+    let samples = parse_text(&text);
+    let count = |status: &str, view: &str| {
+        value(
+            &samples,
+            "http_responses_total_by_status_view_method_total",
+            &[("status", status), ("view", view), ("method", "GET")],
         )
     };
-    assert_eq!(count(200, "/items"), Some(2.0), "{text}");
-    assert_eq!(count(404, "/items"), Some(3.0), "{text}");
-    assert_eq!(count(200, "/other"), Some(1.0), "{text}");
-    assert_eq!(count(404, "/other"), None, "{text}");
+    assert_eq!(count("200", "/items"), Some(2.0), "{text}");
+    assert_eq!(count("404", "/items"), Some(3.0), "{text}");
+    assert_eq!(count("200", "/other"), Some(1.0), "{text}");
+    assert_eq!(count("404", "/other"), None, "{text}");
 }
 
 #[test]
@@ -106,30 +110,25 @@ fn in_flight_returns_to_zero_on_the_request_view_when_the_response_renames_it() 
         ],
     );
     let text = metrics.render(Format::PrometheusText).unwrap();
+    let samples = parse_text(&text);
+    let requests = |view: &str| {
+        value(
+            &samples,
+            "http_requests_total_by_view_transport_method_total",
+            &[("view", view), ("transport", "http"), ("method", "GET")],
+        )
+    };
     assert_eq!(
-        sample(
-            &text,
-            "http_requests_in_flight{view=\"<unnamed view>\",method=\"GET\"}"
+        value(
+            &samples,
+            "http_requests_in_flight",
+            &[("view", "<unnamed view>"), ("method", "GET")]
         ),
         Some(0.0),
         "{text}"
     );
-    assert_eq!(
-        sample(
-            &text,
-            "http_requests_total_by_view_transport_method_total{view=\"/renamed\",transport=\"http\",method=\"GET\"}"
-        ),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(
-            &text,
-            "http_requests_total_by_view_transport_method_total{view=\"<unnamed view>\",transport=\"http\",method=\"GET\"}"
-        ),
-        Some(1.0),
-        "{text}"
-    );
+    assert_eq!(requests("/renamed"), Some(1.0), "{text}");
+    assert_eq!(requests("<unnamed view>"), Some(1.0), "{text}");
 }
 
 #[test]
@@ -152,10 +151,10 @@ fn latency_is_recorded_in_seconds() {
         let response = service.oneshot(Request::new(String::new())).await.unwrap();
         response.into_body().collect().await.unwrap();
     });
-    let text = metrics.render(Format::PrometheusText).unwrap();
-    let seconds = sample(
-        &text,
-        "http_requests_latency_seconds_by_view_method_sum{view=\"/slow\",method=\"GET\"}",
+    let seconds = value(
+        &scrape(&metrics, Format::PrometheusText),
+        "http_requests_latency_seconds_by_view_method_sum",
+        &[("view", "/slow"), ("method", "GET")],
     )
     .expect("latency recorded");
     assert!((0.03..5.0).contains(&seconds), "{seconds} s for a 30 ms handler");

@@ -1,6 +1,8 @@
 //! gRPC outcomes: the `examples/grpc.rs` tonic server end to end on loopback, plus hand-built
 //! answers that put `grpc-status` in the trailers, in the headers, or nowhere.
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use support::exposition::{parse_text, total, value};
 use tokio::net::TcpListener;
 use tonic::Code;
 use tower::{ServiceBuilder, ServiceExt};
@@ -21,12 +24,17 @@ use tower_prometheus::{Format, Metrics};
 #[allow(dead_code)]
 mod example;
 
+/// `grpc_server_handled_total` of one service, method and code in a Prometheus text exposition.
 fn handled(text: &str, service: &str, method: &str, code: &str) -> Option<f64> {
-    let series = format!(
-        "grpc_server_handled_total{{grpc_service=\"{service}\",grpc_method=\"{method}\",grpc_code=\"{code}\"}} "
-    );
-    text.lines()
-        .find_map(|line| line.strip_prefix(series.as_str())?.parse().ok())
+    value(
+        &parse_text(text),
+        "grpc_server_handled_total",
+        &[
+            ("grpc_service", service),
+            ("grpc_method", method),
+            ("grpc_code", code),
+        ],
+    )
 }
 
 async fn call(address: SocketAddr, sku: &str) -> Result<example::Item, tonic::Status> {
@@ -172,13 +180,9 @@ async fn status_is_read_from_trailers_headers_or_defaults_to_unknown() {
     assert_eq!(orders("Odd", "Unknown"), Some(1.0), "{text}");
     assert_eq!(orders("Silent", "Unknown"), Some(1.0), "{text}");
     assert_eq!(orders("Place", "Canceled"), Some(1.0), "{text}");
-    let total: f64 = text
-        .lines()
-        .filter(|line| line.starts_with("grpc_server_handled_total{"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
     assert_eq!(
-        total, 5.0,
+        total(&parse_text(&text), "grpc_server_handled_total", &[]),
+        5.0,
         "each call is counted once, the JSON request never:\n{text}"
     );
 }

@@ -1,6 +1,8 @@
 //! hyper 1 without axum, end to end on loopback: the `examples/hyper.rs` server, driven over
 //! HTTP/1.1 and HTTP/2 by a hyper-util client, then scraped through its own `/metrics`.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use support::exposition::{parse_text, value};
 use tokio::net::TcpListener;
 
 #[path = "../examples/hyper.rs"]
@@ -41,11 +44,6 @@ async fn get(
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn counter(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[tokio::test]
 async fn views_come_from_the_resolver_and_the_response_extension() {
     let address = start().await;
@@ -71,12 +69,12 @@ async fn views_come_from_the_resolver_and_the_response_extension() {
 
     let (status, text) = get(&http1, address, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
+    let samples = parse_text(&text);
     let responses = |status: &str, view: &str| {
-        counter(
-            &text,
-            &format!(
-                "http_responses_total_by_status_view_method_total{{status=\"{status}\",view=\"{view}\",method=\"GET\"}}"
-            ),
+        value(
+            &samples,
+            "http_responses_total_by_status_view_method_total",
+            &[("status", status), ("view", view), ("method", "GET")],
         )
     };
     assert_eq!(responses("200", "/"), Some(1.0), "{text}");
@@ -88,29 +86,31 @@ async fn views_come_from_the_resolver_and_the_response_extension() {
         "raw paths never become views:\n{text}"
     );
     assert_eq!(
-        counter(&text, "http_requests_before_middlewares_total"),
+        value(&samples, "http_requests_before_middlewares_total", &[]),
         Some(6.0),
         "{text}"
     );
     assert_eq!(
-        counter(&text, "http_responses_before_middlewares_total"),
+        value(&samples, "http_responses_before_middlewares_total", &[]),
         Some(5.0),
         "{text}"
     );
     // Both protocols pass the same layer; hyper's server leaves the scheme out of the URI.
     assert_eq!(
-        counter(
-            &text,
-            "http_requests_total_by_transport_total{transport=\"http\"}"
+        value(
+            &samples,
+            "http_requests_total_by_transport_total",
+            &[("transport", "http")]
         ),
         Some(6.0),
         "{text}"
     );
     // In flight is labelled with the view known on arrival: the response names it later.
     assert_eq!(
-        counter(
-            &text,
-            "http_requests_in_flight{view=\"<unnamed view>\",method=\"GET\"}"
+        value(
+            &samples,
+            "http_requests_in_flight",
+            &[("view", "<unnamed view>"), ("method", "GET")]
         ),
         Some(0.0),
         "{text}"

@@ -3,12 +3,14 @@
 
 #![cfg(feature = "process")]
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::registry::Registry;
+use support::exposition::{scrape, value};
+use support::tools::{require_tool, run_with_input};
 use tower_prometheus::process::ProcessCollector;
 use tower_prometheus::{Format, Metrics};
 
@@ -19,18 +21,11 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The value of the unlabelled sample `name` in a Prometheus text exposition.
+/// The value of the unlabelled process metric `name`, freshly scraped.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .find_map(|value| value.trim().parse().ok())
-}
-
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-fn scrape(metrics: &Metrics, name: &str) -> f64 {
-    let text = metrics.render(Format::PrometheusText).unwrap();
-    sample(&text, name).unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+fn process_metric(metrics: &Metrics, name: &str) -> f64 {
+    let samples = scrape(metrics, Format::PrometheusText);
+    value(&samples, name, &[]).unwrap_or_else(|| panic!("{name} missing from {samples:?}"))
 }
 
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -47,14 +42,14 @@ fn values_are_plausible() {
     let _serial = serial();
     let test_start = now_seconds();
     let metrics = Metrics::new();
-    let rss = scrape(&metrics, "process_resident_memory_bytes");
-    let virtual_memory = scrape(&metrics, "process_virtual_memory_bytes");
+    let rss = process_metric(&metrics, "process_resident_memory_bytes");
+    let virtual_memory = process_metric(&metrics, "process_virtual_memory_bytes");
     assert!(rss > 0.0, "rss {rss}");
     assert!(virtual_memory >= rss, "virtual {virtual_memory} < rss {rss}");
 
     // The test binary started before this test and (bounded by the CI budget) not long ago.
     // `btime` is whole seconds, hence one second of slack.
-    let started = scrape(&metrics, "process_start_time_seconds");
+    let started = process_metric(&metrics, "process_start_time_seconds");
     assert!(
         started <= test_start + 1.0,
         "start {started} after the test began at {test_start}"
@@ -64,12 +59,12 @@ fn values_are_plausible() {
         "start {started} more than an hour before {test_start}"
     );
 
-    let open = scrape(&metrics, "process_open_fds");
-    let max = scrape(&metrics, "process_max_fds");
+    let open = process_metric(&metrics, "process_open_fds");
+    let max = process_metric(&metrics, "process_max_fds");
     assert!(open >= 3.0, "stdin, stdout and stderr at least: {open}");
     assert!(max >= open, "max {max} < open {open}");
-    assert!(scrape(&metrics, "process_threads") >= 1.0);
-    assert!(scrape(&metrics, "process_cpu_seconds_total") >= 0.0);
+    assert!(process_metric(&metrics, "process_threads") >= 1.0);
+    assert!(process_metric(&metrics, "process_cpu_seconds_total") >= 0.0);
 }
 
 #[cfg(target_os = "linux")]
@@ -77,13 +72,13 @@ fn values_are_plausible() {
 fn open_fds_rise_when_files_are_opened_and_fall_when_closed() {
     let _serial = serial();
     let metrics = Metrics::new();
-    let before = scrape(&metrics, "process_open_fds");
+    let before = process_metric(&metrics, "process_open_fds");
     let files: Vec<std::fs::File> = (0..20)
         .map(|_| std::fs::File::open("Cargo.toml").unwrap())
         .collect();
-    let during = scrape(&metrics, "process_open_fds");
+    let during = process_metric(&metrics, "process_open_fds");
     drop(files);
-    let after = scrape(&metrics, "process_open_fds");
+    let after = process_metric(&metrics, "process_open_fds");
     assert!(
         during >= before + 20.0,
         "before {before}, with 20 more files {during}"
@@ -99,7 +94,7 @@ fn open_fds_rise_when_files_are_opened_and_fall_when_closed() {
 fn threads_and_cpu_time_follow_the_process() {
     let _serial = serial();
     let metrics = Metrics::new();
-    let threads_before = scrape(&metrics, "process_threads");
+    let threads_before = process_metric(&metrics, "process_threads");
     let barrier = std::sync::Barrier::new(5);
     std::thread::scope(|scope| {
         for _ in 0..4 {
@@ -109,7 +104,7 @@ fn threads_and_cpu_time_follow_the_process() {
             });
         }
         barrier.wait();
-        let threads_during = scrape(&metrics, "process_threads");
+        let threads_during = process_metric(&metrics, "process_threads");
         barrier.wait();
         assert!(
             threads_during >= threads_before + 4.0,
@@ -119,7 +114,7 @@ fn threads_and_cpu_time_follow_the_process() {
 
     // Spin until the counter shows a tenth of a second more CPU time; a broken reading never
     // does. The machine is shared, so the wall-clock bound is generous.
-    let cpu_before = scrape(&metrics, "process_cpu_seconds_total");
+    let cpu_before = process_metric(&metrics, "process_cpu_seconds_total");
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut spins = 0u64;
     loop {
@@ -127,7 +122,7 @@ fn threads_and_cpu_time_follow_the_process() {
         while round.elapsed() < Duration::from_millis(20) {
             spins = std::hint::black_box(spins.wrapping_add(1));
         }
-        let cpu = scrape(&metrics, "process_cpu_seconds_total");
+        let cpu = process_metric(&metrics, "process_cpu_seconds_total");
         if cpu >= cpu_before + 0.1 {
             break;
         }
@@ -207,38 +202,12 @@ fn open_metrics_declares_units_and_types() {
     }
 }
 
-/// Kills the child if the test fails before it exits.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn require_e2e() -> bool {
-    std::env::var("TOWER_PROMETHEUS_REQUIRE_E2E").is_ok_and(|value| value == "1")
-}
-
 #[test]
 fn promtool_accepts_the_process_metrics() {
     let _serial = serial();
-    let Ok(child) = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    else {
-        assert!(
-            !require_e2e(),
-            "promtool not found and TOWER_PROMETHEUS_REQUIRE_E2E=1"
-        );
-        println!("SKIP: promtool not found");
+    let Some(promtool) = require_tool("promtool") else {
         return;
     };
-    let mut child = KillOnDrop(child);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(ProcessCollector::new()));
     let mut prometheus_text = String::new();
@@ -247,43 +216,18 @@ fn promtool_accepts_the_process_metrics() {
         prometheus_text.contains("process_threads"),
         ProcessCollector::is_supported()
     );
-    child
-        .0
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(prometheus_text.as_bytes())
-        .unwrap();
-
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "promtool did not finish within 60 s");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut output = String::new();
-    child
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut output)
-        .unwrap();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut output)
-        .unwrap();
+    let output = run_with_input(promtool, &["check", "metrics"], prometheus_text.as_bytes());
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
-        status.success(),
-        "promtool rejected:\n{prometheus_text}\n{output}"
+        output.status.success(),
+        "promtool rejected:\n{prometheus_text}\n{report}"
     );
     assert_eq!(
-        output.trim(),
+        report.trim(),
         "",
         "promtool lint findings for:\n{prometheus_text}"
     );

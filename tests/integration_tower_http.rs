@@ -3,6 +3,8 @@
 
 #![cfg(feature = "axum")]
 
+mod support;
+
 use std::time::Duration;
 
 use axum::body::Body;
@@ -11,6 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
+use support::exposition::{parse_text, value};
 use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -59,11 +62,6 @@ where
     (parts.status, parts.headers, bytes.len())
 }
 
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 fn render(metrics: &Metrics) -> String {
     metrics.render(Format::PrometheusText).unwrap()
 }
@@ -85,25 +83,29 @@ async fn outermost_the_layer_sees_what_the_client_sees() {
     let (status, _, _) = send(app.clone(), "/slow").await;
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
     let text = render(&metrics);
+    let samples = parse_text(&text);
     // The timeout's own answer is recorded, with the latency the client waited.
     assert_eq!(
         value(
-            &text,
-            "http_responses_total_by_status_view_method_total{status=\"408\",view=\"/slow\",method=\"GET\"}"
+            &samples,
+            "http_responses_total_by_status_view_method_total",
+            &[("status", "408"), ("view", "/slow"), ("method", "GET")]
         ),
         Some(1.0),
         "{text}"
     );
     let waited = value(
-        &text,
-        "http_requests_latency_seconds_by_view_method_sum{view=\"/slow\",method=\"GET\"}",
+        &samples,
+        "http_requests_latency_seconds_by_view_method_sum",
+        &[("view", "/slow"), ("method", "GET")],
     )
     .unwrap();
     assert!((TIMEOUT.as_secs_f64()..4.0).contains(&waited), "latency {waited}");
     assert_eq!(
         value(
-            &text,
-            "http_requests_cancelled_total{view=\"/slow\",method=\"GET\"}"
+            &samples,
+            "http_requests_cancelled_total",
+            &[("view", "/slow"), ("method", "GET")]
         ),
         None,
         "{text}"
@@ -113,9 +115,10 @@ async fn outermost_the_layer_sees_what_the_client_sees() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
     let text = render(&metrics);
+    let samples = parse_text(&text);
     // The body bytes counted are the compressed bytes that went on the wire.
     assert_eq!(
-        value(&text, "http_responses_body_total_bytes_sum"),
+        value(&samples, "http_responses_body_total_bytes_sum", &[]),
         Some(received as f64),
         "{text}"
     );
@@ -142,23 +145,29 @@ async fn innermost_the_layer_sees_what_the_handler_does() {
     let (status, _, _) = send(app.clone(), "/slow").await;
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
     let text = render(&metrics);
+    let samples = parse_text(&text);
     // The timeout dropped the handler's future under the layer: a cancellation, no status.
     assert_eq!(
         value(
-            &text,
-            "http_requests_cancelled_total{view=\"/slow\",method=\"GET\"}"
+            &samples,
+            "http_requests_cancelled_total",
+            &[("view", "/slow"), ("method", "GET")]
         ),
         Some(1.0),
         "{text}"
     );
     assert!(!text.contains("status=\"408\""), "{text}");
     assert_eq!(
-        value(&text, "http_requests_unknown_latency_total"),
+        value(&samples, "http_requests_unknown_latency_total", &[]),
         Some(1.0),
         "{text}"
     );
     assert_eq!(
-        value(&text, "http_requests_in_flight{view=\"/slow\",method=\"GET\"}"),
+        value(
+            &samples,
+            "http_requests_in_flight",
+            &[("view", "/slow"), ("method", "GET")]
+        ),
         Some(0.0),
         "{text}"
     );
@@ -167,9 +176,10 @@ async fn innermost_the_layer_sees_what_the_handler_does() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
     let text = render(&metrics);
+    let samples = parse_text(&text);
     // The body bytes counted are the handler's, before compression.
     assert_eq!(
-        value(&text, "http_responses_body_total_bytes_sum"),
+        value(&samples, "http_responses_body_total_bytes_sum", &[]),
         Some(BIG_BODY as f64),
         "{text}"
     );
@@ -190,12 +200,15 @@ where
 {
     assert_eq!(send(app.clone(), "/users/7").await.0, StatusCode::OK);
     assert_eq!(send(app.clone(), "/nowhere").await.0, StatusCode::NOT_FOUND);
-    let text = render(metrics);
-    let user_view = text
-        .lines()
-        .find(|line| line.starts_with("http_responses_total_by_status_view_method_total{status=\"200\""))
-        .and_then(|line| line.split("view=\"").nth(1)?.split('"').next().map(str::to_owned));
-    let unmatched_counted = text.contains("status=\"404\"");
+    let samples = parse_text(&render(metrics));
+    let with_status = |status: &'static str| {
+        samples.iter().filter(move |sample| {
+            sample.name == "http_responses_total_by_status_view_method_total"
+                && sample.labels.get("status").map(String::as_str) == Some(status)
+        })
+    };
+    let user_view = with_status("200").find_map(|sample| sample.labels.get("view").cloned());
+    let unmatched_counted = with_status("404").next().is_some();
     let metrics_status = send(app, "/metrics").await.0;
     Placement {
         user_view,
@@ -215,11 +228,16 @@ async fn router_layer_names_views_and_serves_metrics() {
     assert!(placement.unmatched_counted, "the fallback is layered too");
     assert_eq!(placement.metrics_status, StatusCode::OK);
 
-    let before = value(&render(&metrics), "http_requests_before_middlewares_total");
+    let before = value(
+        &parse_text(&render(&metrics)),
+        "http_requests_before_middlewares_total",
+        &[],
+    );
     assert_eq!(send(app, "/late").await.0, StatusCode::OK);
     let text = render(&metrics);
+    let samples = parse_text(&text);
     assert_eq!(
-        value(&text, "http_requests_before_middlewares_total"),
+        value(&samples, "http_requests_before_middlewares_total", &[]),
         before,
         "{text}"
     );

@@ -1,12 +1,12 @@
 //! Label rules: view precedence, status grouping, excluded paths, transport, charset, and the
 //! label-set cap.
 
-mod samples;
+mod support;
 
 use std::convert::Infallible;
 
 use http::{Request, Response};
-use samples::{body_text, value, value_or_zero};
+use support::exposition::{body_text, parse_text, series, value, value_or_zero};
 use tower::{Layer, ServiceExt};
 use tower_prometheus::{Format, Metrics, ViewName};
 
@@ -55,9 +55,10 @@ async fn view_precedence_is_extension_then_resolver_then_unnamed() {
     call(&metrics, get("/resolved/2")).await;
     call(&metrics, get("/other/3")).await;
     let text = metrics.render(Format::PrometheusText).unwrap();
+    let samples = parse_text(&text);
     let count = |view: &str| {
         value_or_zero(
-            &text,
+            &samples,
             "http_requests_total_by_view_transport_method_total",
             &[("view", view), ("transport", "http"), ("method", "GET")],
         )
@@ -77,8 +78,8 @@ async fn status_codes_can_be_grouped_into_classes() {
             call(metrics, get(&format!("/status/{code}"))).await;
         }
     }
-    let exact = exact.render(Format::PrometheusText).unwrap();
-    let grouped = grouped.render(Format::PrometheusText).unwrap();
+    let exact = parse_text(&exact.render(Format::PrometheusText).unwrap());
+    let grouped = parse_text(&grouped.render(Format::PrometheusText).unwrap());
     let family = "http_responses_total_by_status_total";
     assert_eq!(value(&exact, family, &[("status", "201")]), Some(1.0));
     assert_eq!(value(&exact, family, &[("status", "2xx")]), None);
@@ -94,13 +95,14 @@ async fn excluded_paths_are_not_measured_and_the_metrics_path_is_unless_excluded
     call(&metrics, get("/healthz")).await;
     call(&metrics, get("/metrics")).await;
     let text = metrics.render(Format::PrometheusText).unwrap();
+    let samples = parse_text(&text);
     assert_eq!(
-        value(&text, "http_requests_before_middlewares_total", &[]),
+        value(&samples, "http_requests_before_middlewares_total", &[]),
         Some(1.0)
     );
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_responses_total_by_status_view_method_total",
             &[("status", "200"), ("view", "/metrics"), ("method", "GET")]
         ),
@@ -128,8 +130,8 @@ async fn transport_trusts_the_forwarded_header_only_when_configured() {
     call(&untrusting, forwarded()).await;
     call(&trusting, forwarded()).await;
     let family = "http_requests_total_by_transport_total";
-    let untrusting = untrusting.render(Format::PrometheusText).unwrap();
-    let trusting = trusting.render(Format::PrometheusText).unwrap();
+    let untrusting = parse_text(&untrusting.render(Format::PrometheusText).unwrap());
+    let trusting = parse_text(&trusting.render(Format::PrometheusText).unwrap());
     assert_eq!(value(&untrusting, family, &[("transport", "http")]), Some(1.0));
     assert_eq!(value(&trusting, family, &[("transport", "https")]), Some(1.0));
 }
@@ -141,9 +143,10 @@ async fn charsets_are_lower_cased_and_missing_ones_share_a_value() {
     call(&metrics, get("/charset/utf-8")).await;
     call(&metrics, get("/plain")).await;
     let text = metrics.render(Format::PrometheusText).unwrap();
+    let samples = parse_text(&text);
     let family = "http_responses_total_by_charset_total";
-    assert_eq!(value(&text, family, &[("charset", "utf-8")]), Some(2.0));
-    assert_eq!(value(&text, family, &[("charset", "<no charset>")]), Some(1.0));
+    assert_eq!(value(&samples, family, &[("charset", "utf-8")]), Some(2.0));
+    assert_eq!(value(&samples, family, &[("charset", "<no charset>")]), Some(1.0));
 }
 
 #[tokio::test]
@@ -156,20 +159,32 @@ async fn the_label_set_cap_folds_new_views_into_overflow() {
         call(&metrics, get(&format!("/unbounded/{id}"))).await;
     }
     let text = metrics.render(Format::PrometheusText).unwrap();
+    let samples = parse_text(&text);
     let family = "http_requests_total_by_view_transport_method_total";
-    let series = samples::series_count(&text, family);
-    assert_eq!(series, 4, "three admitted views plus <overflow>:\n{text}");
+    assert_eq!(
+        series(&samples, family),
+        4,
+        "three admitted views plus <overflow>:\n{text}"
+    );
     assert_eq!(
         value(
-            &text,
+            &samples,
             family,
             &[("view", "<overflow>"), ("transport", "http"), ("method", "GET")]
         ),
         Some(17.0)
     );
-    assert!(value(&text, "http_metrics_label_overflow_total", &[("label", "view")]).unwrap() >= 17.0);
+    assert!(
+        value(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "view")]
+        )
+        .unwrap()
+            >= 17.0
+    );
     assert_eq!(
-        samples::series_count(&text, "http_requests_latency_seconds_by_view_method_count"),
+        series(&samples, "http_requests_latency_seconds_by_view_method_count"),
         4
     );
 }

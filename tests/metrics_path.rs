@@ -1,13 +1,13 @@
 //! The metrics path: methods, content negotiation, the stand-alone service, custom metrics.
 
-mod samples;
+mod support;
 
 use std::convert::Infallible;
 
 use http::{Request, Response, StatusCode};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use samples::{body_text, value};
+use support::exposition::{body_text, parse_text, value};
 use tower::{Layer, ServiceExt};
 use tower_prometheus::{Format, Metrics, RegistrationError};
 
@@ -85,9 +85,10 @@ async fn head_answers_without_a_body_and_other_methods_get_405() {
         assert!(!body.contains("http_requests"), "no exposition on {method}");
     }
     let text = metrics.render(Format::PrometheusText).unwrap();
+    let samples = parse_text(&text);
     assert_eq!(
         value(
-            &text,
+            &samples,
             "http_responses_total_by_status_view_method_total",
             &[("status", "405"), ("view", "/metrics"), ("method", "POST")]
         ),
@@ -145,7 +146,10 @@ async fn custom_metrics_appear_beside_ours_and_collisions_are_refused() {
         .unwrap();
     orders.inc_by(3);
     let (_, body) = call(&metrics, scrape("GET", None)).await;
-    assert_eq!(value(&body, "shop_orders_placed_total", &[]), Some(3.0));
+    assert_eq!(
+        value(&parse_text(&body), "shop_orders_placed_total", &[]),
+        Some(3.0)
+    );
 
     assert_eq!(
         metrics.register("orders_placed", "again", Counter::<u64>::default()),
@@ -184,8 +188,8 @@ async fn two_instances_in_one_process_keep_separate_series() {
     call(&first, Request::get("/").body(()).unwrap()).await;
     call(&first, Request::get("/").body(()).unwrap()).await;
     call(&second, Request::get("/").body(()).unwrap()).await;
-    let first = first.render(Format::PrometheusText).unwrap();
-    let second = second.render(Format::PrometheusText).unwrap();
+    let first = parse_text(&first.render(Format::PrometheusText).unwrap());
+    let second = parse_text(&second.render(Format::PrometheusText).unwrap());
     assert_eq!(
         value(&first, "http_requests_before_middlewares_total", &[]),
         Some(2.0)

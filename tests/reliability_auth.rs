@@ -2,13 +2,13 @@
 //! `WWW-Authenticate` unless the exact token is presented, through the layer and the
 //! stand-alone exposition service; the default stays public; the token never leaks.
 
-mod reliability_support;
+mod support;
 
 use std::convert::Infallible;
 
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use reliability_support::{parse, scrape, total};
+use support::exposition::{parse, scrape, total};
 use tower::ServiceExt;
 use tower_prometheus::{Format, Metrics};
 

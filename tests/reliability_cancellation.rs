@@ -2,7 +2,7 @@
 //! in-flight gauge returns to 0 — with hand-driven futures stage by stage, and with a real
 //! hyper server whose client hangs up mid-request.
 
-mod reliability_support;
+mod support;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
-use reliability_support::{scrape, total, Sample};
+use support::exposition::{scrape, total, Sample};
 use tower::{Layer, Service};
 use tower_prometheus::{Format, Metrics, ViewName};
 

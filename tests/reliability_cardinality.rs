@@ -8,7 +8,7 @@
 //! `(status, view, method)` at most 90 per status code the application itself returns. No
 //! family can exceed the label-set cap (default 10 000, plus one `<overflow>` value).
 
-mod reliability_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;
@@ -18,7 +18,7 @@ use axum::Router;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
-use reliability_support::{scrape, total, Sample};
+use support::exposition::{scrape, total, Sample};
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_prometheus::{Format, Metrics, ViewName};
@@ -158,7 +158,7 @@ fn distinct_values(samples: &[Sample], label: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_random_requests_create_bounded_series() {
-    reliability_support::quiet_intentional_panics();
+    support::tools::quiet_intentional_panics();
     const REQUESTS: usize = 100_000;
     const ROUTES: usize = 7;
     const VIEWS: usize = ROUTES + 2; // plus `/metrics` and `<unnamed view>`
@@ -344,7 +344,7 @@ async fn the_cap_holds_unbounded_values_from_every_source() {
         assert!(count <= CAP + 8, "{name}: {count}");
     }
     assert_eq!(
-        reliability_support::series(&samples, "http_responses_total_by_charset_total"),
+        support::exposition::series(&samples, "http_responses_total_by_charset_total"),
         CAP + 1
     );
     assert!(

@@ -1,6 +1,6 @@
 //! Item 1: counters are exact under concurrency, also while `/metrics` is scraped in a loop.
 
-mod reliability_support;
+mod support;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use reliability_support::{parse, scrape, total, Sample};
+use support::exposition::{parse, scrape, total, Sample};
 use tower::{Service, ServiceExt};
 use tower_prometheus::{Format, Metrics, ViewName};
 

@@ -5,20 +5,20 @@
 //! reference client (both formats), `promtool check metrics` (text) and Prometheus's own
 //! OpenMetrics parser (`promtool tsdb create-blocks-from openmetrics` + `promtool tsdb dump`).
 
-mod reliability_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use reliability_support::{parse, tool_available, Sample};
+use support::exposition::{parse, Sample};
+use support::tools::{require_python_modules, require_tool, run_with_input, ChildGuard, TempDir};
 use tower::ServiceExt;
 use tower_prometheus::{Format, Metrics, ViewName};
 
@@ -175,32 +175,29 @@ for line in sys.stdin:
 
 /// A running `python3` with the reference parser; killed when dropped.
 struct PythonParser {
-    child: Child,
     input: ChildStdin,
     output: BufReader<ChildStdout>,
-}
-
-impl Drop for PythonParser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _process: ChildGuard,
 }
 
 impl PythonParser {
     fn start() -> Option<Self> {
-        if !tool_available("python3", &["-c", "import prometheus_client"]) {
-            return None;
-        }
-        let mut child = Command::new("python3")
-            .args(["-c", PYTHON_PARSER])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 starts");
-        let input = child.stdin.take().unwrap();
-        let output = BufReader::new(child.stdout.take().unwrap());
-        Some(Self { child, input, output })
+        let python = require_python_modules(&["prometheus_client"])?;
+        let mut process = ChildGuard(
+            Command::new(python)
+                .args(["-c", PYTHON_PARSER])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("python3 starts"),
+        );
+        let input = process.0.stdin.take().unwrap();
+        let output = BufReader::new(process.0.stdout.take().unwrap());
+        Some(Self {
+            input,
+            output,
+            _process: process,
+        })
     }
 
     /// Both expositions parsed by the Python client, as samples.
@@ -231,28 +228,6 @@ impl PythonParser {
 
 // ---- Prometheus's OpenMetrics parser, through promtool's TSDB import -------------------------
 
-/// A temporary directory removed when dropped, also when the test fails.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "tower-prometheus-hostile-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// What one case expects Prometheus to read back.
 struct Expected {
     openmetrics: String,
@@ -266,8 +241,11 @@ const FIRST_TIMESTAMP: u64 = 1_700_000_000;
 /// stamped with second `FIRST_TIMESTAMP + i`, since the importer needs timestamps) and dumps
 /// it back: per case, the `view` and `charset` values Prometheus itself parsed.
 #[allow(clippy::type_complexity)]
-fn prometheus_round_trip(cases: &[Expected]) -> Result<Vec<(BTreeSet<String>, BTreeSet<String>)>, String> {
-    let directory = TempDir::new();
+fn prometheus_round_trip(
+    promtool: &Path,
+    cases: &[Expected],
+) -> Result<Vec<(BTreeSet<String>, BTreeSet<String>)>, String> {
+    let directory = TempDir::new("tower-prometheus-hostile");
     let mut stamped = String::new();
     for (index, case) in cases.iter().enumerate() {
         for line in case.openmetrics.lines() {
@@ -282,10 +260,10 @@ fn prometheus_round_trip(cases: &[Expected]) -> Result<Vec<(BTreeSet<String>, BT
         }
     }
     stamped.push_str("# EOF\n");
-    let input = directory.0.join("input.om");
+    let input = directory.path().join("input.om");
     std::fs::write(&input, stamped).unwrap();
-    let data = directory.0.join("data");
-    let import = Command::new("promtool")
+    let data = directory.path().join("data");
+    let import = Command::new(promtool)
         .args(["tsdb", "create-blocks-from", "openmetrics"])
         .arg(&input)
         .arg(&data)
@@ -298,7 +276,7 @@ fn prometheus_round_trip(cases: &[Expected]) -> Result<Vec<(BTreeSet<String>, BT
         ));
     }
     std::fs::create_dir_all(data.join("wal")).unwrap();
-    let dump = Command::new("promtool")
+    let dump = Command::new(promtool)
         .args(["tsdb", "dump"])
         .arg(&data)
         .output()
@@ -385,7 +363,7 @@ fn parse_go_labels(line: &str) -> Result<BTreeMap<String, String>, String> {
 
 struct ReferenceTools {
     python: Option<PythonParser>,
-    promtool: bool,
+    promtool: Option<PathBuf>,
     /// Cases waiting for the batched Prometheus round trip (one import for all of them).
     for_prometheus: Vec<Expected>,
 }
@@ -394,7 +372,7 @@ impl ReferenceTools {
     fn start() -> Self {
         Self {
             python: PythonParser::start(),
-            promtool: tool_available("promtool", &["--version"]),
+            promtool: require_tool("promtool"),
             for_prometheus: Vec::new(),
         }
     }
@@ -404,7 +382,11 @@ impl ReferenceTools {
         if self.for_prometheus.is_empty() {
             return;
         }
-        let parsed = prometheus_round_trip(&self.for_prometheus).unwrap_or_else(|e| panic!("{e:.2000}"));
+        let Some(promtool) = &self.promtool else {
+            return;
+        };
+        let parsed =
+            prometheus_round_trip(promtool, &self.for_prometheus).unwrap_or_else(|e| panic!("{e:.2000}"));
         for (index, (case, (views, charsets))) in self.for_prometheus.iter().zip(&parsed).enumerate() {
             let parser = format!("prometheus (promtool tsdb), OpenMetrics, case {index}");
             let checked = same_values(&parser, views, &case.views)
@@ -453,16 +435,8 @@ fn check(case: &Case, tools: &mut ReferenceTools) -> Result<(), TestCaseError> {
         prop_assert_eq!(openmetrics_samples.len(), ours_openmetrics.len());
     }
 
-    if tools.promtool {
-        let mut check = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        check.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        let result = check.wait_with_output().unwrap();
+    if let Some(promtool) = &tools.promtool {
+        let result = run_with_input(promtool, &["check", "metrics"], text.as_bytes());
         prop_assert!(
             result.status.success(),
             "promtool check metrics: {}{}",

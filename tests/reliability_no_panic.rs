@@ -4,7 +4,7 @@
 //! service and the negotiation; every request gets a valid answer from the inner service or
 //! the exposition, and the exposition stays well-formed.
 
-mod reliability_support;
+mod support;
 
 use std::convert::Infallible;
 
@@ -12,7 +12,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
-use reliability_support::{parse, scrape, total};
+use support::exposition::{parse, scrape, total};
 use tower::ServiceExt;
 use tower_prometheus::{negotiate, Format, Metrics, ViewName};
 

@@ -2,7 +2,7 @@
 //! `type="panic"`, the in-flight gauge returns, no lock stays held, and later requests are
 //! measured normally.
 
-mod reliability_support;
+mod support;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
-use reliability_support::{scrape, total, Sample};
+use support::exposition::{scrape, total, Sample};
 use tower::{Layer, Service, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_prometheus::{Format, Metrics, ViewName};
@@ -79,7 +79,7 @@ fn assert_clean_after_panics(metrics: &Metrics, panics: f64, normal: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_future_is_counted_and_later_requests_are_measured() {
-    reliability_support::quiet_intentional_panics();
+    support::tools::quiet_intentional_panics();
     let metrics = Metrics::new();
     // CatchPanicLayer outside the metrics layer, as in the example server: the layer records
     // the panic, then the unwinding reaches CatchPanic, which answers 500.
@@ -114,7 +114,7 @@ async fn a_panicking_future_is_counted_and_later_requests_are_measured() {
 
 #[test]
 fn a_panic_in_call_is_counted() {
-    reliability_support::quiet_intentional_panics();
+    support::tools::quiet_intentional_panics();
     let metrics = Metrics::new();
     let inner = tower::service_fn(
         |_request: Request<()>| -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
@@ -154,7 +154,7 @@ impl Body for PanickingBody {
 
 #[tokio::test]
 async fn a_panicking_body_is_counted_once() {
-    reliability_support::quiet_intentional_panics();
+    support::tools::quiet_intentional_panics();
     let metrics = Metrics::new();
     let service = metrics
         .layer()
@@ -199,7 +199,7 @@ async fn a_panicking_body_is_counted_once() {
 
 #[tokio::test]
 async fn a_panicking_view_resolver_poisons_nothing() {
-    reliability_support::quiet_intentional_panics();
+    support::tools::quiet_intentional_panics();
     let metrics = Metrics::builder()
         .view_resolver(|request: &http::request::Parts| {
             if request.uri.path() == "/boom" {
@@ -262,7 +262,7 @@ impl prometheus_client::collector::Collector for FlakyCollector {
 
 #[tokio::test]
 async fn a_panicking_collector_fails_only_its_scrape() {
-    reliability_support::quiet_intentional_panics();
+    support::tools::quiet_intentional_panics();
     let metrics = Metrics::new();
     metrics.register_collector(Box::new(FlakyCollector::default()));
     let app = tower::ServiceBuilder::new()

@@ -2,7 +2,7 @@
 //! are refused with a clear error, never a panic; two `Metrics` in one process keep separate
 //! series (axum-prometheus panics on a second instance).
 
-mod reliability_support;
+mod support;
 
 use std::convert::Infallible;
 
@@ -12,7 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Unit;
-use reliability_support::{scrape, total};
+use support::exposition::{scrape, total};
 use tower::ServiceExt;
 use tower_prometheus::{Format, Metrics, RegistrationError, ViewName};
 

@@ -2,13 +2,13 @@
 //! application's public port need not serve `/metrics` at all.
 #![cfg(feature = "server")]
 
-mod reliability_support;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use reliability_support::{parse, total};
+use support::exposition::{parse, total};
 use tokio::sync::oneshot;
 use tower_prometheus::{Format, Metrics};
 
@@ -110,7 +110,7 @@ fn the_separate_listener_serves_the_exposition_and_nothing_else() {
         assert!(!body.contains("http_requests"));
     }
     // Requests to the metrics listener are not measured.
-    let samples = reliability_support::scrape(&metrics, Format::PrometheusText);
+    let samples = support::exposition::scrape(&metrics, Format::PrometheusText);
     assert_eq!(
         total(&samples, "http_requests_before_middlewares_total", &[]),
         0.0

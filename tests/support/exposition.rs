@@ -1,23 +1,27 @@
-//! Shared helpers of the `reliability_*` tests: a strict exposition parser, sample lookups and
-//! the skip-or-fail rule for external tools.
-#![allow(dead_code, unreachable_pub)]
+//! A strict parser of both text formats (Prometheus text 0.0.4 and OpenMetrics 1.0.0) and
+//! lookups of sample values: every test that reads an exposition back reads it through here,
+//! so a malformed exposition fails every such test.
 
 use std::collections::BTreeMap;
 
+use http_body_util::BodyExt;
 use tower_prometheus::{Format, Metrics};
 
 /// One sample line of an exposition.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Sample {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
+pub(crate) struct Sample {
+    /// The sample name (`..._bucket`, `..._total` included).
+    pub(crate) name: String,
+    /// The labels, unescaped.
+    pub(crate) labels: BTreeMap<String, String>,
+    /// The value.
+    pub(crate) value: f64,
 }
 
 /// Parses an exposition strictly (both text formats): every line must be a `# HELP`,
 /// `# TYPE`, `# UNIT` or `# EOF` comment or a well-formed sample, label values may only use
 /// the escapes `\\`, `\"` and `\n`, and an OpenMetrics exposition must end with `# EOF`.
-pub fn parse(text: &str, format: Format) -> Result<Vec<Sample>, String> {
+pub(crate) fn parse(text: &str, format: Format) -> Result<Vec<Sample>, String> {
     if !text.ends_with('\n') {
         return Err("exposition does not end with a newline".into());
     }
@@ -71,7 +75,11 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
             }
             let equals = rest.find('=').ok_or("label without '='")?;
             let key = &rest[..equals];
-            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            let valid_key = key
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || (i > 0 && c.is_ascii_digit()));
+            if key.is_empty() || !valid_key {
                 return Err(format!("invalid label name {key:?}"));
             }
             rest = rest[equals + 1..]
@@ -118,92 +126,67 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     })
 }
 
-/// Renders `metrics` in `format` and parses it strictly; panics on a malformed exposition.
-pub fn scrape(metrics: &Metrics, format: Format) -> Vec<Sample> {
-    let text = metrics.render(format).expect("render");
-    parse(&text, format).unwrap_or_else(|problem| panic!("malformed exposition: {problem}"))
+/// Parses a Prometheus text 0.0.4 exposition strictly; panics with the problem and the text
+/// when it is malformed.
+pub(crate) fn parse_text(text: &str) -> Vec<Sample> {
+    parse(text, Format::PrometheusText)
+        .unwrap_or_else(|problem| panic!("malformed exposition: {problem}\n{text}"))
 }
 
-/// The value of the sample `name` whose labels include all of `labels`, summed over every
-/// matching series; 0 when there is none.
-pub fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+/// Renders `metrics` in `format` and parses it strictly; panics on a malformed exposition.
+pub(crate) fn scrape(metrics: &Metrics, format: Format) -> Vec<Sample> {
+    let text = metrics.render(format).expect("render");
+    parse(&text, format).unwrap_or_else(|problem| panic!("malformed exposition: {problem}\n{text}"))
+}
+
+/// Whether `sample` is named `name` and carries every pair of `labels`.
+fn matches(sample: &Sample, name: &str, labels: &[(&str, &str)]) -> bool {
+    sample.name == name
+        && labels
+            .iter()
+            .all(|(key, value)| sample.labels.get(*key).map(String::as_str) == Some(*value))
+}
+
+/// The value of the one series `name` whose label set is exactly `labels`; `None` when there
+/// is none. Panics when several series match (the lookup would be ambiguous).
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let matching: Vec<&Sample> = samples
+        .iter()
+        .filter(|sample| sample.labels.len() == labels.len() && matches(sample, name, labels))
+        .collect();
+    assert!(
+        matching.len() <= 1,
+        "several samples match {name} {labels:?}: {matching:?}"
+    );
+    matching.first().map(|sample| sample.value)
+}
+
+/// Like [`value`], but 0 when the series does not exist (yet).
+pub(crate) fn value_or_zero(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    value(samples, name, labels).unwrap_or(0.0)
+}
+
+/// The sum of the values of every series `name` whose labels include all of `labels` (other
+/// labels may vary); 0 when there is none.
+pub(crate) fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
-        .filter(|sample| sample.name == name)
-        .filter(|sample| {
-            labels
-                .iter()
-                .all(|(key, value)| sample.labels.get(*key).map(String::as_str) == Some(*value))
-        })
+        .filter(|sample| matches(sample, name, labels))
         .map(|sample| sample.value)
         .sum()
 }
 
-/// The number of series (sample lines) of `name`.
-pub fn series(samples: &[Sample], name: &str) -> usize {
+/// The number of series (sample lines) named `name`.
+pub(crate) fn series(samples: &[Sample], name: &str) -> usize {
     samples.iter().filter(|sample| sample.name == name).count()
 }
 
-/// Keeps the panics the tests provoke on purpose (their message says "on purpose") out of
-/// the output; every other panic is reported by the default hook as usual.
-pub fn quiet_intentional_panics() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or_default();
-            if !message.contains("on purpose") {
-                default(info);
-            }
-        }));
-    });
-}
-
-/// Whether an end-to-end test must fail instead of skipping when a tool is missing.
-pub fn e2e_required() -> bool {
-    std::env::var("TOWER_PROMETHEUS_REQUIRE_E2E").is_ok_and(|value| value == "1")
-}
-
-/// Whether `program --version` (or `args`) runs; prints `SKIP` and returns false when it does
-/// not, or panics when end-to-end tests are required.
-pub fn tool_available(program: &str, args: &[&str]) -> bool {
-    let found = std::process::Command::new(program)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !found {
-        assert!(
-            !e2e_required(),
-            "{program} not found but TOWER_PROMETHEUS_REQUIRE_E2E=1"
-        );
-        println!("SKIP: {program} not found");
-    }
-    found
-}
-
-#[test]
-fn the_parser_rejects_malformed_lines() {
-    for bad in [
-        "m{v=\"a\"b\"} 1\n",
-        "m{v=\"a\\x\"} 1\n",
-        "m{v=\"a} 1\n",
-        "m{v=\"a\",v=\"b\"} 1\n",
-        "m 1 2 x\n",
-        "2m 1\n",
-        "# random comment\n",
-        "m 1",
-    ] {
-        assert!(parse(bad, Format::PrometheusText).is_err(), "accepted {bad:?}");
-    }
-    assert!(parse("m 1\n", Format::OpenMetrics).is_err());
-    let samples = parse("m{a=\"x\\\\\\\"\\n\",b=\"\"} 2.5\n# EOF\n", Format::OpenMetrics).unwrap();
-    assert_eq!(samples[0].labels["a"], "x\\\"\n");
-    assert_eq!(samples[0].value, 2.5);
+/// Reads a whole response body into a string.
+pub(crate) async fn body_text<B>(body: B) -> String
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let bytes = body.collect().await.expect("body").to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 body")
 }
