@@ -2,7 +2,7 @@
 
 use http::HeaderValue;
 
-use super::negotiate::parse_quality;
+use super::negotiate::weighted_elements;
 
 /// Whether a client with this `Accept-Encoding` should get gzip, honouring q-values.
 ///
@@ -16,14 +16,8 @@ pub(crate) fn accepts_gzip(accept_encoding: Option<&HeaderValue>) -> bool {
     };
     let header = String::from_utf8_lossy(accept_encoding.as_bytes());
     let (mut gzip, mut identity, mut any) = (None::<f32>, None::<f32>, None::<f32>);
-    for coding in header.split(',') {
-        let mut parts = coding.split(';');
-        let name = parts.next().unwrap_or_default().trim();
-        let quality = parts
-            .filter_map(|parameter| parameter.split_once('='))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .map_or(Some(1.0), |(_, value)| parse_quality(value.trim()));
-        let Some(quality) = quality else { continue };
+    for coding in weighted_elements(&header) {
+        let (name, quality) = (coding.name, coding.quality);
         let slot = if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
             &mut gzip
         } else if name.eq_ignore_ascii_case("identity") {

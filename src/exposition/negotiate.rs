@@ -36,21 +36,10 @@ pub(crate) fn negotiate_among(accept: Option<&HeaderValue>, offered: &[Format]) 
     // Non-ASCII bytes cannot belong to a media type we know; drop them rather than the header.
     let accept = String::from_utf8_lossy(accept.as_bytes());
     let mut qualities = [0.0_f32; 3];
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media_type = parts.next().unwrap_or_default().trim();
-        let parameters: Vec<(&str, &str)> = parts
-            .filter_map(|parameter| parameter.split_once('='))
-            .map(|(name, value)| (name.trim(), value.trim().trim_matches('"')))
-            .collect();
-        let quality = parameters
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("q"))
-            .map_or(Some(1.0), |(_, value)| parse_quality(value));
-        let Some(quality) = quality else { continue };
-        if let Some(format) = named_format(media_type, &parameters) {
+    for range in weighted_elements(&accept) {
+        if let Some(format) = named_format(range.name, &range.parameters) {
             let slot = &mut qualities[slot_of(format)];
-            *slot = slot.max(quality);
+            *slot = slot.max(range.quality);
         }
     }
     let mut best = Format::PrometheusText;
@@ -108,8 +97,40 @@ fn slot_of(format: Format) -> usize {
     }
 }
 
+/// One element of a comma-separated header list with q-values (`Accept`, `Accept-Encoding`).
+pub(crate) struct Weighted<'h> {
+    /// The media range or content coding, trimmed.
+    pub(crate) name: &'h str,
+    /// Its parameters (`q` included), names and values trimmed, values unquoted.
+    pub(crate) parameters: Vec<(&'h str, &'h str)>,
+    /// Its `q`, or 1 when it has none.
+    pub(crate) quality: f32,
+}
+
+/// The elements of a header list with q-values. An element whose `q` is malformed is skipped,
+/// as if the client had not sent it.
+pub(crate) fn weighted_elements(header: &str) -> impl Iterator<Item = Weighted<'_>> {
+    header.split(',').filter_map(|element| {
+        let mut parts = element.split(';');
+        let name = parts.next().unwrap_or_default().trim();
+        let parameters: Vec<(&str, &str)> = parts
+            .filter_map(|parameter| parameter.split_once('='))
+            .map(|(name, value)| (name.trim(), value.trim().trim_matches('"')))
+            .collect();
+        let quality = parameters
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, value)| parse_quality(value))?;
+        Some(Weighted {
+            name,
+            parameters,
+            quality,
+        })
+    })
+}
+
 /// RFC 9110 `qvalue`: 0 to 1 with at most three decimals; anything else is ignored.
-pub(crate) fn parse_quality(value: &str) -> Option<f32> {
+fn parse_quality(value: &str) -> Option<f32> {
     if value.is_empty() || value.len() > 5 || !value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None;
     }

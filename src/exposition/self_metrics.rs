@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEncoder};
+use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::Format;
+use crate::registry::labels::encode_label;
 
 /// Encode times from 100 µs to 10 s: a healthy exposition takes milliseconds, 100k lines
 /// about 30 ms on a small VM.
@@ -130,19 +131,6 @@ struct FormatLabels {
 struct ResponseLabels {
     format: &'static str,
     encoding: &'static str,
-}
-
-fn encode_label(
-    encoder: &mut LabelSetEncoder<'_>,
-    key: &str,
-    value: &impl EncodeLabelValue,
-) -> std::fmt::Result {
-    let mut label = encoder.encode_label();
-    let mut key_encoder = label.encode_label_key()?;
-    std::fmt::Write::write_str(&mut key_encoder, key)?;
-    let mut value_encoder = key_encoder.encode_label_value()?;
-    value.encode(&mut value_encoder)?;
-    value_encoder.finish()
 }
 
 impl EncodeLabelSet for ScrapeLabels {

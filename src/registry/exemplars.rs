@@ -5,15 +5,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use prometheus_client::encoding::{
-    EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelSetEncoder, MetricEncoder,
-};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, LabelSetEncoder, MetricEncoder};
 use prometheus_client::metrics::counter::{Atomic, Counter};
 use prometheus_client::metrics::exemplar::{CounterWithExemplar, HistogramWithExemplars};
 use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
+use super::labels::encode_label;
 use super::native_histograms::NativeHistograms;
 
 /// The exemplar label name.
@@ -88,12 +87,7 @@ pub(crate) struct TraceId(Arc<str>);
 
 impl EncodeLabelSet for TraceId {
     fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
-        let mut label = encoder.encode_label();
-        let mut key = label.encode_label_key()?;
-        fmt::Write::write_str(&mut key, TRACE_ID)?;
-        let mut value = key.encode_label_value()?;
-        EncodeLabelValue::encode(&&*self.0, &mut value)?;
-        value.finish()
+        encode_label(encoder, TRACE_ID, &&*self.0)
     }
 }
 

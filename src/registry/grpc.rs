@@ -12,7 +12,7 @@
 //! its path is `/{service}/{method}`.
 
 use std::collections::HashSet;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::sync::Arc;
 
 use http::header::CONTENT_TYPE;
@@ -23,7 +23,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use super::labels::{OverflowLabels, OVERFLOW};
+use super::labels::{encode_label, OverflowLabels, OVERFLOW};
 use super::recorder::Recorder;
 
 const GRPC_STATUS: &str = "grpc-status";
@@ -170,19 +170,9 @@ struct GrpcLabels {
 
 impl EncodeLabelSet for GrpcLabels {
     fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
-        for (key, value) in [
-            ("grpc_service", &*self.service),
-            ("grpc_method", &*self.method),
-            ("grpc_code", self.code.as_str()),
-        ] {
-            let mut label = encoder.encode_label();
-            let mut key_encoder = label.encode_label_key()?;
-            key_encoder.write_str(key)?;
-            let mut value_encoder = key_encoder.encode_label_value()?;
-            value_encoder.write_str(value)?;
-            value_encoder.finish()?;
-        }
-        Ok(())
+        encode_label(encoder, "grpc_service", &&*self.service)?;
+        encode_label(encoder, "grpc_method", &&*self.method)?;
+        encode_label(encoder, "grpc_code", &self.code.as_str())
     }
 }
 

@@ -283,6 +283,21 @@ fn last_path_segment(path: &str) -> &str {
     path.rsplit("::").next().unwrap_or(path)
 }
 
+/// Writes one `key="value"` pair of a label set: the one way every label set of the crate
+/// (ours, gRPC's, the exemplars', the scrape self-metrics') is encoded.
+pub(crate) fn encode_label(
+    encoder: &mut LabelSetEncoder<'_>,
+    key: &str,
+    value: &impl EncodeLabelValue,
+) -> fmt::Result {
+    let mut label = encoder.encode_label();
+    let mut key_encoder = label.encode_label_key()?;
+    key_encoder.write_str(key)?;
+    let mut value_encoder = key_encoder.encode_label_value()?;
+    value.encode(&mut value_encoder)?;
+    value_encoder.finish()
+}
+
 macro_rules! label_set {
     ($(#[$doc:meta])* $name:ident { $($field:ident : $ty:ty => $key:literal),+ $(,)? }) => {
         $(#[$doc])*
@@ -293,16 +308,7 @@ macro_rules! label_set {
 
         impl EncodeLabelSet for $name {
             fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
-                $(
-                    {
-                        let mut label = encoder.encode_label();
-                        let mut key = label.encode_label_key()?;
-                        key.write_str($key)?;
-                        let mut value = key.encode_label_value()?;
-                        EncodeLabelValue::encode(&self.$field, &mut value)?;
-                        value.finish()?;
-                    }
-                )+
+                $(encode_label(encoder, $key, &self.$field)?;)+
                 Ok(())
             }
         }
