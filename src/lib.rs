@@ -150,3 +150,9 @@ pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture}
 pub use registry::{Metrics, MetricsBuilder, NativeHistograms, RegistrationError, ViewName};
 #[cfg(feature = "server")]
 pub use server::MetricsServer;
+
+/// The README's Rust snippets, compiled (and those not marked `no_run` run) as doctests, so
+/// that what the README shows stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
