@@ -10,14 +10,17 @@
 //! ```
 //!
 //! Every request through the layer is measured, and `GET /metrics` on the same service
-//! answers with the exposition (OpenMetrics 1.0 or Prometheus text 0.0.4, negotiated on
-//! `Accept`). The metric families mirror django-prometheus's request/response metrics; with
+//! answers with the exposition (Prometheus text 0.0.4, OpenMetrics 1.0, or Prometheus
+//! protobuf with the `protobuf` feature, negotiated on `Accept`). The metric families mirror django-prometheus's request/response metrics; with
 //! `.namespace("django")` the names are exactly django-prometheus's, so its dashboards work.
 //!
-//! The crate has three parts:
+//! The crate has three parts, and two optional ones:
 //! - [`registry`]: [`Metrics`], its [`MetricsBuilder`], the families and label rules;
 //! - [`middleware`]: the tower [`MetricsLayer`] and what it is made of;
-//! - [`exposition`]: content negotiation, rendering, and a stand-alone [`ExpositionService`].
+//! - [`exposition`]: content negotiation, rendering, gzip, the scrape self-metrics, and a
+//!   stand-alone [`ExpositionService`];
+//! - `process` (feature `process`): the standard `process_*` metrics;
+//! - `server` (feature `server`): the exposition on a separate listener.
 //!
 //! # Example
 //!

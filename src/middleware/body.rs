@@ -17,6 +17,28 @@ pin_project! {
     ///
     /// Its bytes are counted as they stream; the response body-size histogram is observed when
     /// the body ends, and dropping it before the end counts the request as cancelled.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use http_body_util::BodyExt;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics, ResponseBody};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::new();
+    /// let service = metrics.layer().layer(tower::service_fn(|_: Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::from("hello")))
+    /// }));
+    /// let response: Response<ResponseBody<String>> =
+    ///     service.oneshot(Request::get("/").body(()).unwrap()).await.unwrap();
+    /// assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "hello");
+    ///
+    /// // The body ended: its 5 bytes are observed.
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_responses_body_total_bytes_sum 5.0"));
+    /// # }
+    /// ```
     #[derive(Debug)]
     pub struct ResponseBody<B> {
         #[pin]

@@ -17,6 +17,26 @@ pin_project! {
     /// The response future of [`MetricsService`](super::MetricsService).
     ///
     /// Dropping it before it completes counts the request as cancelled.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use tower::{Layer, Service, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics, ResponseFuture};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::new();
+    /// let mut service = metrics.layer().layer(tower::service_fn(|_: Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::from("never sent")))
+    /// }));
+    /// let future: ResponseFuture<_, _> =
+    ///     service.ready().await.unwrap().call(Request::get("/").body(()).unwrap());
+    /// drop(future);
+    ///
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_requests_cancelled_total{view=\"<unnamed view>\",method=\"GET\"} 1"));
+    /// # }
+    /// ```
     #[derive(Debug)]
     pub struct ResponseFuture<F, E> {
         #[pin]

@@ -12,14 +12,103 @@ use http::{HeaderMap, Method, StatusCode};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, LabelValueEncoder};
 
 /// The `view` value of requests whose view could not be resolved (django-prometheus's value).
+///
+/// ```
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_prometheus::registry::UNNAMED_VIEW;
+/// use tower_prometheus::{Format, Metrics};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let metrics = Metrics::new();
+/// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+/// });
+/// let request = Request::get("/anything").body(String::new()).unwrap();
+/// app.oneshot(request).await.unwrap();
+/// let text = metrics.render(Format::PrometheusText).unwrap();
+/// assert!(text.contains(&format!("view=\"{UNNAMED_VIEW}\"")));
+/// # }
+/// ```
 pub const UNNAMED_VIEW: &str = "<unnamed view>";
+
 /// The `method` value of any method outside the nine standard ones (django-prometheus's value).
+///
+/// ```
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_prometheus::registry::INVALID_METHOD;
+/// use tower_prometheus::{Format, Metrics};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let metrics = Metrics::new();
+/// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+/// });
+/// let request = Request::builder().method("BREW").uri("/").body(String::new()).unwrap();
+/// app.oneshot(request).await.unwrap();
+/// let text = metrics.render(Format::PrometheusText).unwrap();
+/// assert!(text.contains(&format!("method=\"{INVALID_METHOD}\"")));
+/// # }
+/// ```
 pub const INVALID_METHOD: &str = "<invalid method>";
+
 /// The `charset` value of responses without a `charset` parameter in their `Content-Type`.
+///
+/// ```
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_prometheus::registry::NO_CHARSET;
+/// use tower_prometheus::{Format, Metrics};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let metrics = Metrics::new();
+/// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+/// });
+/// let request = Request::get("/anything").body(String::new()).unwrap();
+/// app.oneshot(request).await.unwrap();
+/// let text = metrics.render(Format::PrometheusText).unwrap();
+/// assert!(text.contains(&format!("charset=\"{NO_CHARSET}\"")));
+/// # }
+/// ```
 pub const NO_CHARSET: &str = "<no charset>";
+
 /// The value that replaces a free-form label value once its family reached the label-set cap.
+///
+/// ```
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_prometheus::registry::OVERFLOW;
+/// use tower_prometheus::{Format, Metrics};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let metrics = Metrics::builder()
+///     .max_label_sets(1)
+///     .view_resolver(|request| Some(tower_prometheus::ViewName::new(request.uri.path().to_owned())))
+///     .build();
+/// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+/// });
+/// for path in ["/first", "/second"] {
+///     app.clone().oneshot(Request::get(path).body(String::new()).unwrap()).await.unwrap();
+/// }
+/// let text = metrics.render(Format::PrometheusText).unwrap();
+/// assert!(text.contains(&format!("view=\"{OVERFLOW}\"")));
+/// # }
+/// ```
 pub const OVERFLOW: &str = "<overflow>";
-/// The `type` value recorded when the inner service panics.
+
+/// The `type` value recorded when the inner service panics (in
+/// `http_exceptions_total_by_type_total`), where an error's type name goes otherwise.
+///
+/// ```
+/// assert_eq!(tower_prometheus::registry::PANIC_TYPE, "panic");
+/// ```
 pub const PANIC_TYPE: &str = "panic";
 
 /// The name of the view (route template) that handled a request, used as the `view` label.

@@ -1,5 +1,5 @@
-//! The registry: [`Metrics`], its [`MetricsBuilder`], the HTTP metric families and the rules
-//! that turn requests into label values.
+//! The registry: [`Metrics`], its [`MetricsBuilder`], the HTTP (and gRPC) metric families, and
+//! the rules that turn requests into label values.
 //!
 //! A [`Metrics`] owns one prometheus-client [`Registry`] holding the HTTP families, plus any
 //! metric you register beside them. It is cheap to clone (an `Arc`), `Send + Sync`, and
