@@ -4,7 +4,7 @@
 mod support;
 
 use support::example_server::{send_every_route, ExampleServer};
-use support::tools::{require_tool, run_with_input};
+use support::tools::{promtool_check_metrics, require_tool};
 
 #[test]
 fn promtool_check_metrics_accepts_the_text_exposition_after_traffic_on_every_route() {
@@ -21,16 +21,7 @@ fn promtool_check_metrics_accepts_the_text_exposition_after_traffic_on_every_rou
         "the exposition has samples:\n{exposition}"
     );
 
-    let output = run_with_input(promtool, &["check", "metrics"], exposition.as_bytes());
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // promtool exits 3 on lint findings and 1 on parse errors; both print a line each.
-    assert!(
-        output.status.success() && report.trim().is_empty(),
-        "promtool check metrics: {}\n{report}\n--- exposition ---\n{exposition}",
-        output.status
-    );
+    if let Err(report) = promtool_check_metrics(&promtool, &exposition) {
+        panic!("{report}\n--- exposition ---\n{exposition}");
+    }
 }

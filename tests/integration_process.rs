@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::registry::Registry;
 use support::exposition::{scrape, value};
-use support::tools::{require_tool, run_with_input};
+use support::tools::{promtool_check_metrics, require_tool};
 use tower_prometheus::process::ProcessCollector;
 use tower_prometheus::{Format, Metrics};
 
@@ -216,21 +216,9 @@ fn promtool_accepts_the_process_metrics() {
         prometheus_text.contains("process_threads"),
         ProcessCollector::is_supported()
     );
-    let output = run_with_input(promtool, &["check", "metrics"], prometheus_text.as_bytes());
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "promtool rejected:\n{prometheus_text}\n{report}"
-    );
-    assert_eq!(
-        report.trim(),
-        "",
-        "promtool lint findings for:\n{prometheus_text}"
-    );
+    if let Err(report) = promtool_check_metrics(&promtool, &prometheus_text) {
+        panic!("{report}\n--- exposition ---\n{prometheus_text}");
+    }
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -11,12 +11,13 @@ use std::io::{Read, Write};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use support::exposition::{scrape, total, Sample};
+use support::tools::wait_until;
 use tower::{Layer, Service};
 use tower_prometheus::{Format, Metrics, ViewName};
 
@@ -330,13 +331,11 @@ fn real_server(metrics: &Metrics) -> RealServer {
     }
 }
 
-/// Polls `condition` every 10 ms for at most 10 s.
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// Waits at most 10 s for `condition`.
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    wait_until(what, Duration::from_secs(10), || {
+        condition().then_some(()).ok_or_else(|| "not yet".to_owned())
+    });
 }
 
 fn connect_and_send(address: std::net::SocketAddr, path: &str) -> std::net::TcpStream {
@@ -351,9 +350,9 @@ fn a_client_hanging_up_during_slow_is_cancelled_once() {
     let metrics = quiet_metrics();
     let server = real_server(&metrics);
     let client = connect_and_send(server.address, "/slow");
-    wait_until("the request to arrive", || in_flight(&metrics) == 1.0);
+    wait_for("the request to arrive", || in_flight(&metrics) == 1.0);
     drop(client);
-    wait_until("the in-flight gauge to return to 0", || {
+    wait_for("the in-flight gauge to return to 0", || {
         in_flight(&metrics) == 0.0
     });
 
@@ -394,7 +393,7 @@ fn a_client_hanging_up_during_stream_is_cancelled_once() {
     }
     assert_eq!(in_flight(&metrics), 1.0, "streaming");
     drop(client);
-    wait_until("the in-flight gauge to return to 0", || {
+    wait_for("the in-flight gauge to return to 0", || {
         in_flight(&metrics) == 0.0
     });
 
@@ -436,11 +435,11 @@ fn many_clients_hanging_up_leave_nothing_in_flight() {
     let clients: Vec<_> = (0..20)
         .map(|i| connect_and_send(server.address, if i % 2 == 0 { "/slow" } else { "/stream" }))
         .collect();
-    wait_until("all requests to arrive", || {
+    wait_for("all requests to arrive", || {
         total(&samples(&metrics), "http_requests_before_middlewares_total", &[]) == 20.0
     });
     drop(clients);
-    wait_until("the in-flight gauge to return to 0", || {
+    wait_for("the in-flight gauge to return to 0", || {
         in_flight(&metrics) == 0.0
     });
     assert_eq!(cancelled(&metrics), 20.0);
@@ -461,7 +460,7 @@ fn a_head_request_whose_body_is_never_polled_is_not_cancelled() {
         received.extend_from_slice(&buffer[..read]);
     }
     assert!(received.starts_with(b"HTTP/1.1 200"));
-    wait_until("the in-flight gauge to return to 0", || {
+    wait_for("the in-flight gauge to return to 0", || {
         in_flight(&metrics) == 0.0
     });
     let after = samples(&metrics);

@@ -189,6 +189,23 @@ pub(crate) fn run_with_input(program: impl AsRef<std::ffi::OsStr>, args: &[&str]
     }
 }
 
+/// Feeds a Prometheus text exposition to `promtool check metrics`: `Err` with promtool's
+/// report when it rejects the exposition (exit 1) or has a lint finding (exit 3, for example
+/// a counter without `_total` or a missing `HELP`).
+pub(crate) fn promtool_check_metrics(promtool: &Path, exposition: &str) -> Result<(), String> {
+    let output = run_with_input(promtool, &["check", "metrics"], exposition.as_bytes());
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() && report.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!("promtool check metrics: {}\n{report}", output.status))
+    }
+}
+
 /// Keeps the panics the tests provoke on purpose (their message says "on purpose") out of
 /// the output; every other panic is reported by the default hook as usual.
 pub(crate) fn quiet_intentional_panics() {
