@@ -1,6 +1,5 @@
 //! [`ResponseBody`]: counts the response body's bytes and records its end or its drop.
 
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -8,6 +7,7 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::unwind::record_panic;
 use super::RequestTracker;
 use crate::exposition::ExpositionBody;
 
@@ -106,22 +106,14 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let (frame, ended) = match this.kind.project() {
-            KindProj::Inner { mut body } => {
-                let polled = catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_frame(cx)));
-                match polled {
-                    Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(frame)) => {
-                        let ended = frame.is_none() || body.is_end_stream();
-                        (frame, ended)
-                    }
-                    Err(payload) => {
-                        if let Some(mut tracker) = this.tracker.take() {
-                            tracker.on_panic();
-                        }
-                        resume_unwind(payload)
-                    }
+            KindProj::Inner { mut body } => match record_panic(this.tracker, || body.as_mut().poll_frame(cx))
+            {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(frame) => {
+                    let ended = frame.is_none() || body.is_end_stream();
+                    (frame, ended)
                 }
-            }
+            },
             KindProj::Exposition { body } => {
                 let frame = body.take().map(|data| Ok(Frame::data(B::Data::from(data))));
                 (frame, true)

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -10,6 +9,7 @@ use http::Response;
 use http_body::Body;
 use pin_project_lite::pin_project;
 
+use super::unwind::record_panic;
 use super::{RequestTracker, ResponseBody};
 use crate::exposition::ExpositionBody;
 
@@ -87,16 +87,7 @@ where
         let this = self.project();
         let response = match this.kind.project() {
             KindProj::Inner { future } => {
-                let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-                let result = match polled {
-                    Ok(poll) => ready!(poll),
-                    Err(payload) => {
-                        if let Some(mut tracker) = this.tracker.take() {
-                            tracker.on_panic();
-                        }
-                        resume_unwind(payload)
-                    }
-                };
+                let result = ready!(record_panic(this.tracker, || future.poll(cx)));
                 match result {
                     Ok(response) => response.map(ResponseBody::inner),
                     Err(error) => {

@@ -11,6 +11,7 @@ mod future;
 mod layer;
 mod service;
 mod tracker;
+mod unwind;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
