@@ -10,14 +10,15 @@ use std::process::Command;
 
 use serde_json::Value;
 use support::monitoring::{dashboard, dashboard_queries, monitoring_dir, yaml_as_json};
-use support::tools::{require_python_modules, require_tool};
+use support::tools::{require_python_modules, require_tool, run};
 
 fn promtool_check(promtool: &Path, what: &str, file: &str) -> String {
-    let output = Command::new(promtool)
-        .args(["check", what, file])
-        .current_dir(monitoring_dir())
-        .output()
-        .expect("run promtool");
+    let output = run(
+        Command::new(promtool)
+            .args(["check", what, file])
+            .current_dir(monitoring_dir()),
+        b"",
+    );
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

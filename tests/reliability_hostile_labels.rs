@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use support::exposition::{parse, Sample};
-use support::tools::{require_python_modules, require_tool, run_with_input, ChildGuard, TempDir};
+use support::tools::{require_python_modules, require_tool, run, run_with_input, ChildGuard, TempDir};
 use tower::ServiceExt;
 use tower_prometheus::{Format, Metrics, ViewName};
 
@@ -263,12 +263,13 @@ fn prometheus_round_trip(
     let input = directory.path().join("input.om");
     std::fs::write(&input, stamped).unwrap();
     let data = directory.path().join("data");
-    let import = Command::new(promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(&data)
-        .output()
-        .unwrap();
+    let import = run(
+        Command::new(promtool)
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&input)
+            .arg(&data),
+        b"",
+    );
     if !import.status.success() {
         return Err(format!(
             "import failed: {}",
@@ -276,11 +277,7 @@ fn prometheus_round_trip(
         ));
     }
     std::fs::create_dir_all(data.join("wal")).unwrap();
-    let dump = Command::new(promtool)
-        .args(["tsdb", "dump"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let dump = run(Command::new(promtool).args(["tsdb", "dump"]).arg(&data), b"");
     if !dump.status.success() {
         return Err(format!("dump failed: {}", String::from_utf8_lossy(&dump.stderr)));
     }

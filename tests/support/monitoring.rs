@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::tools::run;
+
 /// `examples/monitoring` in this repository.
 pub(crate) fn monitoring_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/monitoring")
@@ -39,14 +41,15 @@ pub(crate) fn dashboard_queries() -> Vec<(String, String)> {
 /// Loads a YAML file with PyYAML's `safe_load` (get `python` from
 /// `require_python_modules(&["yaml"])`) and returns it as JSON; panics when it does not parse.
 pub(crate) fn yaml_as_json(python: &Path, path: &Path) -> serde_json::Value {
-    let output = Command::new(python)
-        .args([
-            "-c",
-            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-        ])
-        .arg(path)
-        .output()
-        .expect("run python3");
+    let output = run(
+        Command::new(python)
+            .args([
+                "-c",
+                "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+            ])
+            .arg(path),
+        b"",
+    );
     assert!(
         output.status.success(),
         "{} is not valid YAML: {}",

@@ -141,13 +141,19 @@ impl Drop for ChildGuard {
 }
 
 /// Runs `program` with `args`, writes `input` to its stdin and returns what it printed and its
-/// exit status. The process is killed (and the test fails) when it runs longer than
-/// [`MAX_WAIT`].
+/// exit status; see [`run`].
 pub(crate) fn run_with_input(program: impl AsRef<std::ffi::OsStr>, args: &[&str], input: &[u8]) -> Output {
-    let program = program.as_ref().to_string_lossy().into_owned();
+    let mut command = Command::new(program);
+    command.args(args);
+    run(&mut command, input)
+}
+
+/// Runs `command`, writes `input` to its stdin and returns what it printed and its exit status.
+/// The process is killed (and the test fails) when it runs longer than [`MAX_WAIT`].
+pub(crate) fn run(command: &mut Command, input: &[u8]) -> Output {
+    let program = command.get_program().to_string_lossy().into_owned();
     let mut child = ChildGuard(
-        Command::new(&program)
-            .args(args)
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
