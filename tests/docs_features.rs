@@ -46,22 +46,22 @@ fn the_manifest_parser_finds_every_feature() {
     assert_eq!(declared, ["axum", "gzip", "process", "protobuf", "server"]);
 }
 
-#[test]
-fn crate_docs_list_exactly_the_features() {
-    let list = section(CRATE_DOCS, "//! # Feature flags\n", "\n#![");
-    let mut listed = documented(list, "//! - ");
+/// The backticked names of `section`'s items (lines starting with `item_prefix`) are exactly
+/// the declared features.
+fn assert_documents_every_feature(section: &str, item_prefix: &str) {
+    let mut listed = documented(section, item_prefix);
     listed.sort_unstable();
     let mut declared = features();
     declared.sort_unstable();
-    assert_eq!(listed, declared, "crate docs' feature list:\n{list}");
+    assert_eq!(listed, declared, "features documented in:\n{section}");
+}
+
+#[test]
+fn crate_docs_list_exactly_the_features() {
+    assert_documents_every_feature(section(CRATE_DOCS, "//! # Feature flags\n", "\n#!["), "//! - ");
 }
 
 #[test]
 fn the_readme_tables_exactly_the_features() {
-    let table = section(README, "### Cargo features\n", "\n## ");
-    let mut listed = documented(table, "| ");
-    listed.sort_unstable();
-    let mut declared = features();
-    declared.sort_unstable();
-    assert_eq!(listed, declared, "README's feature table:\n{table}");
+    assert_documents_every_feature(section(README, "### Cargo features\n", "\n## "), "| ");
 }
