@@ -84,8 +84,8 @@ fn is_delimited_metric_family(media_type: &str, parameters: &[(&str, &str)]) -> 
             .map(|(_, value)| *value)
     };
     media_type.eq_ignore_ascii_case("application/vnd.google.protobuf")
-        && parameter("proto").map_or(true, |proto| proto == "io.prometheus.client.MetricFamily")
-        && parameter("encoding").map_or(true, |encoding| encoding.eq_ignore_ascii_case("delimited"))
+        && parameter("proto").is_none_or(|proto| proto == "io.prometheus.client.MetricFamily")
+        && parameter("encoding").is_none_or(|encoding| encoding.eq_ignore_ascii_case("delimited"))
 }
 
 fn slot_of(format: Format) -> usize {
