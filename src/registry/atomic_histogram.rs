@@ -227,4 +227,42 @@ mod tests {
             "{openmetrics}"
         );
     }
+    #[test]
+    fn a_scrape_racing_observers_shows_a_count_equal_to_the_inf_bucket() {
+        let histogram = AtomicHistogram::new(BOUNDS.into());
+        let mut registry = Registry::default();
+        registry.register("latency", "Latency", histogram.clone());
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let sample = |text: &str, prefix: &str| -> u64 {
+            let line = text.lines().find(|line| line.starts_with(prefix)).expect(prefix);
+            line.rsplit(' ').next().unwrap().parse().expect("a count")
+        };
+        std::thread::scope(|scope| {
+            for value in [0.001, 3.0] {
+                let (histogram, done) = (&histogram, &done);
+                scope.spawn(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        histogram.observe(value);
+                    }
+                });
+            }
+            // Stops the observers even when an assertion below fails, so the test fails
+            // instead of hanging.
+            struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _stop = StopOnDrop(&done);
+            let mut last = 0;
+            for _ in 0..200 {
+                let (openmetrics, _) = texts(&registry);
+                let count = sample(&openmetrics, "latency_count ");
+                assert_eq!(count, sample(&openmetrics, "latency_bucket{le=\"+Inf\"} "));
+                assert!(count >= last, "counts only grow");
+                last = count;
+            }
+        });
+    }
 }
