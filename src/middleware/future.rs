@@ -103,11 +103,21 @@ where
                 .expect("ResponseFuture polled after completion")
                 .map(ResponseBody::exposition),
         };
-        let (parts, mut body) = response.into_parts();
+        // The response is read in place: taking it apart and putting it back together copied
+        // its head (status, header map, extensions) twice per request.
+        let mut response = response;
         if let Some(mut tracker) = this.tracker.take() {
-            tracker.on_response(&parts, body.size_hint().exact(), body.is_end_stream());
-            body.track(tracker);
+            let body = response.body();
+            let (body_size, body_ended) = (body.size_hint().exact(), body.is_end_stream());
+            tracker.on_response(
+                response.status(),
+                response.headers(),
+                response.extensions(),
+                body_size,
+                body_ended,
+            );
+            response.body_mut().track(tracker);
         }
-        Poll::Ready(Ok(Response::from_parts(parts, body)))
+        Poll::Ready(Ok(response))
     }
 }

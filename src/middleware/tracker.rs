@@ -120,13 +120,15 @@ impl RequestTracker {
     /// without one is a streaming response.
     pub(crate) fn on_response(
         &mut self,
-        parts: &http::response::Parts,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
         body_size: Option<u64>,
         body_ended: bool,
     ) {
         let elapsed = self.elapsed_seconds();
-        self.on_grpc_status(&parts.headers);
-        if let Some(view) = parts.extensions.get::<ViewName>() {
+        self.on_grpc_status(headers);
+        if let Some(view) = extensions.get::<ViewName>() {
             self.switch_view(view.as_str());
         }
         let recorder = &self.shared.recorder;
@@ -138,10 +140,10 @@ impl RequestTracker {
             .observe_with_exemplar(elapsed, trace_id);
         recorder.latency(self.view(), elapsed, trace_id);
         recorder.requests_by_view_transport_method(self.view(), self.transport, trace_id);
-        let status = StatusLabel::of(parts.status, self.shared.config.group_status_codes);
+        let status = StatusLabel::of(status, self.shared.config.group_status_codes);
         recorder.responses_by_status(status).inc();
         recorder.responses_by_status_view_method(self.view(), status);
-        recorder.responses_by_content_type(&parts.headers);
+        recorder.responses_by_content_type(headers);
         if body_size.is_none() {
             families.responses_streaming.inc();
         }

@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
+use super::atomic_histogram::AtomicHistogram;
 use super::labels::encode_label;
 use super::native_histograms::NativeHistograms;
 
@@ -92,8 +93,10 @@ impl EncodeLabelSet for TraceId {
 }
 
 /// A latency histogram, keeping the last exemplar of each classic bucket when exemplars are on.
+/// Without exemplars or native buckets it is our lock-free [`AtomicHistogram`].
 #[derive(Clone, Debug)]
 pub(crate) enum LatencyHistogram {
+    Classic(AtomicHistogram),
     Plain(Histogram),
     WithExemplars(HistogramWithExemplars<TraceId>),
 }
@@ -101,6 +104,7 @@ pub(crate) enum LatencyHistogram {
 impl LatencyHistogram {
     pub(crate) fn observe_with_exemplar(&self, seconds: f64, trace_id: Option<&TraceId>) {
         match self {
+            Self::Classic(histogram) => histogram.observe(seconds),
             Self::Plain(histogram) => histogram.observe(seconds),
             Self::WithExemplars(histogram) => {
                 histogram.observe(seconds, trace_id.cloned(), trace_id.map(|_| SystemTime::now()))
@@ -116,6 +120,7 @@ impl TypedMetric for LatencyHistogram {
 impl EncodeMetric for LatencyHistogram {
     fn encode(&self, encoder: MetricEncoder<'_>) -> fmt::Result {
         match self {
+            Self::Classic(histogram) => histogram.encode(encoder),
             Self::Plain(histogram) => histogram.encode(encoder),
             Self::WithExemplars(histogram) => histogram.encode(encoder),
         }
@@ -144,7 +149,7 @@ impl MetricConstructor<LatencyHistogram> for LatencyHistograms {
             (None, true) => {
                 LatencyHistogram::WithExemplars(HistogramWithExemplars::new(self.buckets.iter().copied()))
             }
-            (None, false) => LatencyHistogram::Plain(Histogram::new(self.buckets.iter().copied())),
+            (None, false) => LatencyHistogram::Classic(AtomicHistogram::new(Arc::clone(&self.buckets))),
         }
     }
 }

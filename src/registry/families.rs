@@ -3,9 +3,9 @@
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use super::atomic_histogram::AtomicHistogram;
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, RequestCounters};
 use super::labels::{
     CharsetLabels, MethodLabels, OverflowLabels, StatusLabels, StatusViewMethodLabels, TransportLabels,
@@ -17,9 +17,9 @@ use super::snapshot_family::SnapshotFamily;
 #[derive(Clone, Debug)]
 pub(crate) struct Buckets(pub(crate) std::sync::Arc<[f64]>);
 
-impl MetricConstructor<Histogram> for Buckets {
-    fn new_metric(&self) -> Histogram {
-        Histogram::new(self.0.iter().copied())
+impl MetricConstructor<AtomicHistogram> for Buckets {
+    fn new_metric(&self) -> AtomicHistogram {
+        AtomicHistogram::new(std::sync::Arc::clone(&self.0))
     }
 }
 
@@ -37,10 +37,10 @@ pub(crate) struct HttpFamilies {
     pub(crate) requests_by_transport: SnapshotFamily<TransportLabels, Counter>,
     pub(crate) requests_by_view_transport_method:
         SnapshotFamily<ViewTransportMethodLabels, RequestCounter, RequestCounters>,
-    pub(crate) request_body_bytes: Histogram,
+    pub(crate) request_body_bytes: AtomicHistogram,
     pub(crate) responses_by_status: SnapshotFamily<StatusLabels, Counter>,
     pub(crate) responses_by_status_view_method: SnapshotFamily<StatusViewMethodLabels, Counter>,
-    pub(crate) response_body_bytes: Histogram,
+    pub(crate) response_body_bytes: AtomicHistogram,
     pub(crate) responses_by_charset: SnapshotFamily<CharsetLabels, Counter>,
     pub(crate) responses_streaming: Counter,
     pub(crate) exceptions_by_type: SnapshotFamily<TypeLabels, Counter>,

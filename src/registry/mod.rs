@@ -5,6 +5,7 @@
 //! metric you register beside them. It is cheap to clone (an `Arc`), `Send + Sync`, and
 //! independent of every other instance: two `Metrics` in one process never share series.
 
+mod atomic_histogram;
 mod builder;
 mod error;
 pub(crate) mod exemplars;
