@@ -155,7 +155,15 @@ pub use registry::{Metrics, MetricsBuilder, NativeHistograms, RegistrationError,
 pub use server::MetricsServer;
 
 /// The README's Rust snippets, compiled (and those not marked `no_run` run) as doctests, so
-/// that what the README shows stays true.
-#[cfg(doctest)]
+/// that what the README shows stays true. They use every feature, as the README's test command
+/// (`cargo test --all-features`) does.
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "server",
+    feature = "protobuf",
+    feature = "gzip",
+    feature = "process"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
