@@ -247,6 +247,16 @@ fn encode(c: &mut Criterion) {
                 metrics.render(format).expect("render"),
                 raw_encode(&registry, format),
             );
+            if format == Format::PrometheusText {
+                // The fast path is only worth measuring if it writes prometheus-client's bytes.
+                let reference = metrics
+                    .render_prometheus_text_with_prometheus_client()
+                    .expect("render");
+                assert!(
+                    mine == reference,
+                    "the text fast path differs from prometheus-client"
+                );
+            }
             println!(
                 "{series} series, {name}: ours {} sample lines / {} bytes, raw {} sample lines / {} bytes",
                 sample_lines(&mine),
