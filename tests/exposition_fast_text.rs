@@ -300,3 +300,22 @@ proptest! {
         assert_identical(&metrics);
     }
 }
+
+#[tokio::test]
+async fn families_with_exemplars_or_native_buckets_fall_back_to_prometheus_client_whole() {
+    let native = tower_prometheus::NativeHistograms::classic_and_native();
+    for metrics in [
+        Metrics::builder()
+            .exemplars_from_traceparent()
+            .process_metrics(false)
+            .build(),
+        Metrics::builder()
+            .native_histograms(native)
+            .process_metrics(false)
+            .build(),
+    ] {
+        drive(&metrics, &scripted_traffic()[..12]).await;
+        let text = assert_identical(&metrics);
+        assert!(text.contains("http_requests_latency_seconds_by_view_method_bucket{"));
+    }
+}
