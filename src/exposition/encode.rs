@@ -53,6 +53,18 @@ impl From<fmt::Error> for EncodeError {
 /// otherwise failing parts are left out, without any of their partial output. Every failing
 /// part is counted in `http_metrics_encode_errors_total`.
 pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, EncodeError> {
+    encode_parts_with(shared, format, TextPath::Fast)
+}
+
+/// Whether our part is rendered by the Prometheus text fast path (`src/registry/prometheus_text.rs`)
+/// or, as every other part, by prometheus-client.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TextPath {
+    Fast,
+    PrometheusClient,
+}
+
+fn encode_parts_with(shared: &Shared, format: Format, text_path: TextPath) -> Result<Vec<u8>, EncodeError> {
     let policy = shared.config.encode_error_policy;
     let ours = shared.registry.read();
     let custom = shared.custom_parts.read();
@@ -67,9 +79,15 @@ pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, E
     let bytes = match format {
         Format::PrometheusText | Format::OpenMetrics => {
             let mut text = String::with_capacity(16 * 1024);
-            for part in parts {
+            for (index, part) in parts.enumerate() {
                 let mark = text.len();
-                if encode_text(&mut text, part, format).is_err() {
+                let encoded = if index == 0 && format == Format::PrometheusText && text_path == TextPath::Fast
+                {
+                    encode_ours_prometheus_text(&mut text, shared, part)
+                } else {
+                    encode_text(&mut text, part, format)
+                };
+                if encoded.is_err() {
                     // Whatever the failing part wrote before failing is dropped.
                     text.truncate(mark);
                     on_failure()?;
@@ -95,6 +113,15 @@ pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, E
         }
     };
     Ok(bytes)
+}
+
+/// Encodes our part (`ours`, the registry holding the HTTP families first) in Prometheus text,
+/// byte for byte as prometheus-client would, through the fast path when it applies.
+fn encode_ours_prometheus_text(output: &mut String, shared: &Shared, ours: &Registry) -> fmt::Result {
+    match shared.render_http_families_text(output) {
+        Some(rest) => encode_text(output, &rest, Format::PrometheusText),
+        None => encode_text(output, ours, Format::PrometheusText),
+    }
 }
 
 /// Encodes one part as text. A custom metric or collector that panics fails its part like an
@@ -147,5 +174,23 @@ impl Metrics {
     /// ```
     pub fn render_bytes(&self, format: Format) -> Result<Vec<u8>, EncodeError> {
         encode_parts(&self.shared, format)
+    }
+
+    /// Renders Prometheus text with prometheus-client's encoder for every part, bypassing the
+    /// fast path that [`Metrics::render`] uses for the HTTP families: the reference the fast
+    /// path's output is compared with, byte for byte, by the tests and the `encode` benchmark.
+    /// Not part of the stable API.
+    ///
+    /// ```
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// let metrics = Metrics::builder().process_metrics(false).build();
+    /// let reference = metrics.render_prometheus_text_with_prometheus_client().unwrap();
+    /// assert_eq!(reference, metrics.render(Format::PrometheusText).unwrap());
+    /// ```
+    #[doc(hidden)]
+    pub fn render_prometheus_text_with_prometheus_client(&self) -> Result<String, EncodeError> {
+        let bytes = encode_parts_with(&self.shared, Format::PrometheusText, TextPath::PrometheusClient)?;
+        String::from_utf8(bytes).map_err(|_| EncodeError(Kind::Failed))
     }
 }

@@ -67,6 +67,22 @@ impl AtomicHistogram {
     }
 }
 
+impl AtomicHistogram {
+    /// The finite upper bounds (shared by every histogram of a family).
+    pub(crate) fn bounds(&self) -> &Arc<[f64]> {
+        &self.bounds
+    }
+
+    /// Hands each bucket's own (non-cumulative) count to `bucket`, the `+Inf` bucket last,
+    /// then returns the sum: the same reads, in the same order, as `EncodeMetric::encode`.
+    pub(crate) fn read(&self, mut bucket: impl FnMut(usize, u64)) -> f64 {
+        for (index, count) in self.cells[FIRST_BUCKET..].iter().enumerate() {
+            bucket(index, count.load(Ordering::Relaxed));
+        }
+        f64::from_bits(self.cells[SUM].load(Ordering::Relaxed))
+    }
+}
+
 impl fmt::Debug for AtomicHistogram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AtomicHistogram")

@@ -3,7 +3,7 @@
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 use super::atomic_histogram::AtomicHistogram;
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, RequestCounters};
@@ -11,6 +11,7 @@ use super::labels::{
     CharsetLabels, MethodLabels, OverflowLabels, StatusLabels, StatusViewMethodLabels, TransportLabels,
     TypeLabels, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
 };
+use super::prometheus_text::TextMetric;
 use super::snapshot_family::SnapshotFamily;
 
 /// Builds histograms with the configured buckets.
@@ -21,6 +22,23 @@ impl MetricConstructor<AtomicHistogram> for Buckets {
     fn new_metric(&self) -> AtomicHistogram {
         AtomicHistogram::new(std::sync::Arc::clone(&self.0))
     }
+}
+
+/// What every family of ours is: registrable with prometheus-client, and renderable by the
+/// Prometheus text fast path.
+pub(crate) trait HttpMetric: Metric + TextMetric + Clone {}
+
+impl<M: Metric + TextMetric + Clone> HttpMetric for M {}
+
+/// Receives every family of [`HttpFamilies::visit`].
+pub(crate) trait FamilyVisitor {
+    fn visit<M: HttpMetric>(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        unit: Option<Unit>,
+        metric: &M,
+    );
 }
 
 /// Every family the layer records, registered once per [`crate::Metrics`].
@@ -119,113 +137,152 @@ impl HttpFamilies {
 
     /// Registers every family; help texts carry no trailing period (the encoder adds one).
     pub(crate) fn register(&self, registry: &mut Registry) {
-        registry.register(
+        struct Register<'a>(&'a mut Registry);
+        impl FamilyVisitor for Register<'_> {
+            fn visit<M: HttpMetric>(
+                &mut self,
+                name: &'static str,
+                help: &'static str,
+                unit: Option<Unit>,
+                metric: &M,
+            ) {
+                match unit {
+                    Some(unit) => self.0.register_with_unit(name, help, unit, metric.clone()),
+                    None => self.0.register(name, help, metric.clone()),
+                }
+            }
+        }
+        self.visit(&mut Register(registry));
+    }
+
+    /// Hands every family, with its name, help and unit, to `visitor` in registration order:
+    /// the one list both the registry and the Prometheus text fast path are built from.
+    pub(crate) fn visit(&self, visitor: &mut impl FamilyVisitor) {
+        visitor.visit(
             "http_requests_before_middlewares",
             "Total count of requests before middlewares run",
-            self.requests_before_middlewares.clone(),
+            None,
+            &self.requests_before_middlewares,
         );
-        registry.register(
+        visitor.visit(
             "http_responses_before_middlewares",
             "Total count of responses before middlewares run",
-            self.responses_before_middlewares.clone(),
+            None,
+            &self.responses_before_middlewares,
         );
-        registry.register_with_unit(
+        visitor.visit(
             "http_requests_latency_including_middlewares",
             "Histogram of requests processing time (including middleware processing time)",
-            Unit::Seconds,
-            self.latency_including_middlewares.clone(),
+            Some(Unit::Seconds),
+            &self.latency_including_middlewares,
         );
-        registry.register(
+        visitor.visit(
             "http_requests_unknown_latency_including_middlewares",
             "Count of requests for which the latency was unknown (when computing http_requests_latency_including_middlewares_seconds)",
-            self.unknown_latency_including_middlewares.clone(),
+            None,
+            &self.unknown_latency_including_middlewares,
         );
-        registry.register(
+        visitor.visit(
             "http_requests_latency_seconds_by_view_method",
             "Histogram of request processing time labelled by view",
-            self.latency_by_view_method.clone(),
+            None,
+            &self.latency_by_view_method,
         );
-        registry.register(
+        visitor.visit(
             "http_requests_unknown_latency",
             "Count of requests for which the latency was unknown",
-            self.unknown_latency.clone(),
+            None,
+            &self.unknown_latency,
         );
-        registry.register(
+        visitor.visit(
             "http_ajax_requests",
             "Count of AJAX requests",
-            self.ajax_requests.clone(),
+            None,
+            &self.ajax_requests,
         );
-        registry.register(
+        visitor.visit(
             "http_requests_total_by_method",
             "Count of requests by method",
-            self.requests_by_method.clone(),
+            None,
+            &self.requests_by_method,
         );
-        registry.register(
+        visitor.visit(
             "http_requests_total_by_transport",
             "Count of requests by transport",
-            self.requests_by_transport.clone(),
+            None,
+            &self.requests_by_transport,
         );
-        registry.register(
+        visitor.visit(
             "http_requests_total_by_view_transport_method",
             "Count of requests by view, transport, method",
-            self.requests_by_view_transport_method.clone(),
+            None,
+            &self.requests_by_view_transport_method,
         );
-        registry.register_with_unit(
+        visitor.visit(
             "http_requests_body_total",
             "Histogram of requests by body size",
-            Unit::Bytes,
-            self.request_body_bytes.clone(),
+            Some(Unit::Bytes),
+            &self.request_body_bytes,
         );
-        registry.register(
+        visitor.visit(
             "http_responses_total_by_status",
             "Count of responses by status",
-            self.responses_by_status.clone(),
+            None,
+            &self.responses_by_status,
         );
-        registry.register(
+        visitor.visit(
             "http_responses_total_by_status_view_method",
             "Count of responses by status, view, method",
-            self.responses_by_status_view_method.clone(),
+            None,
+            &self.responses_by_status_view_method,
         );
-        registry.register_with_unit(
+        visitor.visit(
             "http_responses_body_total",
             "Histogram of responses by body size",
-            Unit::Bytes,
-            self.response_body_bytes.clone(),
+            Some(Unit::Bytes),
+            &self.response_body_bytes,
         );
-        registry.register(
+        visitor.visit(
             "http_responses_total_by_charset",
             "Count of responses by charset",
-            self.responses_by_charset.clone(),
+            None,
+            &self.responses_by_charset,
         );
-        registry.register(
+        visitor.visit(
             "http_responses_streaming",
             "Count of streaming responses",
-            self.responses_streaming.clone(),
+            None,
+            &self.responses_streaming,
         );
-        registry.register(
+        visitor.visit(
             "http_exceptions_total_by_type",
             "Count of exceptions by object type",
-            self.exceptions_by_type.clone(),
+            None,
+            &self.exceptions_by_type,
         );
-        registry.register(
+        visitor.visit(
             "http_exceptions_total_by_view",
             "Count of exceptions by view",
-            self.exceptions_by_view.clone(),
+            None,
+            &self.exceptions_by_view,
         );
-        registry.register(
+        visitor.visit(
             "http_requests_in_flight",
             "Requests being processed, from the request until the end of its response body",
-            self.in_flight.clone(),
+            None,
+            &self.in_flight,
         );
-        registry.register(
+        visitor.visit(
             "http_requests_cancelled",
             "Requests whose response future or response body was dropped before the end",
-            self.cancelled.clone(),
+            None,
+            &self.cancelled,
         );
-        registry.register(
+        visitor.visit(
             "http_metrics_label_overflow",
             "Observations whose label value was folded into <overflow> by the label-set cap",
-            self.label_overflow.clone(),
+            None,
+            &self.label_overflow,
         );
     }
 }

@@ -401,6 +401,12 @@ macro_rules! label_set {
                 Ok(())
             }
         }
+
+        impl super::prometheus_text::TextLabels for $name {
+            fn write_labels(&self, out: &mut String) {
+                $(super::prometheus_text::push_label(out, $key, &self.$field);)+
+            }
+        }
     };
 }
 
@@ -413,6 +419,33 @@ impl EncodeLabelValue for MethodLabel {
 impl EncodeLabelValue for Transport {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
         encoder.write_str(self.as_str())
+    }
+}
+
+impl super::prometheus_text::TextLabelValue for MethodLabel {
+    fn write_value(&self, out: &mut String) {
+        super::prometheus_text::push_escaped_label_value(out, self.as_str());
+    }
+}
+
+impl super::prometheus_text::TextLabelValue for Transport {
+    fn write_value(&self, out: &mut String) {
+        super::prometheus_text::push_escaped_label_value(out, self.as_str());
+    }
+}
+
+impl super::prometheus_text::TextLabelValue for StatusLabel {
+    fn write_value(&self, out: &mut String) {
+        out.push_str(itoa::Buffer::new().format(self.0));
+        if self.0 < 10 {
+            out.push_str("xx");
+        }
+    }
+}
+
+impl super::prometheus_text::TextLabelValue for LabelValue {
+    fn write_value(&self, out: &mut String) {
+        super::prometheus_text::push_escaped_label_value(out, &self.0);
     }
 }
 

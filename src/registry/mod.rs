@@ -13,6 +13,7 @@ mod families;
 pub(crate) mod grpc;
 pub(crate) mod labels;
 mod native_histograms;
+mod prometheus_text;
 pub(crate) mod recorder;
 mod snapshot_family;
 
@@ -145,9 +146,8 @@ impl Metrics {
         let families = HttpFamilies::new(&config);
         families.register(&mut registry);
         let grpc = grpc::GrpcMetrics::new(config.max_label_sets);
-        grpc.register(&mut registry);
         let scrape_metrics = ScrapeMetrics::new();
-        scrape_metrics.register(&mut registry);
+        register_after_http_families(&mut registry, &grpc, &scrape_metrics);
         #[cfg_attr(not(feature = "process"), allow(unused_mut))]
         let mut custom_parts = Vec::new();
         // The standard `process_*` names keep no namespace: a part with the labels only.
@@ -303,6 +303,35 @@ impl Metrics {
 }
 
 /// An empty registry with the namespace and constant labels of a [`Metrics`].
+/// What our part holds after the HTTP families, in registration order.
+fn register_after_http_families(registry: &mut Registry, grpc: &grpc::GrpcMetrics, scrape: &ScrapeMetrics) {
+    grpc.register(registry);
+    scrape.register(registry);
+}
+
+impl Shared {
+    /// Renders our part (the first one) in Prometheus text: the HTTP families by the fast
+    /// path, the rest of the part (gRPC, scrape self-metrics) by prometheus-client, from a
+    /// registry holding that rest alike. `None` when a family needs prometheus-client
+    /// (exemplars, native histograms): nothing is written then.
+    pub(crate) fn render_http_families_text(&self, out: &mut String) -> Option<Registry> {
+        let mark = out.len();
+        let rendered = prometheus_text::render_http_families(
+            &self.recorder.families,
+            self.part_prefix.as_deref(),
+            &self.part_labels,
+            out,
+        );
+        if rendered.is_err() {
+            out.truncate(mark);
+            return None;
+        }
+        let mut rest = new_part(&self.part_prefix, &self.part_labels);
+        register_after_http_families(&mut rest, &self.grpc, &self.scrape_metrics);
+        Some(rest)
+    }
+}
+
 fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, str>)]) -> Registry {
     let labels = labels.iter().cloned();
     match prefix {

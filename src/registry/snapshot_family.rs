@@ -63,12 +63,17 @@ where
     S: Clone,
 {
     /// Every series, copied under the read lock.
-    fn snapshot(&self) -> Vec<(S, M)> {
+    pub(crate) fn snapshot(&self) -> Vec<(S, M)> {
         let metrics = self.metrics.read();
         metrics
             .iter()
             .map(|(labels, metric)| (labels.clone(), metric.clone()))
             .collect()
+    }
+
+    /// No series yet: the family is left out of the exposition.
+    pub(crate) fn has_no_series(&self) -> bool {
+        self.metrics.read().is_empty()
     }
 }
 
@@ -106,7 +111,7 @@ where
     }
 
     fn is_empty(&self) -> bool {
-        self.metrics.read().is_empty()
+        self.has_no_series()
     }
 }
 

@@ -1,0 +1,393 @@
+//! A Prometheus text (0.0.4) renderer for the HTTP families only, writing the same bytes as
+//! prometheus-client's `prometheus_text::encode` of the same registry, faster.
+//!
+//! prometheus-client encodes a series' labels again for every line of it: a histogram of 15
+//! buckets has its constant and family labels escaped and written 17 times, through several
+//! layers of `fmt::Write`. Here each series' label list (`const labels, family labels`) is
+//! written once per scrape, the `le` values once per family, and every line is a few
+//! `push_str`s. Families whose metrics carry exemplars or native buckets report
+//! [`Unsupported`] and the caller falls back to prometheus-client for the whole part;
+//! `tests/exposition_fast_text.rs` checks the bytes against prometheus-client's.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Unit;
+
+use super::families::{FamilyVisitor, HttpFamilies};
+
+/// A metric variant this renderer leaves to prometheus-client (exemplars, native histograms).
+#[derive(Debug)]
+pub(crate) struct Unsupported;
+
+/// Where the series are written, with the `le` texts of the histogram bounds seen so far.
+pub(crate) struct TextWriter<'a> {
+    out: &'a mut String,
+    /// Bounds are shared by every histogram of a family: formatted once per scrape.
+    le_texts: Vec<(Arc<[f64]>, Vec<String>)>,
+}
+
+/// A metric (or a family of them) that renders its own sample lines.
+pub(crate) trait TextMetric {
+    /// Writes every sample line of this metric, named `name` (prefix, unit and `_total`
+    /// included), with `labels` (a `key="value"` list without braces, possibly empty) first in
+    /// every label list.
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported>;
+
+    /// A family without series is left out, header included, as prometheus-client does.
+    fn is_empty_family(&self) -> bool {
+        false
+    }
+}
+
+/// A label set of ours, written as `key="escaped value"` pairs.
+pub(crate) trait TextLabels {
+    /// Appends every label, each preceded by `,` unless `out` is empty.
+    fn write_labels(&self, out: &mut String);
+}
+
+/// A label value, written escaped.
+pub(crate) trait TextLabelValue {
+    fn write_value(&self, out: &mut String);
+}
+
+impl TextLabelValue for &'static str {
+    fn write_value(&self, out: &mut String) {
+        push_escaped_label_value(out, self);
+    }
+}
+
+/// Appends one `key="value"` pair of a label list.
+pub(crate) fn push_label(out: &mut String, key: &str, value: &impl TextLabelValue) {
+    if !out.is_empty() {
+        out.push(',');
+    }
+    out.push_str(key);
+    out.push_str("=\"");
+    value.write_value(out);
+    out.push('"');
+}
+
+/// Label values escape backslash, double quote and newline; nothing else.
+pub(crate) fn push_escaped_label_value(out: &mut String, value: &str) {
+    push_escaped(out, value, |byte| match byte {
+        b'\\' => Some("\\\\"),
+        b'"' => Some("\\\""),
+        b'\n' => Some("\\n"),
+        _ => None,
+    });
+}
+
+/// `# HELP` texts escape backslash and newline only.
+fn push_escaped_help(out: &mut String, help: &str) {
+    push_escaped(out, help, |byte| match byte {
+        b'\\' => Some("\\\\"),
+        b'\n' => Some("\\n"),
+        _ => None,
+    });
+}
+
+fn push_escaped(out: &mut String, text: &str, escape: impl Fn(u8) -> Option<&'static str>) {
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        if let Some(escaped) = escape(byte) {
+            // The escaped bytes are ASCII, so `index` is a character boundary.
+            out.push_str(&text[start..index]);
+            out.push_str(escaped);
+            start = index + 1;
+        }
+    }
+    out.push_str(&text[start..]);
+}
+
+fn push_u64(out: &mut String, value: u64) {
+    out.push_str(itoa::Buffer::new().format(value));
+}
+
+/// A sample value as prometheus-client writes `f64`s: shortest round-trip digits (dtoa),
+/// `NaN`, `+Inf`, `-Inf`.
+fn push_f64(out: &mut String, value: f64) {
+    if value.is_finite() {
+        out.push_str(dtoa::Buffer::new().format_finite(value));
+    } else {
+        out.push_str(non_finite(value));
+    }
+}
+
+fn non_finite(value: f64) -> &'static str {
+    if value.is_nan() {
+        "NaN"
+    } else if value.is_sign_positive() {
+        "+Inf"
+    } else {
+        "-Inf"
+    }
+}
+
+/// An `le` value as prometheus-client writes it, following Go's `strconv.FormatFloat(v, 'g',
+/// -1, 64)`: whole numbers below a million as integers, plain decimals in `[1e-4, 1e6)`,
+/// otherwise the shortest mantissa with a signed exponent of at least two digits (`1e+06`).
+fn le_text(bound: f64) -> String {
+    if bound.fract() == 0.0 && bound.abs() < 1e6 {
+        // Exact: the value is whole and far inside `i64`.
+        #[allow(clippy::cast_possible_truncation)]
+        return itoa::Buffer::new().format(bound as i64).to_owned();
+    }
+    if (1e-4..1e6).contains(&bound.abs()) {
+        return bound.to_string();
+    }
+    if !bound.is_finite() {
+        return non_finite(bound).to_owned();
+    }
+    let scientific = format!("{bound:e}");
+    match scientific.split_once('e') {
+        Some((mantissa, exponent)) => {
+            let exponent: i32 = exponent.parse().unwrap_or_default();
+            format!("{mantissa}e{exponent:+03}")
+        }
+        None => scientific,
+    }
+}
+
+impl TextWriter<'_> {
+    fn le_texts(&mut self, bounds: &Arc<[f64]>) -> usize {
+        if let Some(index) = self
+            .le_texts
+            .iter()
+            .position(|(seen, _)| Arc::ptr_eq(seen, bounds))
+        {
+            return index;
+        }
+        let texts = bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .map(le_text)
+            .collect();
+        self.le_texts.push((Arc::clone(bounds), texts));
+        self.le_texts.len() - 1
+    }
+}
+
+/// `name` or `name{labels}`.
+fn push_name_and_labels(out: &mut String, name: &str, suffix: &str, labels: &str) {
+    out.push_str(name);
+    out.push_str(suffix);
+    if !labels.is_empty() {
+        out.push('{');
+        out.push_str(labels);
+        out.push('}');
+    }
+}
+
+impl TextMetric for Counter {
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        push_name_and_labels(writer.out, name, "", labels);
+        writer.out.push(' ');
+        push_u64(writer.out, self.get());
+        writer.out.push('\n');
+        Ok(())
+    }
+}
+
+impl TextMetric for Gauge {
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        push_name_and_labels(writer.out, name, "", labels);
+        writer.out.push(' ');
+        writer.out.push_str(itoa::Buffer::new().format(self.get()));
+        writer.out.push('\n');
+        Ok(())
+    }
+}
+
+impl TextMetric for super::atomic_histogram::AtomicHistogram {
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        let texts = writer.le_texts(self.bounds());
+        let (le_texts, out) = (&writer.le_texts[texts].1, &mut *writer.out);
+        let mut cumulative = 0;
+        let sum = self.read(|bucket, count| {
+            cumulative += count;
+            out.push_str(name);
+            out.push_str("_bucket{");
+            out.push_str(labels);
+            if !labels.is_empty() {
+                out.push(',');
+            }
+            out.push_str("le=\"");
+            out.push_str(&le_texts[bucket]);
+            out.push_str("\"} ");
+            push_u64(out, cumulative);
+            out.push('\n');
+        });
+        push_name_and_labels(out, name, "_sum", labels);
+        out.push(' ');
+        push_f64(out, sum);
+        out.push('\n');
+        push_name_and_labels(out, name, "_count", labels);
+        out.push(' ');
+        push_u64(out, cumulative);
+        out.push('\n');
+        Ok(())
+    }
+}
+
+impl TextMetric for super::exemplars::LatencyHistogram {
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        match self {
+            Self::Classic(histogram) => histogram.write_text(writer, name, labels),
+            Self::Plain(_) | Self::WithExemplars(_) => Err(Unsupported),
+        }
+    }
+}
+
+impl TextMetric for super::exemplars::RequestCounter {
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        match self {
+            Self::Plain(counter) => counter.write_text(writer, name, labels),
+            Self::WithExemplar(_) => Err(Unsupported),
+        }
+    }
+}
+
+impl<S, M, C> TextMetric for super::snapshot_family::SnapshotFamily<S, M, C>
+where
+    S: Clone + TextLabels,
+    M: Clone + TextMetric,
+{
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        let mut series_labels = String::with_capacity(labels.len() + 64);
+        for (series, metric) in self.snapshot() {
+            series_labels.clear();
+            series_labels.push_str(labels);
+            series.write_labels(&mut series_labels);
+            metric.write_text(writer, name, &series_labels)?;
+        }
+        Ok(())
+    }
+
+    fn is_empty_family(&self) -> bool {
+        self.has_no_series()
+    }
+}
+
+/// Renders the HTTP families, in registration order, as prometheus-client would with the
+/// registry's `prefix` and constant `labels`.
+pub(crate) fn render_http_families(
+    families: &HttpFamilies,
+    prefix: Option<&str>,
+    const_labels: &[(Cow<'static, str>, Cow<'static, str>)],
+    out: &mut String,
+) -> Result<(), Unsupported> {
+    let mut labels = String::new();
+    for (key, value) in const_labels {
+        if !labels.is_empty() {
+            labels.push(',');
+        }
+        // prometheus-client writes constant label names as given (ours are sanitized).
+        labels.push_str(key);
+        labels.push_str("=\"");
+        push_escaped_label_value(&mut labels, value);
+        labels.push('"');
+    }
+    let mut render = Render {
+        writer: TextWriter {
+            out,
+            le_texts: Vec::new(),
+        },
+        prefix,
+        labels,
+        name: String::new(),
+        result: Ok(()),
+    };
+    families.visit(&mut render);
+    render.result
+}
+
+struct Render<'a, 'o> {
+    writer: TextWriter<'o>,
+    prefix: Option<&'a str>,
+    labels: String,
+    name: String,
+    result: Result<(), Unsupported>,
+}
+
+impl FamilyVisitor for Render<'_, '_> {
+    fn visit<M: super::families::HttpMetric>(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        unit: Option<Unit>,
+        metric: &M,
+    ) {
+        if self.result.is_err() || metric.is_empty_family() {
+            return;
+        }
+        let metric_type = prometheus_client::encoding::EncodeMetric::metric_type(metric);
+        self.name.clear();
+        if let Some(prefix) = self.prefix {
+            self.name.push_str(prefix);
+            self.name.push('_');
+        }
+        self.name.push_str(name);
+        if let Some(unit) = &unit {
+            self.name.push('_');
+            self.name.push_str(unit.as_str());
+        }
+        if metric_type == MetricType::Counter {
+            self.name.push_str("_total");
+        }
+        let out = &mut *self.writer.out;
+        out.push_str("# HELP ");
+        out.push_str(&self.name);
+        out.push(' ');
+        push_escaped_help(out, help);
+        // prometheus-client appends a period to every help text.
+        out.push_str(".\n# TYPE ");
+        out.push_str(&self.name);
+        out.push_str(match metric_type {
+            MetricType::Counter => " counter\n",
+            MetricType::Gauge | MetricType::Info => " gauge\n",
+            MetricType::Histogram => " histogram\n",
+            MetricType::Unknown => " untyped\n",
+        });
+        self.result = metric.write_text(&mut self.writer, &self.name, &self.labels);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn le_follows_gos_shortest_g_format() {
+        let cases = [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (5.0, "5"),
+            (-3.0, "-3"),
+            (0.005, "0.005"),
+            (2.5, "2.5"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1e6, "1e+06"),
+            (1.5e6, "1.5e+06"),
+            (123_456_789.0, "1.23456789e+08"),
+            (1e100, "1e+100"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ];
+        for (bound, text) in cases {
+            assert_eq!(le_text(bound), text, "{bound}");
+        }
+    }
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline_only() {
+        let mut out = String::new();
+        push_escaped_label_value(&mut out, "a\\b\"c\nd\té");
+        assert_eq!(out, "a\\\\b\\\"c\\nd\té");
+    }
+}
