@@ -34,8 +34,9 @@ pub(crate) fn accepts_gzip(accept_encoding: Option<&HeaderValue>) -> bool {
     gzip > 0.0 && gzip >= identity
 }
 
-/// gzip at the fastest level: an exposition compresses about 30-fold even so, and a scrape
-/// should cost the server as little CPU as possible. `None` if the encoder fails.
+/// gzip at the fastest level: an exposition still compresses about 20-fold, and a scrape
+/// should cost the server as little CPU as possible (zlib-rs's level 1 of 100 000 series
+/// costs about 1.1 × the encode; its level 6, 8.5–9 ×). `None` if the encoder fails.
 #[cfg(feature = "gzip")]
 pub(crate) fn gzip(data: &[u8]) -> Option<Vec<u8>> {
     use std::io::Write;
