@@ -111,7 +111,7 @@ impl RequestTracker {
             stage: Stage::AwaitingHead,
             body_bytes: 0,
             expected_body_bytes: None,
-            grpc: GrpcCall::of(request),
+            grpc: shared.grpc.call(request, recorder),
             trace_id,
         }
     }
@@ -215,7 +215,7 @@ impl RequestTracker {
 
     fn finish_grpc(&mut self, code: GrpcCode) {
         if let Some(call) = self.grpc.take() {
-            self.shared.grpc.record(call, code, &self.shared.recorder);
+            self.shared.grpc.record(call, code);
         }
     }
 

@@ -11,7 +11,7 @@
 //! `application/grpc+…` (gRPC-Web carries its trailers inside the body and is not read) and
 //! its path is `/{service}/{method}`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,11 +20,11 @@ use http::HeaderMap;
 use parking_lot::RwLock;
 use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use super::labels::{encode_label, OverflowLabels, OVERFLOW};
 use super::recorder::Recorder;
+use super::snapshot_family::SnapshotFamily;
 
 const GRPC_STATUS: &str = "grpc-status";
 
@@ -35,16 +35,17 @@ pub(crate) const GRPC_EXPOSED_NAME: &str = "grpc_server_handled_total";
 /// the client, so without a cap a scan of made-up methods would grow the exposition forever.
 #[derive(Debug)]
 pub(crate) struct GrpcMetrics {
-    handled: Family<GrpcLabels, Counter>,
-    methods: RwLock<HashSet<(Arc<str>, Arc<str>)>>,
+    handled: SnapshotFamily<GrpcLabels, Counter>,
+    /// Admitted calls by path (`/service/method`): a call seen before allocates nothing.
+    calls: RwLock<HashMap<Box<str>, GrpcCall>>,
     max_label_sets: usize,
 }
 
 impl GrpcMetrics {
     pub(crate) fn new(max_label_sets: usize) -> Self {
         Self {
-            handled: Family::default(),
-            methods: RwLock::default(),
+            handled: SnapshotFamily::default(),
+            calls: RwLock::default(),
             max_label_sets,
         }
     }
@@ -57,33 +58,48 @@ impl GrpcMetrics {
         );
     }
 
+    /// The gRPC call a request starts, `None` for any other request. Beyond the cap, new
+    /// (service, method) pairs fold into `<overflow>`, counted once per call.
+    pub(crate) fn call(&self, request: &http::request::Parts, recorder: &Recorder) -> Option<GrpcCall> {
+        let (service, method) = GrpcCall::names(request)?;
+        let path = request.uri.path();
+        if let Some(call) = self.calls.read().get(path) {
+            return Some(call.clone());
+        }
+        Some(self.admit(path, service, method, recorder))
+    }
+
+    #[cold]
+    fn admit(&self, path: &str, service: &str, method: &str, recorder: &Recorder) -> GrpcCall {
+        let mut calls = self.calls.write();
+        if let Some(call) = calls.get(path) {
+            return call.clone();
+        }
+        if calls.len() < self.max_label_sets {
+            let call = GrpcCall {
+                service: Arc::from(service),
+                method: Arc::from(method),
+            };
+            calls.insert(path.into(), call.clone());
+            return call;
+        }
+        recorder
+            .families
+            .label_overflow
+            .get_or_create_owned(&OverflowLabels { label: "grpc_method" })
+            .inc();
+        GrpcCall {
+            service: Arc::from(OVERFLOW),
+            method: Arc::from(OVERFLOW),
+        }
+    }
+
     /// Counts one completed call.
-    pub(crate) fn record(&self, call: GrpcCall, code: GrpcCode, recorder: &Recorder) {
-        let key = (call.service, call.method);
-        let admitted = self.methods.read().contains(&key) || {
-            let mut methods = self.methods.write();
-            methods.contains(&key) || {
-                let room = methods.len() < self.max_label_sets;
-                if room {
-                    methods.insert(key.clone());
-                }
-                room
-            }
-        };
-        let (service, method) = if admitted {
-            key
-        } else {
-            recorder
-                .families
-                .label_overflow
-                .get_or_create_owned(&OverflowLabels { label: "grpc_method" })
-                .inc();
-            (Arc::from(OVERFLOW), Arc::from(OVERFLOW))
-        };
+    pub(crate) fn record(&self, call: GrpcCall, code: GrpcCode) {
         self.handled
-            .get_or_create(&GrpcLabels {
-                service,
-                method,
+            .get_or_create_owned(&GrpcLabels {
+                service: call.service,
+                method: call.method,
                 code,
             })
             .inc();
@@ -99,7 +115,8 @@ pub(crate) struct GrpcCall {
 
 impl GrpcCall {
     /// The call a request makes, or `None` when it is not a gRPC request.
-    pub(crate) fn of(request: &http::request::Parts) -> Option<Self> {
+    /// The service and method of a gRPC request, `None` for any other request.
+    fn names(request: &http::request::Parts) -> Option<(&str, &str)> {
         let content_type = request.headers.get(CONTENT_TYPE)?.as_bytes();
         let subtype = content_type.strip_prefix(b"application/grpc")?;
         if !(subtype.is_empty() || subtype.starts_with(b"+") || subtype.starts_with(b";")) {
@@ -109,10 +126,7 @@ impl GrpcCall {
         if service.is_empty() || method.is_empty() || method.contains('/') {
             return None;
         }
-        Some(Self {
-            service: Arc::from(service),
-            method: Arc::from(method),
-        })
+        Some((service, method))
     }
 }
 
@@ -191,14 +205,14 @@ mod tests {
 
     #[test]
     fn grpc_requests_are_recognised_by_content_type_and_path() {
-        let call = GrpcCall::of(&request("/shop.Orders/Get", "application/grpc")).unwrap();
-        assert_eq!((&*call.service, &*call.method), ("shop.Orders", "Get"));
-        assert!(GrpcCall::of(&request("/shop.Orders/Get", "application/grpc+proto")).is_some());
-        assert!(GrpcCall::of(&request("/shop.Orders/Get", "application/grpc-web")).is_none());
-        assert!(GrpcCall::of(&request("/shop.Orders/Get", "application/json")).is_none());
-        assert!(GrpcCall::of(&request("/shop.Orders", "application/grpc")).is_none());
-        assert!(GrpcCall::of(&request("/a/b/c", "application/grpc")).is_none());
-        assert!(GrpcCall::of(&request("//Get", "application/grpc")).is_none());
+        let orders = request("/shop.Orders/Get", "application/grpc");
+        assert_eq!(GrpcCall::names(&orders), Some(("shop.Orders", "Get")));
+        assert!(GrpcCall::names(&request("/shop.Orders/Get", "application/grpc+proto")).is_some());
+        assert!(GrpcCall::names(&request("/shop.Orders/Get", "application/grpc-web")).is_none());
+        assert!(GrpcCall::names(&request("/shop.Orders/Get", "application/json")).is_none());
+        assert!(GrpcCall::names(&request("/shop.Orders", "application/grpc")).is_none());
+        assert!(GrpcCall::names(&request("/a/b/c", "application/grpc")).is_none());
+        assert!(GrpcCall::names(&request("//Get", "application/grpc")).is_none());
     }
 
     #[test]
