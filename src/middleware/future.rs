@@ -51,7 +51,9 @@ pin_project! {
     #[derive(Debug)]
     enum Kind<F> {
         Inner { #[pin] future: F },
-        Exposition { response: Option<Response<ExpositionBody>> },
+        // Boxed: a scrape may allocate, while the inline response head would make every
+        // request's future larger by the head's size.
+        Exposition { response: Option<Box<Response<ExpositionBody>>> },
     }
 }
 
@@ -67,7 +69,7 @@ impl<F, E> ResponseFuture<F, E> {
     pub(crate) fn exposition(response: Response<ExpositionBody>, tracker: Option<RequestTracker>) -> Self {
         Self {
             kind: Kind::Exposition {
-                response: Some(response),
+                response: Some(Box::new(response)),
             },
             tracker,
             _error: PhantomData,
@@ -98,10 +100,10 @@ where
                     }
                 }
             }
-            KindProj::Exposition { response } => response
-                .take()
-                .expect("ResponseFuture polled after completion")
-                .map(ResponseBody::exposition),
+            KindProj::Exposition { response } => {
+                (*response.take().expect("ResponseFuture polled after completion"))
+                    .map(ResponseBody::exposition)
+            }
         };
         // The response is read in place: taking it apart and putting it back together copied
         // its head (status, header map, extensions) twice per request.

@@ -18,4 +18,4 @@ pub use future::ResponseFuture;
 pub use layer::MetricsLayer;
 pub use service::MetricsService;
 
-use tracker::RequestTracker;
+use tracker::{RequestHead, RequestTracker};

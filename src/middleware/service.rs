@@ -6,7 +6,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::{RequestTracker, ResponseBody, ResponseFuture};
+use super::{RequestHead, RequestTracker, ResponseBody, ResponseFuture};
 use crate::exposition::respond::respond;
 use crate::registry::labels::UNNAMED_VIEW;
 use crate::Metrics;
@@ -94,41 +94,83 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let shared = &self.metrics.shared;
         let config = &shared.config;
-        let (parts, body) = request.into_parts();
-        let path = parts.uri.path();
+        let path = request.uri().path();
         let is_metrics_path = config.metrics_path.as_deref() == Some(path);
         let excluded = config.excluded_paths.iter().any(|excluded| excluded == path);
-
+        let named = if is_metrics_path {
+            Some(path)
+        } else {
+            request_view(request.extensions())
+        };
+        // The resolver and the trace-id source read `Parts`: only then is the request taken
+        // apart (and put back together), which copies its head twice.
+        let needs_parts = !excluded
+            && ((named.is_none() && config.view_resolver.is_some()) || config.trace_id_source.is_some());
+        if needs_parts {
+            return self.call_with_parts(request, is_metrics_path);
+        }
         let tracker = (!excluded).then(|| {
-            let view = if is_metrics_path {
-                path
-            } else {
-                request_view(&parts).unwrap_or(UNNAMED_VIEW)
-            };
-            let resolved;
-            let view = match (view == UNNAMED_VIEW, &config.view_resolver) {
-                (true, Some(resolver)) if !is_metrics_path => {
-                    resolved = (resolver.0)(&parts);
-                    resolved.as_ref().map_or(UNNAMED_VIEW, |view| view.as_str())
-                }
-                _ => view,
-            };
-            RequestTracker::start(shared, &parts, view)
+            RequestTracker::start(
+                shared,
+                RequestHead::of(&request),
+                named.unwrap_or(UNNAMED_VIEW),
+                None,
+            )
         });
         if is_metrics_path {
-            let response = respond(shared, &parts.method, &parts.headers);
+            let response = respond(shared, request.method(), request.headers());
             return ResponseFuture::exposition(response, tracker);
         }
+        ResponseFuture::inner(self.inner.call(request), tracker)
+    }
+}
+
+impl<S> MetricsService<S> {
+    /// [`Service::call`] for a request the view resolver or the trace-id source must read.
+    #[cold]
+    fn call_with_parts<ReqBody, ResBody>(
+        &mut self,
+        request: Request<ReqBody>,
+        is_metrics_path: bool,
+    ) -> ResponseFuture<S::Future, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        let shared = &self.metrics.shared;
+        let config = &shared.config;
+        let (parts, body) = request.into_parts();
+        let view = if is_metrics_path {
+            parts.uri.path()
+        } else {
+            request_view(&parts.extensions).unwrap_or(UNNAMED_VIEW)
+        };
+        let resolved;
+        let view = match (view == UNNAMED_VIEW, &config.view_resolver) {
+            (true, Some(resolver)) if !is_metrics_path => {
+                resolved = (resolver.0)(&parts);
+                resolved.as_ref().map_or(UNNAMED_VIEW, |view| view.as_str())
+            }
+            _ => view,
+        };
+        let trace_id = config
+            .trace_id_source
+            .as_ref()
+            .and_then(|source| source.trace_id(&parts));
+        let tracker = RequestTracker::start(shared, RequestHead::of_parts(&parts), view, trace_id);
+        if is_metrics_path {
+            let response = respond(shared, &parts.method, &parts.headers);
+            return ResponseFuture::exposition(response, Some(tracker));
+        }
         let future = self.inner.call(Request::from_parts(parts, body));
-        ResponseFuture::inner(future, tracker)
+        ResponseFuture::inner(future, Some(tracker))
     }
 }
 
 /// The view the request itself names (axum's `MatchedPath`), before any resolver.
 #[cfg_attr(not(feature = "axum"), allow(unused_variables))]
-fn request_view(parts: &http::request::Parts) -> Option<&str> {
+fn request_view(extensions: &http::Extensions) -> Option<&str> {
     #[cfg(feature = "axum")]
-    if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
+    if let Some(matched) = extensions.get::<axum::extract::MatchedPath>() {
         return Some(matched.as_str());
     }
     None

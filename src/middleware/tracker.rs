@@ -13,7 +13,7 @@ use std::sync::Arc;
 use quanta::Instant;
 
 use http::header::{HeaderName, CONTENT_LENGTH};
-use http::request::Parts;
+use http::{HeaderMap, Method, Uri};
 
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
@@ -21,6 +21,7 @@ use crate::registry::labels::{MethodLabel, StatusLabel, Transport, ViewName, PAN
 use crate::registry::recorder::ViewHandles;
 use crate::registry::Shared;
 
+const UNKNOWN_SIZE: u64 = u64::MAX;
 const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,33 @@ enum Stage {
     Streaming,
     /// Everything is recorded; dropping does nothing more.
     Done,
+}
+
+/// What the tracker reads of a request: borrowed from the request itself, so the usual request
+/// is never taken apart into `Parts` and put back together (two copies of a 224-byte head).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestHead<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+impl<'a> RequestHead<'a> {
+    pub(crate) fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+        }
+    }
+
+    pub(crate) fn of_parts(parts: &'a http::request::Parts) -> Self {
+        Self {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+        }
+    }
 }
 
 /// The accounting state of one request.
@@ -46,7 +74,9 @@ pub(crate) struct RequestTracker {
     switched_view: Option<Arc<ViewHandles>>,
     stage: Stage,
     body_bytes: u64,
-    expected_body_bytes: Option<u64>,
+    /// The body's announced size, [`UNKNOWN_SIZE`] for a streaming body (an `Option<u64>`
+    /// would take 16 bytes of a struct moved several times per request).
+    expected_body_bytes: u64,
     /// The gRPC call whose `grpc-status` is still to be read, if this is one.
     grpc: Option<GrpcCall>,
     /// The exemplar of this request, when exemplars are on and it carries a trace id.
@@ -65,14 +95,19 @@ impl std::fmt::Debug for RequestTracker {
 
 impl RequestTracker {
     /// Records the request's arrival and marks it in flight.
-    pub(crate) fn start(shared: &Arc<Shared>, request: &Parts, view: &str) -> Self {
+    pub(crate) fn start(
+        shared: &Arc<Shared>,
+        request: RequestHead<'_>,
+        view: &str,
+        trace_id: Option<TraceId>,
+    ) -> Self {
         let start = Instant::now();
         let recorder = &shared.recorder;
         let families = &recorder.families;
-        let method = MethodLabel::of(&request.method);
+        let method = MethodLabel::of(request.method);
         let transport = Transport::of(
-            &request.uri,
-            &request.headers,
+            request.uri,
+            request.headers,
             shared.config.forwarded_proto_header.as_ref(),
         );
         families.requests_before_middlewares.inc();
@@ -93,11 +128,6 @@ impl RequestTracker {
         {
             families.request_body_bytes.observe(length as f64);
         }
-        let trace_id = shared
-            .config
-            .trace_id_source
-            .as_ref()
-            .and_then(|source| source.trace_id(request));
         let handles = recorder.view(view, method);
         recorder.note_use(&handles);
         recorder.in_flight(&handles).inc();
@@ -110,8 +140,8 @@ impl RequestTracker {
             in_flight: handles,
             stage: Stage::AwaitingHead,
             body_bytes: 0,
-            expected_body_bytes: None,
-            grpc: shared.grpc.call(request, recorder),
+            expected_body_bytes: UNKNOWN_SIZE,
+            grpc: shared.grpc.call(request.uri, request.headers, recorder),
             trace_id,
         }
     }
@@ -147,7 +177,7 @@ impl RequestTracker {
         if body_size.is_none() {
             families.responses_streaming.inc();
         }
-        self.expected_body_bytes = body_size;
+        self.expected_body_bytes = body_size.unwrap_or(UNKNOWN_SIZE);
         self.stage = Stage::Streaming;
         if body_ended || body_size == Some(0) {
             self.on_body_end();
@@ -171,10 +201,7 @@ impl RequestTracker {
     /// Counts bytes of the response body; finishes once the announced size has streamed.
     pub(crate) fn on_body_data(&mut self, bytes: usize) {
         self.body_bytes = self.body_bytes.saturating_add(bytes as u64);
-        if self
-            .expected_body_bytes
-            .is_some_and(|expected| self.body_bytes >= expected)
-        {
+        if self.expected_body_bytes != UNKNOWN_SIZE && self.body_bytes >= self.expected_body_bytes {
             self.on_body_end();
         }
     }

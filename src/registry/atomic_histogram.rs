@@ -21,13 +21,23 @@ use std::sync::Arc;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
+use super::stripes::StripedCells;
+
 /// A classic histogram with lock-free observations.
 #[derive(Clone)]
 pub(crate) struct AtomicHistogram {
     /// The finite upper bounds, sorted and unique; the `+Inf` bucket is implicit.
     bounds: Arc<[f64]>,
     /// `[sum as f64 bits, bucket 0, …, bucket n-1, +Inf bucket]`, each bucket non-cumulative.
-    cells: Arc<[AtomicU64]>,
+    cells: Cells,
+}
+
+/// Where the cells live: once per series, or once per thread stripe for the few histograms
+/// every request observes (see [`super::stripes`]).
+#[derive(Clone)]
+enum Cells {
+    Shared(Arc<[AtomicU64]>),
+    Striped(Arc<StripedCells>),
 }
 
 const SUM: usize = 0;
@@ -39,7 +49,14 @@ impl AtomicHistogram {
     pub(crate) fn new(bounds: Arc<[f64]>) -> Self {
         debug_assert!(bounds.iter().all(|bound| bound.is_finite()));
         debug_assert!(bounds.windows(2).all(|pair| pair[0] < pair[1]));
-        let cells = (0..bounds.len() + 2).map(|_| AtomicU64::new(0)).collect();
+        let cells = Cells::Shared((0..bounds.len() + 2).map(|_| AtomicU64::new(0)).collect());
+        Self { bounds, cells }
+    }
+
+    /// A histogram whose observations go to the calling thread's stripe: for the histograms
+    /// without labels, which every request observes.
+    pub(crate) fn new_striped(bounds: Arc<[f64]>) -> Self {
+        let cells = Cells::Striped(Arc::new(StripedCells::new(bounds.len() + 2)));
         Self { bounds, cells }
     }
 
@@ -54,8 +71,16 @@ impl AtomicHistogram {
             .iter()
             .position(|bound| value <= *bound)
             .unwrap_or(self.bounds.len());
-        self.cells[FIRST_BUCKET + bucket].fetch_add(1, Ordering::Relaxed);
-        let sum = &self.cells[SUM];
+        let cells = match &self.cells {
+            Cells::Shared(cells) => cells,
+            Cells::Striped(cells) => {
+                cells.add(FIRST_BUCKET + bucket, 1);
+                cells.add_f64(SUM, value);
+                return;
+            }
+        };
+        cells[FIRST_BUCKET + bucket].fetch_add(1, Ordering::Relaxed);
+        let sum = &cells[SUM];
         let mut current = sum.load(Ordering::Relaxed);
         loop {
             let added = (f64::from_bits(current) + value).to_bits();
@@ -76,10 +101,20 @@ impl AtomicHistogram {
     /// Hands each bucket's own (non-cumulative) count to `bucket`, the `+Inf` bucket last,
     /// then returns the sum: the same reads, in the same order, as `EncodeMetric::encode`.
     pub(crate) fn read(&self, mut bucket: impl FnMut(usize, u64)) -> f64 {
-        for (index, count) in self.cells[FIRST_BUCKET..].iter().enumerate() {
-            bucket(index, count.load(Ordering::Relaxed));
+        match &self.cells {
+            Cells::Shared(cells) => {
+                for (index, count) in cells[FIRST_BUCKET..].iter().enumerate() {
+                    bucket(index, count.load(Ordering::Relaxed));
+                }
+                f64::from_bits(cells[SUM].load(Ordering::Relaxed))
+            }
+            Cells::Striped(cells) => {
+                for index in 0..=self.bounds.len() {
+                    bucket(index, cells.sum(FIRST_BUCKET + index));
+                }
+                cells.sum_f64(SUM)
+            }
         }
-        f64::from_bits(self.cells[SUM].load(Ordering::Relaxed))
     }
 }
 
@@ -97,16 +132,16 @@ impl TypedMetric for AtomicHistogram {
 
 impl EncodeMetric for AtomicHistogram {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+        let mut counts = Vec::with_capacity(self.bounds.len() + 1);
+        let sum = self.read(|_, count| counts.push(count));
         let buckets: Vec<(f64, u64)> = self
             .bounds
             .iter()
             .copied()
             .chain(once(f64::INFINITY))
-            .zip(self.cells[FIRST_BUCKET..].iter())
-            .map(|(bound, count)| (bound, count.load(Ordering::Relaxed)))
+            .zip(counts)
             .collect();
         let count = buckets.iter().map(|(_, count)| count).sum();
-        let sum = f64::from_bits(self.cells[SUM].load(Ordering::Relaxed));
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 

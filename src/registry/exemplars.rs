@@ -142,6 +142,19 @@ pub(crate) struct LatencyHistograms {
     pub(crate) exemplars: bool,
 }
 
+impl LatencyHistograms {
+    /// The histogram without labels, observed by every request: classic ones are striped per
+    /// thread (see [`super::stripes`]).
+    pub(crate) fn new_striped_metric(&self) -> LatencyHistogram {
+        match (&self.native, self.exemplars) {
+            (None, false) => {
+                LatencyHistogram::Classic(AtomicHistogram::new_striped(Arc::clone(&self.buckets)))
+            }
+            _ => self.new_metric(),
+        }
+    }
+}
+
 impl MetricConstructor<LatencyHistogram> for LatencyHistograms {
     fn new_metric(&self) -> LatencyHistogram {
         match (&self.native, self.exemplars) {

@@ -13,6 +13,7 @@ use super::labels::{
 };
 use super::prometheus_text::TextMetric;
 use super::snapshot_family::SnapshotFamily;
+use super::stripes::StripedCounter;
 
 /// Builds histograms with the configured buckets.
 #[derive(Clone, Debug)]
@@ -44,23 +45,23 @@ pub(crate) trait FamilyVisitor {
 /// Every family the layer records, registered once per [`crate::Metrics`].
 #[derive(Debug)]
 pub(crate) struct HttpFamilies {
-    pub(crate) requests_before_middlewares: Counter,
-    pub(crate) responses_before_middlewares: Counter,
+    pub(crate) requests_before_middlewares: StripedCounter,
+    pub(crate) responses_before_middlewares: StripedCounter,
     pub(crate) latency_including_middlewares: LatencyHistogram,
     pub(crate) unknown_latency_including_middlewares: Counter,
     pub(crate) latency_by_view_method: SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms>,
     pub(crate) unknown_latency: Counter,
-    pub(crate) ajax_requests: Counter,
-    pub(crate) requests_by_method: SnapshotFamily<MethodLabels, Counter>,
-    pub(crate) requests_by_transport: SnapshotFamily<TransportLabels, Counter>,
+    pub(crate) ajax_requests: StripedCounter,
+    pub(crate) requests_by_method: SnapshotFamily<MethodLabels, StripedCounter>,
+    pub(crate) requests_by_transport: SnapshotFamily<TransportLabels, StripedCounter>,
     pub(crate) requests_by_view_transport_method:
         SnapshotFamily<ViewTransportMethodLabels, RequestCounter, RequestCounters>,
     pub(crate) request_body_bytes: AtomicHistogram,
-    pub(crate) responses_by_status: SnapshotFamily<StatusLabels, Counter>,
+    pub(crate) responses_by_status: SnapshotFamily<StatusLabels, StripedCounter>,
     pub(crate) responses_by_status_view_method: SnapshotFamily<StatusViewMethodLabels, Counter>,
     pub(crate) response_body_bytes: AtomicHistogram,
     pub(crate) responses_by_charset: SnapshotFamily<CharsetLabels, Counter>,
-    pub(crate) responses_streaming: Counter,
+    pub(crate) responses_streaming: StripedCounter,
     pub(crate) exceptions_by_type: SnapshotFamily<TypeLabels, Counter>,
     pub(crate) exceptions_by_view: SnapshotFamily<ViewLabels, Counter>,
     pub(crate) in_flight: SnapshotFamily<ViewMethodLabels, Gauge>,
@@ -109,24 +110,24 @@ impl HttpFamilies {
         };
         let size = Buckets(config.size_buckets.as_slice().into());
         Self {
-            requests_before_middlewares: Counter::default(),
-            responses_before_middlewares: Counter::default(),
-            latency_including_middlewares: latency.new_metric(),
+            requests_before_middlewares: StripedCounter::default(),
+            responses_before_middlewares: StripedCounter::default(),
+            latency_including_middlewares: latency.new_striped_metric(),
             unknown_latency_including_middlewares: Counter::default(),
             latency_by_view_method: SnapshotFamily::new_with_constructor(latency),
             unknown_latency: Counter::default(),
-            ajax_requests: Counter::default(),
+            ajax_requests: StripedCounter::default(),
             requests_by_method: SnapshotFamily::default(),
             requests_by_transport: SnapshotFamily::default(),
             requests_by_view_transport_method: SnapshotFamily::new_with_constructor(RequestCounters {
                 exemplars: config.trace_id_source.is_some(),
             }),
-            request_body_bytes: size.new_metric(),
+            request_body_bytes: AtomicHistogram::new_striped(std::sync::Arc::clone(&size.0)),
             responses_by_status: SnapshotFamily::default(),
             responses_by_status_view_method: SnapshotFamily::default(),
-            response_body_bytes: size.new_metric(),
+            response_body_bytes: AtomicHistogram::new_striped(std::sync::Arc::clone(&size.0)),
             responses_by_charset: SnapshotFamily::default(),
-            responses_streaming: Counter::default(),
+            responses_streaming: StripedCounter::default(),
             exceptions_by_type: SnapshotFamily::default(),
             exceptions_by_view: SnapshotFamily::default(),
             in_flight: SnapshotFamily::default(),

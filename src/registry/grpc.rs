@@ -60,9 +60,9 @@ impl GrpcMetrics {
 
     /// The gRPC call a request starts, `None` for any other request. Beyond the cap, new
     /// (service, method) pairs fold into `<overflow>`, counted once per call.
-    pub(crate) fn call(&self, request: &http::request::Parts, recorder: &Recorder) -> Option<GrpcCall> {
-        let (service, method) = GrpcCall::names(request)?;
-        let path = request.uri.path();
+    pub(crate) fn call(&self, uri: &http::Uri, headers: &HeaderMap, recorder: &Recorder) -> Option<GrpcCall> {
+        let (service, method) = GrpcCall::names(uri, headers)?;
+        let path = uri.path();
         if let Some(call) = self.calls.read().get(path) {
             return Some(call.clone());
         }
@@ -116,13 +116,13 @@ pub(crate) struct GrpcCall {
 impl GrpcCall {
     /// The call a request makes, or `None` when it is not a gRPC request.
     /// The service and method of a gRPC request, `None` for any other request.
-    fn names(request: &http::request::Parts) -> Option<(&str, &str)> {
-        let content_type = request.headers.get(CONTENT_TYPE)?.as_bytes();
+    fn names<'u>(uri: &'u http::Uri, headers: &HeaderMap) -> Option<(&'u str, &'u str)> {
+        let content_type = headers.get(CONTENT_TYPE)?.as_bytes();
         let subtype = content_type.strip_prefix(b"application/grpc")?;
         if !(subtype.is_empty() || subtype.starts_with(b"+") || subtype.starts_with(b";")) {
             return None;
         }
-        let (service, method) = request.uri.path().strip_prefix('/')?.split_once('/')?;
+        let (service, method) = uri.path().strip_prefix('/')?.split_once('/')?;
         if service.is_empty() || method.is_empty() || method.contains('/') {
             return None;
         }
@@ -203,16 +203,23 @@ mod tests {
             .0
     }
 
+    fn names_of(request: &http::request::Parts) -> Option<(&str, &str)> {
+        GrpcCall::names(&request.uri, &request.headers)
+    }
+
     #[test]
     fn grpc_requests_are_recognised_by_content_type_and_path() {
         let orders = request("/shop.Orders/Get", "application/grpc");
-        assert_eq!(GrpcCall::names(&orders), Some(("shop.Orders", "Get")));
-        assert!(GrpcCall::names(&request("/shop.Orders/Get", "application/grpc+proto")).is_some());
-        assert!(GrpcCall::names(&request("/shop.Orders/Get", "application/grpc-web")).is_none());
-        assert!(GrpcCall::names(&request("/shop.Orders/Get", "application/json")).is_none());
-        assert!(GrpcCall::names(&request("/shop.Orders", "application/grpc")).is_none());
-        assert!(GrpcCall::names(&request("/a/b/c", "application/grpc")).is_none());
-        assert!(GrpcCall::names(&request("//Get", "application/grpc")).is_none());
+        assert_eq!(
+            GrpcCall::names(&orders.uri, &orders.headers),
+            Some(("shop.Orders", "Get"))
+        );
+        assert!(names_of(&request("/shop.Orders/Get", "application/grpc+proto")).is_some());
+        assert!(names_of(&request("/shop.Orders/Get", "application/grpc-web")).is_none());
+        assert!(names_of(&request("/shop.Orders/Get", "application/json")).is_none());
+        assert!(names_of(&request("/shop.Orders", "application/grpc")).is_none());
+        assert!(names_of(&request("/a/b/c", "application/grpc")).is_none());
+        assert!(names_of(&request("//Get", "application/grpc")).is_none());
     }
 
     #[test]

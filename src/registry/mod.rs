@@ -16,6 +16,7 @@ mod native_histograms;
 mod prometheus_text;
 pub(crate) mod recorder;
 mod snapshot_family;
+pub(crate) mod stripes;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -193,6 +193,16 @@ impl TextMetric for Counter {
     }
 }
 
+impl TextMetric for super::stripes::StripedCounter {
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        push_name_and_labels(writer.out, name, "", labels);
+        writer.out.push(' ');
+        push_u64(writer.out, self.get());
+        writer.out.push('\n');
+        Ok(())
+    }
+}
+
 impl TextMetric for Gauge {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         push_name_and_labels(writer.out, name, "", labels);

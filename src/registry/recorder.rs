@@ -30,6 +30,7 @@ use super::labels::{
     StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
     ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
 };
+use super::stripes::StripedCounter;
 
 type MethodSlots = [OnceLock<Arc<ViewHandles>>; MethodLabel::COUNT];
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -42,9 +43,9 @@ const MAX_INLINE_CHARSET: usize = 64;
 pub(crate) struct Recorder {
     pub(crate) families: HttpFamilies,
     max_label_sets: usize,
-    by_method: [OnceLock<Counter>; MethodLabel::COUNT],
-    by_transport: [OnceLock<Counter>; Transport::COUNT],
-    by_status: Box<[OnceLock<Counter>]>,
+    by_method: [OnceLock<StripedCounter>; MethodLabel::COUNT],
+    by_transport: [OnceLock<StripedCounter>; Transport::COUNT],
+    by_status: Box<[OnceLock<StripedCounter>]>,
     views: RwLock<FastMap<LabelValue, Arc<MethodSlots>>>,
     view_method_pairs: AtomicUsize,
     overflow_view: MethodSlots,
@@ -117,7 +118,7 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn requests_by_method(&self, method: MethodLabel) -> &Counter {
+    pub(crate) fn requests_by_method(&self, method: MethodLabel) -> &StripedCounter {
         self.by_method[method.index()].get_or_init(|| {
             self.families
                 .requests_by_method
@@ -125,7 +126,7 @@ impl Recorder {
         })
     }
 
-    pub(crate) fn requests_by_transport(&self, transport: Transport) -> &Counter {
+    pub(crate) fn requests_by_transport(&self, transport: Transport) -> &StripedCounter {
         self.by_transport[transport.index()].get_or_init(|| {
             self.families
                 .requests_by_transport
@@ -133,7 +134,7 @@ impl Recorder {
         })
     }
 
-    pub(crate) fn responses_by_status(&self, status: StatusLabel) -> &Counter {
+    pub(crate) fn responses_by_status(&self, status: StatusLabel) -> &StripedCounter {
         self.by_status[status.index()].get_or_init(|| {
             self.families
                 .responses_by_status

@@ -1,0 +1,224 @@
+//! [`StripedCells`]: counters that every request adds to, kept per thread so that threads do
+//! not take turns owning one cache line, and [`StripedCounter`], a counter made of them.
+//!
+//! The families without a `view` label (requests by method, by transport, responses by
+//! status, the global latency and body-size histograms…) see every request of the process:
+//! with one shared atomic each, two threads serving requests pass a dozen cache lines back and
+//! forth on every request. Here each thread adds into its own stripe and a scrape sums the
+//! stripes. The first [`EXCLUSIVE_STRIPES`] threads that record own their stripe outright and
+//! add with a plain load and store (no locked instruction at all); any further thread shares
+//! one of the remaining stripes and adds atomically. A thread's stripe is handed to the next
+//! new thread when it exits.
+//!
+//! Only families with a bounded number of series are striped: a striped counter takes
+//! [`STRIPES`] × 128 bytes, too much for one series per `(view, method)` pair.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::{MetricType, TypedMetric};
+
+/// Stripes per set of cells.
+pub(crate) const STRIPES: usize = 16;
+/// Stripes owned by a single thread; the rest are shared by every thread beyond those.
+pub(crate) const EXCLUSIVE_STRIPES: usize = 14;
+/// A cache line holds 8 cells: a gap of 8 unused cells between stripes keeps any two stripes
+/// off a common line whatever the allocation's alignment.
+const CELLS_PER_LINE: usize = 8;
+
+/// Exclusive stripes left behind by exited threads.
+static FREED_STRIPES: Mutex<Vec<usize>> = parking_lot::const_mutex(Vec::new());
+/// Stripes handed out so far (the exclusive ones first).
+static CLAIMED_STRIPES: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's stripe, returned for reuse when the thread exits.
+struct ThreadStripe(usize);
+
+impl ThreadStripe {
+    fn claim() -> Self {
+        if let Some(index) = FREED_STRIPES.lock().pop() {
+            return Self(index);
+        }
+        let claimed = CLAIMED_STRIPES.fetch_add(1, Ordering::Relaxed);
+        if claimed < EXCLUSIVE_STRIPES {
+            Self(claimed)
+        } else {
+            Self(EXCLUSIVE_STRIPES + claimed % (STRIPES - EXCLUSIVE_STRIPES))
+        }
+    }
+}
+
+impl Drop for ThreadStripe {
+    fn drop(&mut self) {
+        // The mutex orders this thread's last additions before the next owner's first.
+        if self.0 < EXCLUSIVE_STRIPES {
+            FREED_STRIPES.lock().push(self.0);
+        }
+    }
+}
+
+thread_local! {
+    static STRIPE: ThreadStripe = ThreadStripe::claim();
+}
+
+/// The calling thread's stripe. A thread whose thread-local storage is already gone (a
+/// destructor recording late) uses the last shared stripe.
+fn current_stripe() -> usize {
+    STRIPE.try_with(|stripe| stripe.0).unwrap_or(STRIPES - 1)
+}
+
+/// `cells` counters (integers or `f64` bits), one copy per stripe.
+pub(crate) struct StripedCells {
+    stride: usize,
+    cells: Box<[AtomicU64]>,
+}
+
+impl StripedCells {
+    pub(crate) fn new(cells: usize) -> Self {
+        let stride = cells.div_ceil(CELLS_PER_LINE) * CELLS_PER_LINE + CELLS_PER_LINE;
+        Self {
+            stride,
+            cells: (0..stride * STRIPES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Adds `value` to `cell` in the calling thread's stripe.
+    #[inline]
+    pub(crate) fn add(&self, cell: usize, value: u64) {
+        let stripe = current_stripe();
+        let target = &self.cells[stripe * self.stride + cell];
+        if stripe < EXCLUSIVE_STRIPES {
+            // Only this thread writes this stripe: no other writer can slip in between.
+            target.store(
+                target.load(Ordering::Relaxed).wrapping_add(value),
+                Ordering::Relaxed,
+            );
+        } else {
+            target.fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds `value` to the `f64` held (as bits) in `cell` of the calling thread's stripe.
+    #[inline]
+    pub(crate) fn add_f64(&self, cell: usize, value: f64) {
+        let stripe = current_stripe();
+        let target = &self.cells[stripe * self.stride + cell];
+        let add = |bits: u64| (f64::from_bits(bits) + value).to_bits();
+        if stripe < EXCLUSIVE_STRIPES {
+            target.store(add(target.load(Ordering::Relaxed)), Ordering::Relaxed);
+        } else {
+            let mut current = target.load(Ordering::Relaxed);
+            while let Err(actual) =
+                target.compare_exchange_weak(current, add(current), Ordering::Relaxed, Ordering::Relaxed)
+            {
+                current = actual;
+            }
+        }
+    }
+
+    /// The total of `cell` over every stripe.
+    pub(crate) fn sum(&self, cell: usize) -> u64 {
+        self.stripes(cell)
+            .fold(0, |total, value| total.wrapping_add(value))
+    }
+
+    /// The total of the `f64` cell `cell` over every stripe.
+    pub(crate) fn sum_f64(&self, cell: usize) -> f64 {
+        self.stripes(cell).map(f64::from_bits).sum()
+    }
+
+    fn stripes(&self, cell: usize) -> impl Iterator<Item = u64> + '_ {
+        (0..STRIPES).map(move |stripe| self.cells[stripe * self.stride + cell].load(Ordering::Relaxed))
+    }
+}
+
+impl fmt::Debug for StripedCells {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripedCells")
+            .field("cells", &(self.stride - CELLS_PER_LINE))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A monotonic counter striped per thread; renders like prometheus-client's `Counter`.
+#[derive(Clone)]
+pub(crate) struct StripedCounter(Arc<StripedCells>);
+
+impl Default for StripedCounter {
+    fn default() -> Self {
+        Self(Arc::new(StripedCells::new(1)))
+    }
+}
+
+impl StripedCounter {
+    #[inline]
+    pub(crate) fn inc(&self) {
+        self.0.add(0, 1);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.sum(0)
+    }
+}
+
+impl fmt::Debug for StripedCounter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StripedCounter").field(&self.get()).finish()
+    }
+}
+
+impl TypedMetric for StripedCounter {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for StripedCounter {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn additions_from_many_threads_all_count() {
+        let cells = Arc::new(StripedCells::new(3));
+        // More threads than exclusive stripes, so shared stripes are exercised too.
+        let threads: Vec<_> = (0..2 * STRIPES)
+            .map(|_| {
+                let cells = Arc::clone(&cells);
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        cells.add(1, 2);
+                        cells.add_f64(2, 0.5);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(cells.sum(0), 0);
+        assert_eq!(cells.sum(1), 2 * STRIPES as u64 * 2000);
+        assert_eq!(cells.sum_f64(2), 2.0 * STRIPES as f64 * 500.0);
+    }
+
+    #[test]
+    fn a_counter_reads_the_sum_of_its_stripes() {
+        let counter = StripedCounter::default();
+        let clone = counter.clone();
+        std::thread::scope(|scope| {
+            scope.spawn(|| (0..5).for_each(|_| clone.inc()));
+            scope.spawn(|| (0..7).for_each(|_| counter.inc()));
+        });
+        assert_eq!(counter.get(), 12);
+    }
+}
