@@ -141,7 +141,10 @@ impl RequestTracker {
             stage: Stage::AwaitingHead,
             body_bytes: 0,
             expected_body_bytes: UNKNOWN_SIZE,
-            grpc: shared.grpc.call(request.uri, request.headers, recorder),
+            // gRPC calls are always POSTs: other requests skip the content-type lookup.
+            grpc: (method == MethodLabel::Post)
+                .then(|| shared.grpc.call(request.uri, request.headers, recorder))
+                .flatten(),
             trace_id,
         }
     }

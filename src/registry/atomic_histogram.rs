@@ -237,6 +237,47 @@ mod tests {
     }
 
     #[test]
+    fn a_striped_histogram_encodes_like_a_shared_one() {
+        for values in [&[][..], &[0.3], VALUES, &[1.0, f64::NAN, 2.0]] {
+            let (striped, shared) = (
+                AtomicHistogram::new_striped(BOUNDS.into()),
+                AtomicHistogram::new(BOUNDS.into()),
+            );
+            // Observed from several threads, so that several stripes hold counts.
+            std::thread::scope(|scope| {
+                for chunk in values.chunks(5) {
+                    let striped = &striped;
+                    scope.spawn(move || chunk.iter().for_each(|value| striped.observe(*value)));
+                }
+            });
+            values.iter().for_each(|value| shared.observe(*value));
+            let registry = |histogram: AtomicHistogram| {
+                let mut registry = Registry::default();
+                registry.register_with_unit("latency", "Latency", Unit::Seconds, histogram);
+                registry
+            };
+            assert_eq!(texts(&registry(striped)), texts(&registry(shared)), "{values:?}");
+        }
+    }
+
+    #[test]
+    fn striped_observers_lose_nothing() {
+        let histogram = AtomicHistogram::new_striped(BOUNDS.into());
+        // More threads than exclusive stripes: shared stripes take atomic additions.
+        std::thread::scope(|scope| {
+            for _ in 0..2 * super::super::stripes::STRIPES {
+                scope.spawn(|| (0..1_000).for_each(|_| histogram.observe(0.25)));
+            }
+        });
+        let mut buckets = Vec::new();
+        let sum = histogram.read(|_, count| buckets.push(count));
+        let observations = 2 * super::super::stripes::STRIPES as u64 * 1_000;
+        assert_eq!(buckets.iter().sum::<u64>(), observations);
+        assert_eq!(buckets[3], observations, "0.25 is the fourth bound");
+        assert_eq!(sum, 0.25 * observations as f64);
+    }
+
+    #[test]
     fn nan_counts_in_inf_and_poisons_the_sum_like_prometheus_client() {
         let (ours, theirs) = registries(&[1.0, f64::NAN, 2.0]);
         assert_eq!(texts(&ours), texts(&theirs));

@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -33,7 +34,12 @@ use super::labels::{
 use super::stripes::StripedCounter;
 
 type MethodSlots = [OnceLock<Arc<ViewHandles>>; MethodLabel::COUNT];
+type IndexedView = (LabelValue, Arc<MethodSlots>);
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Slots of the lock-free view index (a power of two), and how far a lookup probes.
+const VIEW_INDEX_SLOTS: usize = 256;
+const VIEW_INDEX_PROBES: usize = 8;
 
 /// The longest charset compared without allocating (IANA names are at most 40 bytes).
 const MAX_INLINE_CHARSET: usize = 64;
@@ -47,6 +53,11 @@ pub(crate) struct Recorder {
     by_transport: [OnceLock<StripedCounter>; Transport::COUNT],
     by_status: Box<[OnceLock<StripedCounter>]>,
     views: RwLock<FastMap<LabelValue, Arc<MethodSlots>>>,
+    /// The first views, findable without taking `views`' lock: every request looks its view
+    /// up, and a read lock is two atomic writes to one cache line shared by every thread.
+    /// Append-only open addressing; a view that finds no free slot is in `views` only.
+    view_index: Box<[OnceLock<IndexedView>]>,
+    view_hasher: foldhash::fast::RandomState,
     view_method_pairs: AtomicUsize,
     overflow_view: MethodSlots,
     status_view_method_series: AtomicUsize,
@@ -105,6 +116,8 @@ impl Recorder {
             by_transport: Default::default(),
             by_status: (0..StatusLabel::COUNT).map(|_| OnceLock::new()).collect(),
             views: RwLock::default(),
+            view_index: (0..VIEW_INDEX_SLOTS).map(|_| OnceLock::new()).collect(),
+            view_hasher: foldhash::fast::RandomState::default(),
             view_method_pairs: AtomicUsize::new(0),
             overflow_view: Default::default(),
             status_view_method_series: AtomicUsize::new(0),
@@ -144,12 +157,41 @@ impl Recorder {
 
     /// The handles for `(view, method)`; the overflow handles once the cap is reached.
     pub(crate) fn view(&self, view: &str, method: MethodLabel) -> Arc<ViewHandles> {
-        if let Some(slots) = self.views.read().get(view) {
+        if let Some(slots) = self.indexed_view(view) {
+            if let Some(handles) = slots[method.index()].get() {
+                return Arc::clone(handles);
+            }
+        } else if let Some(slots) = self.views.read().get(view) {
             if let Some(handles) = slots[method.index()].get() {
                 return Arc::clone(handles);
             }
         }
         self.new_view(view, method)
+    }
+
+    /// The view's slots if the lock-free index holds them.
+    fn indexed_view(&self, view: &str) -> Option<&Arc<MethodSlots>> {
+        let start = self.view_hasher.hash_one(view) as usize;
+        for probe in 0..VIEW_INDEX_PROBES {
+            match self.view_index[(start + probe) % VIEW_INDEX_SLOTS].get() {
+                Some((key, slots)) if key.as_str() == view => return Some(slots),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+        None
+    }
+
+    /// Puts a new view in the lock-free index if a slot in its probe range is free. Callers
+    /// hold `views`' write lock, so no two insertions race.
+    fn index_view(&self, view: &LabelValue, slots: &Arc<MethodSlots>) {
+        let start = self.view_hasher.hash_one(view.as_str()) as usize;
+        let free = (0..VIEW_INDEX_PROBES)
+            .map(|probe| &self.view_index[(start + probe) % VIEW_INDEX_SLOTS])
+            .find(|slot| slot.get().is_none());
+        if let Some(slot) = free {
+            let _ = slot.set((view.clone(), Arc::clone(slots)));
+        }
     }
 
     #[cold]
@@ -160,7 +202,9 @@ impl Recorder {
                 Some(slots) => Some(Arc::clone(slots)),
                 None if self.view_method_pairs.load(Ordering::Relaxed) < self.max_label_sets => {
                     let slots: Arc<MethodSlots> = Arc::default();
-                    views.insert(LabelValue::new(view), Arc::clone(&slots));
+                    let key = LabelValue::new(view);
+                    self.index_view(&key, &slots);
+                    views.insert(key, Arc::clone(&slots));
                     Some(slots)
                 }
                 None => None,
@@ -509,5 +553,43 @@ impl ViewHandles {
         let counter = create();
         statuses.push((status, counter.clone()));
         counter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_beyond_the_lock_free_index_are_found_in_the_map() {
+        let metrics = crate::Metrics::new();
+        let recorder = &metrics.shared.recorder;
+        let names: Vec<String> = (0..4 * VIEW_INDEX_SLOTS).map(|i| format!("/v{i}")).collect();
+        let first: Vec<_> = names
+            .iter()
+            .map(|name| recorder.view(name, MethodLabel::Get))
+            .collect();
+        assert!(
+            names
+                .iter()
+                .filter(|name| recorder.indexed_view(name).is_some())
+                .count()
+                <= VIEW_INDEX_SLOTS
+        );
+        assert!(names.iter().any(|name| recorder.indexed_view(name).is_none()));
+        for (name, handles) in names.iter().zip(&first) {
+            assert_eq!(handles.view(), name);
+            assert!(
+                Arc::ptr_eq(handles, &recorder.view(name, MethodLabel::Get)),
+                "{name}"
+            );
+            let post = recorder.view(name, MethodLabel::Post);
+            assert_eq!(post.view(), name);
+            assert!(!Arc::ptr_eq(handles, &post));
+        }
+        assert_eq!(
+            recorder.view_method_pairs.load(Ordering::Relaxed),
+            2 * names.len()
+        );
     }
 }
