@@ -52,7 +52,8 @@ pin_project! {
     #[derive(Debug)]
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Exposition { body: ExpositionBody },
+        // Boxed (a scrape may allocate): inline, it would widen every response's body.
+        Exposition { body: Box<ExpositionBody> },
     }
 }
 
@@ -66,7 +67,7 @@ impl<B> ResponseBody<B> {
 
     pub(crate) fn exposition(body: ExpositionBody) -> Self {
         Self {
-            kind: Kind::Exposition { body },
+            kind: Kind::Exposition { body: Box::new(body) },
             tracker: None,
         }
     }
@@ -105,37 +106,29 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let (frame, ended) = match this.kind.project() {
-            KindProj::Inner { mut body } => match record_panic(this.tracker, || body.as_mut().poll_frame(cx))
-            {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(frame) => {
-                    let ended = frame.is_none() || body.is_end_stream();
-                    (frame, ended)
-                }
-            },
-            KindProj::Exposition { body } => {
-                let frame = body.take().map(|data| Ok(Frame::data(B::Data::from(data))));
-                (frame, true)
-            }
-        };
-        if let Some(tracker) = this.tracker.as_mut() {
-            match &frame {
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        tracker.on_body_data(data.remaining());
-                    } else if let Some(trailers) = frame.trailers_ref() {
-                        tracker.on_trailers(trailers);
+        let tracker = this.tracker;
+        match this.kind.project() {
+            KindProj::Inner { mut body } => {
+                let frame = std::task::ready!(record_panic(tracker, || body.as_mut().poll_frame(cx)));
+                if let Some(tracker) = tracker.as_mut() {
+                    record_frame::<B::Data, B::Error>(tracker, &frame);
+                    // Asked only while the end is still unknown: a body of known size has
+                    // already ended with its last byte.
+                    if tracker.awaits_body_end() && (frame.is_none() || body.is_end_stream()) {
+                        tracker.on_body_end();
                     }
                 }
-                Some(Err(_)) => tracker.on_body_error(std::any::type_name::<B::Error>()),
-                None => {}
+                Poll::Ready(frame)
             }
-            if ended {
-                tracker.on_body_end();
+            KindProj::Exposition { body } => {
+                let frame = body.take().map(|data| Ok(Frame::data(B::Data::from(data))));
+                if let Some(tracker) = tracker.as_mut() {
+                    record_frame::<B::Data, B::Error>(tracker, &frame);
+                    tracker.on_body_end();
+                }
+                Poll::Ready(frame)
             }
         }
-        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -150,5 +143,20 @@ where
             Kind::Inner { body } => body.size_hint(),
             Kind::Exposition { body } => body.size_hint(),
         }
+    }
+}
+
+/// Counts a frame's bytes, reads its trailers, or records its error.
+fn record_frame<D: Buf, E>(tracker: &mut RequestTracker, frame: &Option<Result<Frame<D>, E>>) {
+    match frame {
+        Some(Ok(frame)) => {
+            if let Some(data) = frame.data_ref() {
+                tracker.on_body_data(data.remaining());
+            } else if let Some(trailers) = frame.trailers_ref() {
+                tracker.on_trailers(trailers);
+            }
+        }
+        Some(Err(_)) => tracker.on_body_error(std::any::type_name::<E>()),
+        None => {}
     }
 }

@@ -209,6 +209,11 @@ impl RequestTracker {
         }
     }
 
+    /// Whether the body's end is still to be recorded.
+    pub(crate) fn awaits_body_end(&self) -> bool {
+        self.stage == Stage::Streaming
+    }
+
     /// Records the end of the response body.
     pub(crate) fn on_body_end(&mut self) {
         if self.stage != Stage::Streaming {

@@ -51,7 +51,7 @@ impl TraceIdSource {
             Self::Custom(extract) => extract(request)?,
         };
         let chars = id.chars().count();
-        (chars > 0 && chars <= MAX_TRACE_ID_CHARS).then(|| TraceId(id.into()))
+        (chars > 0 && chars <= MAX_TRACE_ID_CHARS).then(|| TraceId(Arc::new(id)))
     }
 }
 
@@ -82,13 +82,13 @@ pub(crate) fn sampled_trace_id(traceparent: &[u8]) -> Option<&str> {
 }
 
 /// The exemplar label set: `{trace_id="…"}`. Shared, as one request's id goes to several
-/// metrics.
+/// metrics. A thin pointer (`Arc<String>`, not `Arc<str>`): it sits in every request's tracker.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct TraceId(Arc<str>);
+pub(crate) struct TraceId(Arc<String>);
 
 impl EncodeLabelSet for TraceId {
     fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
-        encode_label(encoder, TRACE_ID, &&*self.0)
+        encode_label(encoder, TRACE_ID, &self.0.as_str())
     }
 }
 

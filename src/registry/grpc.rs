@@ -76,10 +76,7 @@ impl GrpcMetrics {
             return call.clone();
         }
         if calls.len() < self.max_label_sets {
-            let call = GrpcCall {
-                service: Arc::from(service),
-                method: Arc::from(method),
-            };
+            let call = GrpcCall::new(service, method);
             calls.insert(path.into(), call.clone());
             return call;
         }
@@ -88,32 +85,39 @@ impl GrpcMetrics {
             .label_overflow
             .get_or_create_owned(&OverflowLabels { label: "grpc_method" })
             .inc();
-        GrpcCall {
-            service: Arc::from(OVERFLOW),
-            method: Arc::from(OVERFLOW),
-        }
+        GrpcCall::new(OVERFLOW, OVERFLOW)
     }
 
     /// Counts one completed call.
     pub(crate) fn record(&self, call: GrpcCall, code: GrpcCode) {
         self.handled
             .get_or_create_owned(&GrpcLabels {
-                service: call.service,
-                method: call.method,
+                service: Arc::clone(&call.0.service),
+                method: Arc::clone(&call.0.method),
                 code,
             })
             .inc();
     }
 }
 
-/// A gRPC call whose outcome is not yet known.
+/// A gRPC call whose outcome is not yet known: one thin pointer in every request's tracker.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct GrpcCall {
+pub(crate) struct GrpcCall(Arc<GrpcNames>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct GrpcNames {
     service: Arc<str>,
     method: Arc<str>,
 }
 
 impl GrpcCall {
+    fn new(service: &str, method: &str) -> Self {
+        Self(Arc::new(GrpcNames {
+            service: Arc::from(service),
+            method: Arc::from(method),
+        }))
+    }
+
     /// The call a request makes, or `None` when it is not a gRPC request.
     /// The service and method of a gRPC request, `None` for any other request.
     fn names<'u>(uri: &'u http::Uri, headers: &HeaderMap) -> Option<(&'u str, &'u str)> {
