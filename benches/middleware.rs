@@ -29,6 +29,13 @@ fn router() -> Router {
     Router::new().route("/users/{id}", get(|| async { "user" }))
 }
 
+/// Turns every route into its final service once, as `axum::serve` does (through
+/// `into_make_service`). Without it, a `Router<()>` called directly rebuilds each handler's
+/// route and applies every layer again on every request, which is not what a server pays.
+fn finalize(router: Router) -> Router {
+    router.with_state(())
+}
+
 /// A layer that wraps the response body and records nothing: what any body-observing layer
 /// costs in axum (a `Router::layer` whose body type changes is boxed per response).
 fn passthrough(router: Router) -> Router {
@@ -114,10 +121,10 @@ fn apps() -> &'static Apps {
         };
         let apps = Apps {
             runtimes: [new_runtime(), new_runtime()],
-            bare: router(),
-            floor: passthrough(router()),
-            ours: router().layer(tower_prometheus::Metrics::new().layer()),
-            peer: router().layer(peer_layer),
+            bare: finalize(router()),
+            floor: finalize(passthrough(router())),
+            ours: finalize(router().layer(tower_prometheus::Metrics::new().layer())),
+            peer: finalize(router().layer(peer_layer)),
             runtime,
         };
         // Warm every label set so the measured requests are the steady state.
@@ -226,7 +233,7 @@ fn fixed_run(spec: &str) {
     let (variant, requests) = spec.split_once(':').expect("VARIANT:N");
     let requests: u64 = requests.parse().expect("N");
     let runtime = new_runtime();
-    let app = match variant {
+    let app = finalize(match variant {
         "bare" => router(),
         "passthrough_layer" => passthrough(router()),
         "tower_prometheus" => router().layer(tower_prometheus::Metrics::new().layer()),
@@ -235,7 +242,7 @@ fn fixed_run(spec: &str) {
             router().layer(axum_prometheus::PrometheusMetricLayer::pair().0)
         }
         other => panic!("unknown variant {other}"),
-    };
+    });
     run(&runtime, &app, 100);
     let elapsed = run(&runtime, &app, requests);
     println!(
