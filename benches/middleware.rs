@@ -51,17 +51,41 @@ fn new_runtime() -> Runtime {
         .expect("tokio runtime")
 }
 
+/// A variant under test: an axum router, or our layer wrapped around a whole router as a
+/// plain tower service (no `Router::layer`, so none of axum's per-layer boxing; the view is
+/// then `<unnamed view>`, since `MatchedPath` is set inside the router).
+#[derive(Clone)]
+enum App {
+    Router(Router),
+    AroundRouter(tower_prometheus::MetricsService<Router>),
+}
+
 /// One request through `app`, its body read to the end.
-async fn request(app: &Router) {
+async fn request(app: &App) {
     let request = Request::get("/users/7").body(Body::empty()).expect("request");
-    let response = app.clone().oneshot(request).await.expect("infallible");
+    match app {
+        App::Router(router) => read(router.clone().oneshot(request).await.expect("infallible")).await,
+        App::AroundRouter(service) => read(service.clone().oneshot(request).await.expect("infallible")).await,
+    }
+}
+
+async fn read<B>(response: http::Response<B>)
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await.expect("body");
     black_box(body.to_bytes());
 }
 
+fn around_router() -> App {
+    use tower::Layer;
+    App::AroundRouter(tower_prometheus::Metrics::new().layer().layer(finalize(router())))
+}
+
 /// Runs `iters` requests on one thread and returns the time they took.
-fn run(runtime: &Runtime, app: &Router, iters: u64) -> Duration {
+fn run(runtime: &Runtime, app: &App, iters: u64) -> Duration {
     runtime.block_on(async {
         let start = Instant::now();
         for _ in 0..iters {
@@ -73,7 +97,7 @@ fn run(runtime: &Runtime, app: &Router, iters: u64) -> Duration {
 
 /// Runs `iters` requests split over two threads sharing `app` (one layer, one label set) and
 /// returns the wall-clock time from the common start to the last thread's end.
-fn run_two_threads(runtimes: &[Runtime; 2], app: &Router, iters: u64) -> Duration {
+fn run_two_threads(runtimes: &[Runtime; 2], app: &App, iters: u64) -> Duration {
     let barrier = Barrier::new(2);
     let shares = [iters / 2, iters - iters / 2];
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
@@ -104,10 +128,11 @@ fn run_two_threads(runtimes: &[Runtime; 2], app: &Router, iters: u64) -> Duratio
 struct Apps {
     runtime: Runtime,
     runtimes: [Runtime; 2],
-    bare: Router,
-    floor: Router,
-    ours: Router,
-    peer: Router,
+    bare: App,
+    floor: App,
+    ours: App,
+    peer: App,
+    around: App,
 }
 
 fn apps() -> &'static Apps {
@@ -121,14 +146,15 @@ fn apps() -> &'static Apps {
         };
         let apps = Apps {
             runtimes: [new_runtime(), new_runtime()],
-            bare: finalize(router()),
-            floor: finalize(passthrough(router())),
-            ours: finalize(router().layer(tower_prometheus::Metrics::new().layer())),
-            peer: finalize(router().layer(peer_layer)),
+            bare: App::Router(finalize(router())),
+            floor: App::Router(finalize(passthrough(router()))),
+            ours: App::Router(finalize(router().layer(tower_prometheus::Metrics::new().layer()))),
+            peer: App::Router(finalize(router().layer(peer_layer))),
+            around: around_router(),
             runtime,
         };
         // Warm every label set so the measured requests are the steady state.
-        for app in [&apps.bare, &apps.floor, &apps.ours, &apps.peer] {
+        for app in [&apps.bare, &apps.floor, &apps.ours, &apps.peer, &apps.around] {
             run(&apps.runtime, app, 100);
         }
         apps
@@ -149,6 +175,7 @@ fn middleware(c: &mut Criterion) {
         ("passthrough_layer", &apps.floor),
         ("tower_prometheus", &apps.ours),
         ("axum_prometheus", &apps.peer),
+        ("tower_prometheus_around_router", &apps.around),
     ] {
         group.bench_function(name, |b| b.iter_custom(|iters| run(runtime, app, iters)));
     }
@@ -177,7 +204,7 @@ fn print_paired() {
     const ROUNDS: usize = 101;
     const BATCH: u64 = 400;
     let apps = apps();
-    let variants = [&apps.bare, &apps.floor, &apps.ours, &apps.peer];
+    let variants = [&apps.bare, &apps.floor, &apps.ours, &apps.peer, &apps.around];
     let mut per_request = vec![Vec::with_capacity(ROUNDS); variants.len()];
     for _ in 0..ROUNDS {
         for (times, app) in per_request.iter_mut().zip(variants) {
@@ -194,6 +221,7 @@ fn print_paired() {
         )
     };
     let (ours, peer, floor) = (difference(2, 0), difference(3, 0), difference(1, 0));
+    let around = difference(4, 0);
     println!("\npaired ({ROUNDS} interleaved rounds of {BATCH} requests, medians, ns per request):");
     println!(
         "  bare {:.0}; overhead over bare: passthrough_layer {floor:.0}, tower_prometheus {ours:.0} \
@@ -201,12 +229,17 @@ fn print_paired() {
         median(per_request[0].clone()),
         ours / peer
     );
+    println!(
+        "  our layer around the whole router (a tower service, no Router::layer): {around:.0} over bare; \
+         through Router::layer, ours above passthrough_layer: {:.0}",
+        difference(2, 1)
+    );
 
     // Each round measures both apps on one and two threads back to back, so a round where
     // another process holds the second core shows up in the bare router's scaling too.
     const THREAD_ROUNDS: usize = 31;
     const THREAD_BATCH: u64 = 4000;
-    let scaling = |app: &Router| {
+    let scaling = |app: &App| {
         let one = run(&apps.runtime, app, THREAD_BATCH);
         let two = run_two_threads(&apps.runtimes, app, THREAD_BATCH);
         one.as_secs_f64() / two.as_secs_f64()
@@ -233,16 +266,19 @@ fn fixed_run(spec: &str) {
     let (variant, requests) = spec.split_once(':').expect("VARIANT:N");
     let requests: u64 = requests.parse().expect("N");
     let runtime = new_runtime();
-    let app = finalize(match variant {
-        "bare" => router(),
-        "passthrough_layer" => passthrough(router()),
-        "tower_prometheus" => router().layer(tower_prometheus::Metrics::new().layer()),
+    let app = match variant {
+        "bare" => App::Router(finalize(router())),
+        "passthrough_layer" => App::Router(finalize(passthrough(router()))),
+        "tower_prometheus" => App::Router(finalize(router().layer(tower_prometheus::Metrics::new().layer()))),
         "axum_prometheus" => {
             let _entered = runtime.enter();
-            router().layer(axum_prometheus::PrometheusMetricLayer::pair().0)
+            App::Router(finalize(
+                router().layer(axum_prometheus::PrometheusMetricLayer::pair().0),
+            ))
         }
+        "tower_prometheus_around_router" => around_router(),
         other => panic!("unknown variant {other}"),
-    });
+    };
     run(&runtime, &app, 100);
     let elapsed = run(&runtime, &app, requests);
     println!(
@@ -286,12 +322,13 @@ fn print_summary() {
         "axum_prometheus",
         "bare_2_threads",
         "tower_prometheus_2_threads",
+        "tower_prometheus_around_router",
     ];
-    let Some([bare, floor, ours, peer, bare2, ours2]) = names
+    let Some([bare, floor, ours, peer, bare2, ours2, around]) = names
         .iter()
         .map(|name| median_ns(name))
         .collect::<Option<Vec<_>>>()
-        .and_then(|medians| <[f64; 6]>::try_from(medians).ok())
+        .and_then(|medians| <[f64; 7]>::try_from(medians).ok())
     else {
         return;
     };
@@ -307,6 +344,10 @@ fn print_summary() {
         ours - floor
     );
     println!("  tower_prometheus overhead: {ours_overhead:.0} ns (target <= 150 ns)");
+    println!(
+        "  our layer around the whole router (no Router::layer): {:.0} ns over bare",
+        around - bare
+    );
     println!(
         "  axum_prometheus overhead: {peer_overhead:.0} ns; ours / theirs = {:.2} (target <= 0.5)",
         ours_overhead / peer_overhead
