@@ -74,8 +74,7 @@ impl AtomicHistogram {
         let cells = match &self.cells {
             Cells::Shared(cells) => cells,
             Cells::Striped(cells) => {
-                cells.add(FIRST_BUCKET + bucket, 1);
-                cells.add_f64(SUM, value);
+                cells.observe(FIRST_BUCKET + bucket, SUM, value);
                 return;
             }
         };

@@ -13,6 +13,7 @@
 //! Only families with a bounded number of series are striped: a striped counter takes
 //! [`STRIPES`] × 128 bytes, too much for one series per `(view, method)` pair.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -34,40 +35,61 @@ static FREED_STRIPES: Mutex<Vec<usize>> = parking_lot::const_mutex(Vec::new());
 /// Stripes handed out so far (the exclusive ones first).
 static CLAIMED_STRIPES: AtomicUsize = AtomicUsize::new(0);
 
-/// This thread's stripe, returned for reuse when the thread exits.
-struct ThreadStripe(usize);
+/// Owns this thread's exclusive stripe and hands it back when the thread exits.
+struct StripeOwner(usize);
 
-impl ThreadStripe {
-    fn claim() -> Self {
-        if let Some(index) = FREED_STRIPES.lock().pop() {
-            return Self(index);
-        }
-        let claimed = CLAIMED_STRIPES.fetch_add(1, Ordering::Relaxed);
-        if claimed < EXCLUSIVE_STRIPES {
-            Self(claimed)
-        } else {
-            Self(EXCLUSIVE_STRIPES + claimed % (STRIPES - EXCLUSIVE_STRIPES))
-        }
-    }
-}
-
-impl Drop for ThreadStripe {
+impl Drop for StripeOwner {
     fn drop(&mut self) {
+        // Anything this thread records from here on (another thread-local's destructor, say)
+        // goes to a shared stripe: the next owner of ours must be its only writer.
+        let _ = STRIPE.try_with(|stripe| stripe.set(EXCLUSIVE_STRIPES));
         // The mutex orders this thread's last additions before the next owner's first.
-        if self.0 < EXCLUSIVE_STRIPES {
-            FREED_STRIPES.lock().push(self.0);
-        }
+        FREED_STRIPES.lock().push(self.0);
     }
 }
 
 thread_local! {
-    static STRIPE: ThreadStripe = ThreadStripe::claim();
+    /// This thread's stripe, `UNASSIGNED` until it first records. A `const` thread-local
+    /// without a destructor: reading it is one load, with no lazy-initialisation check.
+    static STRIPE: Cell<usize> = const { Cell::new(UNASSIGNED) };
+    static OWNER: RefCell<Option<StripeOwner>> = const { RefCell::new(None) };
 }
 
-/// The calling thread's stripe. A thread whose thread-local storage is already gone (a
-/// destructor recording late) uses the last shared stripe.
+const UNASSIGNED: usize = usize::MAX;
+
+/// The calling thread's stripe.
+#[inline]
 fn current_stripe() -> usize {
-    STRIPE.try_with(|stripe| stripe.0).unwrap_or(STRIPES - 1)
+    let stripe = STRIPE.with(Cell::get);
+    if stripe == UNASSIGNED {
+        claim_stripe()
+    } else {
+        stripe
+    }
+}
+
+#[cold]
+fn claim_stripe() -> usize {
+    let freed = FREED_STRIPES.lock().pop();
+    let stripe = freed.unwrap_or_else(|| {
+        let claimed = CLAIMED_STRIPES.fetch_add(1, Ordering::Relaxed);
+        if claimed < EXCLUSIVE_STRIPES {
+            claimed
+        } else {
+            EXCLUSIVE_STRIPES + claimed % (STRIPES - EXCLUSIVE_STRIPES)
+        }
+    });
+    let owned = stripe < EXCLUSIVE_STRIPES
+        && OWNER
+            .try_with(|owner| *owner.borrow_mut() = Some(StripeOwner(stripe)))
+            .is_ok();
+    if stripe < EXCLUSIVE_STRIPES && !owned {
+        // Thread-local storage is being torn down: give the stripe back, use a shared one.
+        FREED_STRIPES.lock().push(stripe);
+        return EXCLUSIVE_STRIPES;
+    }
+    STRIPE.with(|current| current.set(stripe));
+    stripe
 }
 
 /// `cells` counters (integers or `f64` bits), one copy per stripe.
@@ -88,7 +110,20 @@ impl StripedCells {
     /// Adds `value` to `cell` in the calling thread's stripe.
     #[inline]
     pub(crate) fn add(&self, cell: usize, value: u64) {
+        self.add_to(current_stripe(), cell, value);
+    }
+
+    /// One histogram observation, with one stripe lookup: 1 to `bucket`, `value` to the `f64`
+    /// cell `sum`.
+    #[inline]
+    pub(crate) fn observe(&self, bucket: usize, sum: usize, value: f64) {
         let stripe = current_stripe();
+        self.add_to(stripe, bucket, 1);
+        self.add_f64_to(stripe, sum, value);
+    }
+
+    #[inline]
+    fn add_to(&self, stripe: usize, cell: usize, value: u64) {
         let target = &self.cells[stripe * self.stride + cell];
         if stripe < EXCLUSIVE_STRIPES {
             // Only this thread writes this stripe: no other writer can slip in between.
@@ -101,10 +136,8 @@ impl StripedCells {
         }
     }
 
-    /// Adds `value` to the `f64` held (as bits) in `cell` of the calling thread's stripe.
     #[inline]
-    pub(crate) fn add_f64(&self, cell: usize, value: f64) {
-        let stripe = current_stripe();
+    fn add_f64_to(&self, stripe: usize, cell: usize, value: f64) {
         let target = &self.cells[stripe * self.stride + cell];
         let add = |bits: u64| (f64::from_bits(bits) + value).to_bits();
         if stripe < EXCLUSIVE_STRIPES {
@@ -197,8 +230,8 @@ mod tests {
                 let cells = Arc::clone(&cells);
                 std::thread::spawn(move || {
                     for _ in 0..1000 {
-                        cells.add(1, 2);
-                        cells.add_f64(2, 0.5);
+                        cells.add(0, 2);
+                        cells.observe(1, 2, 0.5);
                     }
                 })
             })
@@ -206,8 +239,8 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        assert_eq!(cells.sum(0), 0);
-        assert_eq!(cells.sum(1), 2 * STRIPES as u64 * 2000);
+        assert_eq!(cells.sum(0), 2 * STRIPES as u64 * 2000);
+        assert_eq!(cells.sum(1), 2 * STRIPES as u64 * 1000);
         assert_eq!(cells.sum_f64(2), 2.0 * STRIPES as f64 * 500.0);
     }
 
