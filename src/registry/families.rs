@@ -13,7 +13,7 @@ use super::labels::{
 };
 use super::prometheus_text::TextMetric;
 use super::snapshot_family::SnapshotFamily;
-use super::stripes::StripedCounter;
+use super::stripes::{MaybeStripedCounter, StripedCounter};
 
 /// Builds histograms with the configured buckets.
 #[derive(Clone, Debug)]
@@ -60,7 +60,7 @@ pub(crate) struct HttpFamilies {
     pub(crate) responses_by_status: SnapshotFamily<StatusLabels, StripedCounter>,
     pub(crate) responses_by_status_view_method: SnapshotFamily<StatusViewMethodLabels, Counter>,
     pub(crate) response_body_bytes: AtomicHistogram,
-    pub(crate) responses_by_charset: SnapshotFamily<CharsetLabels, Counter>,
+    pub(crate) responses_by_charset: SnapshotFamily<CharsetLabels, MaybeStripedCounter>,
     pub(crate) responses_streaming: StripedCounter,
     pub(crate) exceptions_by_type: SnapshotFamily<TypeLabels, Counter>,
     pub(crate) exceptions_by_view: SnapshotFamily<ViewLabels, Counter>,

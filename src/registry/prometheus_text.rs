@@ -203,6 +203,16 @@ impl TextMetric for super::stripes::StripedCounter {
     }
 }
 
+impl TextMetric for super::stripes::MaybeStripedCounter {
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        push_name_and_labels(writer.out, name, "", labels);
+        writer.out.push(' ');
+        push_u64(writer.out, self.get());
+        writer.out.push('\n');
+        Ok(())
+    }
+}
+
 impl TextMetric for Gauge {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         push_name_and_labels(writer.out, name, "", labels);

@@ -31,7 +31,7 @@ use super::labels::{
     StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
     ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
 };
-use super::stripes::StripedCounter;
+use super::stripes::{MaybeStripedCounter, StripedCounter};
 
 type MethodSlots = [OnceLock<Arc<ViewHandles>>; MethodLabel::COUNT];
 type IndexedView = (LabelValue, Arc<MethodSlots>);
@@ -62,10 +62,10 @@ pub(crate) struct Recorder {
     overflow_view: MethodSlots,
     status_view_method_series: AtomicUsize,
     view_transport_method_series: AtomicUsize,
-    no_charset: OnceLock<Counter>,
-    first_charset: OnceLock<(Box<str>, Counter)>,
-    first_content_type: OnceLock<(HeaderValue, Counter)>,
-    charsets: RwLock<FastMap<Box<str>, Counter>>,
+    no_charset: OnceLock<MaybeStripedCounter>,
+    first_charset: OnceLock<(Box<str>, MaybeStripedCounter)>,
+    first_content_type: OnceLock<(HeaderValue, MaybeStripedCounter)>,
+    charsets: RwLock<FastMap<Box<str>, MaybeStripedCounter>>,
     error_types: RwLock<FastMap<&'static str, Counter>>,
     overflow_folds: [OnceLock<Counter>; FoldedLabel::COUNT],
 }
@@ -433,11 +433,14 @@ impl Recorder {
             self.fold(FoldedLabel::Charset);
             charsets
                 .entry(OVERFLOW.into())
-                .or_insert_with(|| self.charset_counter(OVERFLOW))
+                .or_insert_with(|| self.charset_counter(OVERFLOW, false))
                 .inc();
             return;
         }
-        let counter = self.charset_counter(charset);
+        // No charset and the first charset seen are what nearly every response carries:
+        // those two are striped per thread; later charsets take a plain counter.
+        let first = is_none || self.first_charset.get().is_none();
+        let counter = self.charset_counter(charset, first);
         counter.inc();
         if is_none {
             let _ = self.no_charset.set(counter);
@@ -448,12 +451,19 @@ impl Recorder {
         }
     }
 
-    fn charset_counter(&self, charset: &str) -> Counter {
-        self.families
-            .responses_by_charset
-            .get_or_create_owned(&CharsetLabels {
-                charset: LabelValue::new(charset),
-            })
+    fn charset_counter(&self, charset: &str, striped: bool) -> MaybeStripedCounter {
+        let labels = CharsetLabels {
+            charset: LabelValue::new(charset),
+        };
+        let family = &self.families.responses_by_charset;
+        if striped {
+            family.get_or_create_with(
+                &labels,
+                || MaybeStripedCounter::Striped(StripedCounter::default()),
+            )
+        } else {
+            family.get_or_create_owned(&labels)
+        }
     }
 
     /// Counts an error by the Rust type name of the error (or [`super::labels::PANIC_TYPE`]).

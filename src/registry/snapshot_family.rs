@@ -45,6 +45,19 @@ where
     M: Clone,
     C: MetricConstructor<M>,
 {
+    /// The metric of `labels`, made by `create` rather than the family's constructor when it
+    /// does not exist yet.
+    pub(crate) fn get_or_create_with(&self, labels: &S, create: impl FnOnce() -> M) -> M {
+        if let Some(metric) = self.metrics.read().get(labels) {
+            return metric.clone();
+        }
+        self.metrics
+            .write()
+            .entry(labels.clone())
+            .or_insert_with(create)
+            .clone()
+    }
+
     /// The metric of `labels`, created on first use; metrics are `Arc`-backed handles.
     pub(crate) fn get_or_create_owned(&self, labels: &S) -> M {
         if let Some(metric) = self.metrics.read().get(labels) {

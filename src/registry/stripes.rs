@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
 /// Stripes per set of cells.
@@ -210,6 +211,56 @@ impl TypedMetric for StripedCounter {
 impl EncodeMetric for StripedCounter {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
         encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// A series of a family whose label values are not bounded by us (charsets): striped for
+/// the value nearly every response carries, a plain counter for the others.
+#[derive(Clone, Debug)]
+pub(crate) enum MaybeStripedCounter {
+    Striped(StripedCounter),
+    Plain(Counter),
+}
+
+impl Default for MaybeStripedCounter {
+    fn default() -> Self {
+        Self::Plain(Counter::default())
+    }
+}
+
+impl MaybeStripedCounter {
+    #[inline]
+    pub(crate) fn inc(&self) {
+        match self {
+            Self::Striped(counter) => counter.inc(),
+            Self::Plain(counter) => {
+                counter.inc();
+            }
+        }
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        match self {
+            Self::Striped(counter) => counter.get(),
+            Self::Plain(counter) => counter.get(),
+        }
+    }
+}
+
+impl TypedMetric for MaybeStripedCounter {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for MaybeStripedCounter {
+    fn encode(&self, encoder: MetricEncoder<'_>) -> fmt::Result {
+        match self {
+            Self::Striped(counter) => counter.encode(encoder),
+            Self::Plain(counter) => counter.encode(encoder),
+        }
     }
 
     fn metric_type(&self) -> MetricType {
