@@ -10,7 +10,8 @@
 //! type names chosen by the application, never by clients, and bounded by the cap, so
 //! HashDoS resistance buys nothing, while SipHash was the largest single cost of a warm
 //! lookup. The most common values (the first charset seen, the first status of a view) sit in
-//! lock-free `OnceLock` slots so the usual response takes no read lock besides the view map's.
+//! lock-free `OnceLock` slots, and the first views in a lock-free index in front of the view
+//! map, so the usual request takes no lock at all.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
