@@ -192,6 +192,11 @@ fn middleware(c: &mut Criterion) {
     group.finish();
 }
 
+/// Seconds for a batch on one thread and on two.
+type OneAndTwo = (f64, f64);
+/// One round: the bare router's times, then ours.
+type Round = (OneAndTwo, OneAndTwo);
+
 /// The median of `values`.
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -252,10 +257,10 @@ fn print_paired() {
     for _ in 0..THREAD_ROUNDS {
         rounds.push((times(&apps.bare), times(&apps.ours)));
     }
-    let scaling = |pick: fn(&((f64, f64), (f64, f64))) -> (f64, f64)| {
-        let pairs: Vec<(f64, f64)> = rounds.iter().map(pick).collect();
+    let scaling = |pick: fn(&Round) -> OneAndTwo| {
+        let pairs: Vec<OneAndTwo> = rounds.iter().map(pick).collect();
         let per_round = median(pairs.iter().map(|(one, two)| one / two).collect());
-        let fastest = |side: fn(&(f64, f64)) -> f64| pairs.iter().map(side).fold(f64::INFINITY, f64::min);
+        let fastest = |side: fn(&OneAndTwo) -> f64| pairs.iter().map(side).fold(f64::INFINITY, f64::min);
         (per_round, fastest(|pair| pair.0) / fastest(|pair| pair.1))
     };
     let (bare, bare_fastest) = scaling(|round| round.0);

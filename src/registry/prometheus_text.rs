@@ -183,33 +183,35 @@ fn push_name_and_labels(out: &mut String, name: &str, suffix: &str, labels: &str
     }
 }
 
+/// One counter sample line: `name{labels} value`.
+fn write_counter(
+    writer: &mut TextWriter<'_>,
+    name: &str,
+    labels: &str,
+    value: u64,
+) -> Result<(), Unsupported> {
+    push_name_and_labels(writer.out, name, "", labels);
+    writer.out.push(' ');
+    push_u64(writer.out, value);
+    writer.out.push('\n');
+    Ok(())
+}
+
 impl TextMetric for Counter {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
-        push_name_and_labels(writer.out, name, "", labels);
-        writer.out.push(' ');
-        push_u64(writer.out, self.get());
-        writer.out.push('\n');
-        Ok(())
+        write_counter(writer, name, labels, self.get())
     }
 }
 
 impl TextMetric for super::stripes::StripedCounter {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
-        push_name_and_labels(writer.out, name, "", labels);
-        writer.out.push(' ');
-        push_u64(writer.out, self.get());
-        writer.out.push('\n');
-        Ok(())
+        write_counter(writer, name, labels, self.get())
     }
 }
 
 impl TextMetric for super::stripes::MaybeStripedCounter {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
-        push_name_and_labels(writer.out, name, "", labels);
-        writer.out.push(' ');
-        push_u64(writer.out, self.get());
-        writer.out.push('\n');
-        Ok(())
+        write_counter(writer, name, labels, self.get())
     }
 }
 
