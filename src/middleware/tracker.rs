@@ -19,6 +19,7 @@ use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
+use crate::registry::view_arena::ViewId;
 use crate::registry::Shared;
 
 const UNKNOWN_SIZE: u64 = u64::MAX;
@@ -67,11 +68,12 @@ pub(crate) struct RequestTracker {
     method: MethodLabel,
     transport: Transport,
     start: Instant,
-    /// The handles whose in-flight gauge this request incremented (the request-time view).
-    in_flight: Arc<ViewHandles>,
-    /// The handles of the response's view when it differs from the request-time view; `None`
-    /// (the usual case) saves cloning the same `Arc` twice per request.
-    switched_view: Option<Arc<ViewHandles>>,
+    /// The handles whose in-flight gauge this request incremented (the request-time view),
+    /// by id: holding them by `Arc` cost a clone and a drop on a line every request of the
+    /// view reads (see `registry::view_arena`).
+    in_flight: ViewId,
+    /// The handles of the response's view when it differs from the request-time view.
+    switched_view: Option<ViewId>,
     stage: Stage,
     body_bytes: u64,
     /// The body's announced size, [`UNKNOWN_SIZE`] for a streaming body (an `Option<u64>`
@@ -128,16 +130,17 @@ impl RequestTracker {
         {
             families.request_body_bytes.observe(length as f64);
         }
-        let handles = recorder.view(view, method);
-        recorder.note_use(&handles);
-        recorder.in_flight(&handles).inc();
+        let view_id = recorder.view(view, method);
+        let handles = recorder.handles(view_id);
+        recorder.note_use(handles);
+        recorder.in_flight(handles).inc();
         Self {
             shared: Arc::clone(shared),
             method,
             transport,
             start,
             switched_view: None,
-            in_flight: handles,
+            in_flight: view_id,
             stage: Stage::AwaitingHead,
             body_bytes: 0,
             expected_body_bytes: UNKNOWN_SIZE,
@@ -171,11 +174,12 @@ impl RequestTracker {
         families
             .latency_including_middlewares
             .observe_with_exemplar(elapsed, trace_id);
-        recorder.latency(self.view(), elapsed, trace_id);
-        recorder.requests_by_view_transport_method(self.view(), self.transport, trace_id);
+        let view = self.view();
+        recorder.latency(view, elapsed, trace_id);
+        recorder.requests_by_view_transport_method(view, self.transport, trace_id);
         let status = StatusLabel::of(status, self.shared.config.group_status_codes);
         recorder.responses_by_status(status).inc();
-        recorder.responses_by_status_view_method(self.view(), status);
+        recorder.responses_by_status_view_method(view, status);
         recorder.responses_by_content_type(headers);
         if body_size.is_none() {
             families.responses_streaming.inc();
@@ -196,8 +200,9 @@ impl RequestTracker {
             .families
             .latency_including_middlewares
             .observe_with_exemplar(elapsed, trace_id);
-        recorder.latency(self.view(), elapsed, trace_id);
-        recorder.requests_by_view_transport_method(self.view(), self.transport, trace_id);
+        let view = self.view();
+        recorder.latency(view, elapsed, trace_id);
+        recorder.requests_by_view_transport_method(view, self.transport, trace_id);
         self.record_exception(type_name);
     }
 
@@ -272,15 +277,17 @@ impl RequestTracker {
 
     /// The handles of the best view known so far (the response's view once the head arrived).
     fn view(&self) -> &ViewHandles {
-        self.switched_view.as_deref().unwrap_or(&self.in_flight)
+        self.shared
+            .recorder
+            .handles(self.switched_view.unwrap_or(self.in_flight))
     }
 
     fn switch_view(&mut self, view: &str) {
         if view != self.view().view() {
             let recorder = &self.shared.recorder;
-            let handles = recorder.view(view, self.method);
-            recorder.note_use(&handles);
-            self.switched_view = Some(handles);
+            let view_id = recorder.view(view, self.method);
+            recorder.note_use(recorder.handles(view_id));
+            self.switched_view = Some(view_id);
         }
     }
 
@@ -301,7 +308,8 @@ impl RequestTracker {
 
     fn finish(&mut self) {
         self.stage = Stage::Done;
-        self.shared.recorder.in_flight(&self.in_flight).dec();
+        let recorder = &self.shared.recorder;
+        recorder.in_flight(recorder.handles(self.in_flight)).dec();
     }
 }
 

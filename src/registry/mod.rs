@@ -17,6 +17,7 @@ mod prometheus_text;
 pub(crate) mod recorder;
 mod snapshot_family;
 pub(crate) mod stripes;
+pub(crate) mod view_arena;
 
 use std::borrow::Cow;
 use std::fmt;

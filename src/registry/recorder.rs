@@ -33,8 +33,9 @@ use super::labels::{
     ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
 };
 use super::stripes::{MaybeStripedCounter, StripedCounter};
+use super::view_arena::{ViewArena, ViewId};
 
-type MethodSlots = [OnceLock<Arc<ViewHandles>>; MethodLabel::COUNT];
+type MethodSlots = [OnceLock<ViewId>; MethodLabel::COUNT];
 type IndexedView = (LabelValue, Arc<MethodSlots>);
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -61,6 +62,8 @@ pub(crate) struct Recorder {
     view_hasher: foldhash::fast::RandomState,
     view_method_pairs: AtomicUsize,
     overflow_view: MethodSlots,
+    /// Every pair's handles, by the id the slots above hold.
+    handles: ViewArena,
     status_view_method_series: AtomicUsize,
     view_transport_method_series: AtomicUsize,
     no_charset: OnceLock<MaybeStripedCounter>,
@@ -121,6 +124,7 @@ impl Recorder {
             view_hasher: foldhash::fast::RandomState::default(),
             view_method_pairs: AtomicUsize::new(0),
             overflow_view: Default::default(),
+            handles: ViewArena::default(),
             status_view_method_series: AtomicUsize::new(0),
             view_transport_method_series: AtomicUsize::new(0),
             no_charset: OnceLock::new(),
@@ -156,18 +160,25 @@ impl Recorder {
         })
     }
 
-    /// The handles for `(view, method)`; the overflow handles once the cap is reached.
-    pub(crate) fn view(&self, view: &str, method: MethodLabel) -> Arc<ViewHandles> {
+    /// The id of the handles for `(view, method)`; the overflow handles' once the cap is
+    /// reached.
+    pub(crate) fn view(&self, view: &str, method: MethodLabel) -> ViewId {
         if let Some(slots) = self.indexed_view(view) {
-            if let Some(handles) = slots[method.index()].get() {
-                return Arc::clone(handles);
+            if let Some(id) = slots[method.index()].get() {
+                return *id;
             }
         } else if let Some(slots) = self.views.read().get(view) {
-            if let Some(handles) = slots[method.index()].get() {
-                return Arc::clone(handles);
+            if let Some(id) = slots[method.index()].get() {
+                return *id;
             }
         }
         self.new_view(view, method)
+    }
+
+    /// The handles `id` names.
+    #[inline]
+    pub(crate) fn handles(&self, id: ViewId) -> &ViewHandles {
+        self.handles.get(id)
     }
 
     /// The view's slots if the lock-free index holds them.
@@ -196,7 +207,7 @@ impl Recorder {
     }
 
     #[cold]
-    fn new_view(&self, view: &str, method: MethodLabel) -> Arc<ViewHandles> {
+    fn new_view(&self, view: &str, method: MethodLabel) -> ViewId {
         let slots = {
             let mut views = self.views.write();
             match views.get(view) {
@@ -218,8 +229,8 @@ impl Recorder {
         };
         let admitted = slots.as_ref().and_then(|(view, slots)| {
             let slot = &slots[method.index()];
-            if let Some(handles) = slot.get() {
-                return Some(Arc::clone(handles));
+            if let Some(id) = slot.get() {
+                return Some(*id);
             }
             // Reserve the pair before creating it so concurrent creators cannot overshoot.
             if self.view_method_pairs.fetch_add(1, Ordering::Relaxed) >= self.max_label_sets {
@@ -227,24 +238,28 @@ impl Recorder {
                 return None;
             }
             let mut created = false;
-            let handles = slot.get_or_init(|| {
+            let id = slot.get_or_init(|| {
                 created = true;
-                Arc::new(ViewHandles::new(view.clone(), method, false))
+                self.handles.push(ViewHandles::new(view.clone(), method, false))
             });
             if !created {
                 self.view_method_pairs.fetch_sub(1, Ordering::Relaxed);
             }
-            Some(Arc::clone(handles))
+            Some(*id)
         });
         // The fold is counted by `note_use`, which every caller runs on the returned handles.
-        admitted.unwrap_or_else(|| self.overflow_view_handles(method))
+        admitted.unwrap_or_else(|| self.overflow_view_id(method))
     }
 
-    fn overflow_view_handles(&self, method: MethodLabel) -> Arc<ViewHandles> {
-        Arc::clone(
-            self.overflow_view[method.index()]
-                .get_or_init(|| Arc::new(ViewHandles::new(LabelValue::new(OVERFLOW), method, true))),
-        )
+    fn overflow_view_id(&self, method: MethodLabel) -> ViewId {
+        *self.overflow_view[method.index()].get_or_init(|| {
+            self.handles
+                .push(ViewHandles::new(LabelValue::new(OVERFLOW), method, true))
+        })
+    }
+
+    fn overflow_view_handles(&self, method: MethodLabel) -> &ViewHandles {
+        self.handles(self.overflow_view_id(method))
     }
 
     fn fold(&self, label: FoldedLabel) {
@@ -588,19 +603,48 @@ mod tests {
                 <= VIEW_INDEX_SLOTS
         );
         assert!(names.iter().any(|name| recorder.indexed_view(name).is_none()));
-        for (name, handles) in names.iter().zip(&first) {
-            assert_eq!(handles.view(), name);
-            assert!(
-                Arc::ptr_eq(handles, &recorder.view(name, MethodLabel::Get)),
-                "{name}"
-            );
+        for (name, id) in names.iter().zip(&first) {
+            assert_eq!(recorder.handles(*id).view(), name);
+            assert_eq!(*id, recorder.view(name, MethodLabel::Get), "{name}");
             let post = recorder.view(name, MethodLabel::Post);
-            assert_eq!(post.view(), name);
-            assert!(!Arc::ptr_eq(handles, &post));
+            assert_eq!(recorder.handles(post).view(), name);
+            assert_ne!(*id, post);
         }
         assert_eq!(
             recorder.view_method_pairs.load(Ordering::Relaxed),
             2 * names.len()
         );
+    }
+
+    #[test]
+    fn views_created_by_many_threads_at_once_get_their_own_handles() {
+        let metrics = crate::Metrics::new();
+        let recorder = &metrics.shared.recorder;
+        let ids: Vec<Vec<(String, ViewId)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|thread| {
+                    scope.spawn(move || {
+                        // Every thread also asks for the views of the others, so that some
+                        // pairs are created by whichever thread comes first.
+                        (0..300)
+                            .map(|i| {
+                                let name = format!("/t{}/v{}", (thread + i) % 8, i);
+                                let id = recorder.view(&name, MethodLabel::Get);
+                                (name, id)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|worker| worker.join().unwrap()).collect()
+        });
+        let mut by_name = std::collections::HashMap::new();
+        for (name, id) in ids.into_iter().flatten() {
+            assert_eq!(recorder.handles(id).view(), name);
+            assert_eq!(*by_name.entry(name).or_insert(id), id, "one id per pair");
+        }
+        let distinct: std::collections::HashSet<_> = by_name.values().collect();
+        assert_eq!(distinct.len(), by_name.len(), "no two pairs share an id");
+        assert_eq!(recorder.view_method_pairs.load(Ordering::Relaxed), by_name.len());
     }
 }
