@@ -222,17 +222,30 @@ fn serve_answers_until_its_task_is_dropped() {
         .enable_all()
         .build()
         .unwrap();
-    // Find a free port, release it, and let `serve` bind it.
-    let address = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let task = runtime.spawn(async move { Metrics::new().serve(address).await });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(address).is_err() {
-        assert!(std::time::Instant::now() < deadline, "serve never listened");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // `serve` takes an address, so the test finds a free port, releases it and lets `serve`
+    // bind it; another process may take the port in between, so that case is retried.
+    let (address, task) = (0..5)
+        .find_map(|_| {
+            let address = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            let task = runtime.spawn(async move { Metrics::new().serve(address).await });
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while TcpStream::connect(address).is_err() {
+                assert!(std::time::Instant::now() < deadline, "serve never listened");
+                if task.is_finished() {
+                    let result = runtime.block_on(task).expect("the serve task");
+                    let error = result.expect_err("serve returned without an error");
+                    assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse, "{error}");
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Some((address, task))
+        })
+        .expect("five ports in a row were taken before serve could bind them");
+    assert!(!task.is_finished(), "serve stopped: the port was someone else's");
     assert_eq!(http_get(address, "/metrics", &[]).0, 200);
     task.abort();
     runtime.shutdown_timeout(Duration::from_secs(5));
