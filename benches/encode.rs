@@ -276,22 +276,20 @@ fn encode(c: &mut Criterion) {
                 metrics.render(format).expect("render"),
                 raw_encode(&registry, format),
             );
-            if format == Format::PrometheusText {
+            {
                 // The fast path is only worth measuring if it writes prometheus-client's bytes.
-                let reference = metrics
-                    .render_prometheus_text_with_prometheus_client()
-                    .expect("render");
+                let reference = metrics.render_with_prometheus_client(format).expect("render");
                 // The process metrics (memory, CPU time) move between the two renders.
                 let (fast, reference) = (
                     without_process_metrics(&mine),
                     without_process_metrics(&reference),
                 );
                 let differing = fast.iter().zip(&reference).find(|(a, b)| a != b);
-                assert!(differing.is_none(), "the text fast path differs: {differing:?}");
+                assert!(differing.is_none(), "the {name} fast path differs: {differing:?}");
                 assert_eq!(
                     fast.len(),
                     reference.len(),
-                    "the text fast path differs in length"
+                    "the {name} fast path differs in length"
                 );
             }
             println!(

@@ -1,5 +1,6 @@
-//! The Prometheus text fast path of the HTTP families writes exactly the bytes
-//! prometheus-client's `prometheus_text::encode` writes for the same registry: with a
+//! The text fast path of the HTTP families writes exactly the bytes prometheus-client's
+//! `prometheus_text::encode` (Prometheus text) and `text::encode` (OpenMetrics) write for the
+//! same registry: with a
 //! namespace, constant labels and hostile label values (quotes, backslashes, newlines,
 //! unicode, 10 kB) from a view resolver, `ViewName` extensions and charsets, after traffic
 //! with varied latencies and body sizes, errors, panics, cancellations and requests in flight;
@@ -135,25 +136,28 @@ async fn drive(metrics: &Metrics, traffic: &[Traffic]) {
     }
 }
 
-/// Renders through the fast path and through prometheus-client, and compares byte for byte.
+/// Renders through the fast path and through prometheus-client, in both text formats, and
+/// compares byte for byte. Returns the Prometheus text.
 fn assert_identical(metrics: &Metrics) -> String {
-    let fast = metrics.render(Format::PrometheusText).unwrap();
-    let reference = metrics.render_prometheus_text_with_prometheus_client().unwrap();
-    if fast != reference {
-        let line = fast
-            .lines()
-            .zip(reference.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(fast.lines().count().min(reference.lines().count()));
-        panic!(
-            "fast path differs at line {line}:\n  fast:      {:?}\n  reference: {:?}\n(lengths {} vs {})",
-            fast.lines().nth(line),
-            reference.lines().nth(line),
-            fast.len(),
-            reference.len()
-        );
+    for format in [Format::OpenMetrics, Format::PrometheusText] {
+        let fast = metrics.render(format).unwrap();
+        let reference = metrics.render_with_prometheus_client(format).unwrap();
+        if fast != reference {
+            let line = fast
+                .lines()
+                .zip(reference.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(fast.lines().count().min(reference.lines().count()));
+            panic!(
+                "{format:?}: fast path differs at line {line}:\n  fast:      {:?}\n  reference: {:?}\n(lengths {} vs {})",
+                fast.lines().nth(line),
+                reference.lines().nth(line),
+                fast.len(),
+                reference.len()
+            );
+        }
     }
-    fast
+    metrics.render(Format::PrometheusText).unwrap()
 }
 
 fn scripted_traffic() -> Vec<Traffic> {

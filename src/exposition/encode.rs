@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use prometheus_client::registry::Registry;
 
 use super::{EncodeErrorPolicy, Format};
+use crate::registry::prometheus_text::Dialect;
 use crate::registry::Shared;
 use crate::Metrics;
 
@@ -81,9 +82,8 @@ fn encode_parts_with(shared: &Shared, format: Format, text_path: TextPath) -> Re
             let mut text = String::with_capacity(16 * 1024);
             for (index, part) in parts.enumerate() {
                 let mark = text.len();
-                let encoded = if index == 0 && format == Format::PrometheusText && text_path == TextPath::Fast
-                {
-                    encode_ours_prometheus_text(&mut text, shared, part)
+                let encoded = if index == 0 && text_path == TextPath::Fast {
+                    encode_ours_text(&mut text, shared, part, format)
                 } else {
                     encode_text(&mut text, part, format)
                 };
@@ -115,12 +115,17 @@ fn encode_parts_with(shared: &Shared, format: Format, text_path: TextPath) -> Re
     Ok(bytes)
 }
 
-/// Encodes our part (`ours`, the registry holding the HTTP families first) in Prometheus text,
+/// Encodes our part (`ours`, the registry holding the HTTP families first) in a text format,
 /// byte for byte as prometheus-client would, through the fast path when it applies.
-fn encode_ours_prometheus_text(output: &mut String, shared: &Shared, ours: &Registry) -> fmt::Result {
-    match shared.render_http_families_text(output) {
-        Some(rest) => encode_text(output, &rest, Format::PrometheusText),
-        None => encode_text(output, ours, Format::PrometheusText),
+fn encode_ours_text(output: &mut String, shared: &Shared, ours: &Registry, format: Format) -> fmt::Result {
+    let dialect = if format == Format::OpenMetrics {
+        Dialect::OpenMetrics
+    } else {
+        Dialect::Prometheus
+    };
+    match shared.render_http_families_text(dialect, output) {
+        Some(rest) => encode_text(output, &rest, format),
+        None => encode_text(output, ours, format),
     }
 }
 
@@ -190,7 +195,23 @@ impl Metrics {
     /// ```
     #[doc(hidden)]
     pub fn render_prometheus_text_with_prometheus_client(&self) -> Result<String, EncodeError> {
-        let bytes = encode_parts_with(&self.shared, Format::PrometheusText, TextPath::PrometheusClient)?;
+        self.render_with_prometheus_client(Format::PrometheusText)
+    }
+
+    /// Renders in `format` through prometheus-client's encoders only, bypassing our own text
+    /// encoder for the HTTP families: the reference our encoder is checked against, in both
+    /// text formats.
+    ///
+    /// ```
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// let metrics = Metrics::builder().process_metrics(false).build();
+    /// let reference = metrics.render_with_prometheus_client(Format::OpenMetrics).unwrap();
+    /// assert_eq!(reference, metrics.render(Format::OpenMetrics).unwrap());
+    /// ```
+    #[doc(hidden)]
+    pub fn render_with_prometheus_client(&self, format: Format) -> Result<String, EncodeError> {
+        let bytes = encode_parts_with(&self.shared, format, TextPath::PrometheusClient)?;
         String::from_utf8(bytes).map_err(|_| EncodeError(Kind::Failed))
     }
 }

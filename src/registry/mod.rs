@@ -13,7 +13,7 @@ mod families;
 pub(crate) mod grpc;
 pub(crate) mod labels;
 mod native_histograms;
-mod prometheus_text;
+pub(crate) mod prometheus_text;
 pub(crate) mod recorder;
 mod snapshot_family;
 pub(crate) mod stripes;
@@ -316,12 +316,17 @@ impl Shared {
     /// path, the rest of the part (gRPC, scrape self-metrics) by prometheus-client, from a
     /// registry holding that rest alike. `None` when a family needs prometheus-client
     /// (exemplars, native histograms): nothing is written then.
-    pub(crate) fn render_http_families_text(&self, out: &mut String) -> Option<Registry> {
+    pub(crate) fn render_http_families_text(
+        &self,
+        dialect: prometheus_text::Dialect,
+        out: &mut String,
+    ) -> Option<Registry> {
         let mark = out.len();
         let rendered = prometheus_text::render_http_families(
             &self.recorder.families,
             self.part_prefix.as_deref(),
             &self.part_labels,
+            dialect,
             out,
         );
         if rendered.is_err() {

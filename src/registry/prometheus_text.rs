@@ -23,11 +23,27 @@ use super::families::{FamilyVisitor, HttpFamilies};
 #[derive(Debug)]
 pub(crate) struct Unsupported;
 
+/// Which text format is written. The two differ in the family header, the `le` values, where
+/// `le` sits in a bucket's label list, and the order of a histogram's lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// Prometheus text 0.0.4, as `prometheus_client::encoding::prometheus_text` writes it.
+    Prometheus,
+    /// OpenMetrics 1.0, as `prometheus_client::encoding::text` writes it (without `# EOF`).
+    OpenMetrics,
+}
+
 /// Where the series are written, with the `le` texts of the histogram bounds seen so far.
 pub(crate) struct TextWriter<'a> {
     out: &'a mut String,
+    dialect: Dialect,
     /// Bounds are shared by every histogram of a family: formatted once per scrape.
     le_texts: Vec<(Arc<[f64]>, Vec<String>)>,
+    /// The constant labels' list, which starts every series' list: OpenMetrics puts a bucket's
+    /// `le` right after it, before the family's labels.
+    const_labels: String,
+    /// A histogram's bucket counts, read before OpenMetrics writes its `_sum` and `_count`.
+    counts: Vec<u64>,
 }
 
 /// A metric (or a family of them) that renders its own sample lines.
@@ -130,7 +146,15 @@ fn non_finite(value: f64) -> &'static str {
 /// An `le` value as prometheus-client writes it, following Go's `strconv.FormatFloat(v, 'g',
 /// -1, 64)`: whole numbers below a million as integers, plain decimals in `[1e-4, 1e6)`,
 /// otherwise the shortest mantissa with a signed exponent of at least two digits (`1e+06`).
-fn le_text(bound: f64) -> String {
+fn le_text(bound: f64, dialect: Dialect) -> String {
+    if dialect == Dialect::OpenMetrics {
+        // prometheus-client's OpenMetrics encoder writes an `f64` label value with dtoa.
+        return if bound == f64::INFINITY {
+            "+Inf".to_owned()
+        } else {
+            dtoa::Buffer::new().format(bound).to_owned()
+        };
+    }
     if bound.fract() == 0.0 && bound.abs() < 1e6 {
         // Exact: the value is whole and far inside `i64`.
         #[allow(clippy::cast_possible_truncation)]
@@ -165,7 +189,7 @@ impl TextWriter<'_> {
             .iter()
             .copied()
             .chain(std::iter::once(f64::INFINITY))
-            .map(le_text)
+            .map(|bound| le_text(bound, self.dialect))
             .collect();
         self.le_texts.push((Arc::clone(bounds), texts));
         self.le_texts.len() - 1
@@ -227,6 +251,10 @@ impl TextMetric for Gauge {
 
 impl TextMetric for super::atomic_histogram::AtomicHistogram {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        if writer.dialect == Dialect::OpenMetrics {
+            write_openmetrics_histogram(self, writer, name, labels);
+            return Ok(());
+        }
         let texts = writer.le_texts(self.bounds());
         let (le_texts, out) = (&writer.le_texts[texts].1, &mut *writer.out);
         let mut cumulative = 0;
@@ -254,6 +282,55 @@ impl TextMetric for super::atomic_histogram::AtomicHistogram {
         out.push('\n');
         Ok(())
     }
+}
+
+/// An OpenMetrics histogram: `_sum`, `_count`, then the cumulative buckets with `le` between
+/// the constant labels and the family's, as prometheus-client writes them.
+fn write_openmetrics_histogram(
+    histogram: &super::atomic_histogram::AtomicHistogram,
+    writer: &mut TextWriter<'_>,
+    name: &str,
+    labels: &str,
+) {
+    let mut counts = std::mem::take(&mut writer.counts);
+    counts.clear();
+    let sum = histogram.read(|_, count| counts.push(count));
+    let texts = writer.le_texts(histogram.bounds());
+    let (le_texts, out) = (&writer.le_texts[texts].1, &mut *writer.out);
+    push_name_and_labels(out, name, "_sum", labels);
+    out.push(' ');
+    out.push_str(dtoa::Buffer::new().format(sum));
+    out.push('\n');
+    push_name_and_labels(out, name, "_count", labels);
+    out.push(' ');
+    push_u64(out, counts.iter().sum());
+    out.push('\n');
+    let const_labels = writer.const_labels.as_str();
+    let family_labels = labels
+        .strip_prefix(const_labels)
+        .map(|rest| rest.strip_prefix(',').unwrap_or(rest))
+        .unwrap_or(labels);
+    let mut cumulative = 0;
+    for (count, le) in counts.iter().zip(le_texts) {
+        cumulative += count;
+        out.push_str(name);
+        out.push_str("_bucket{");
+        if !const_labels.is_empty() {
+            out.push_str(const_labels);
+            out.push(',');
+        }
+        out.push_str("le=\"");
+        out.push_str(le);
+        out.push('"');
+        if !family_labels.is_empty() {
+            out.push(',');
+            out.push_str(family_labels);
+        }
+        out.push_str("} ");
+        push_u64(out, cumulative);
+        out.push('\n');
+    }
+    writer.counts = counts;
 }
 
 impl TextMetric for super::exemplars::LatencyHistogram {
@@ -301,6 +378,7 @@ pub(crate) fn render_http_families(
     families: &HttpFamilies,
     prefix: Option<&str>,
     const_labels: &[(Cow<'static, str>, Cow<'static, str>)],
+    dialect: Dialect,
     out: &mut String,
 ) -> Result<(), Unsupported> {
     let mut labels = String::new();
@@ -317,7 +395,10 @@ pub(crate) fn render_http_families(
     let mut render = Render {
         writer: TextWriter {
             out,
+            dialect,
             le_texts: Vec::new(),
+            const_labels: labels.clone(),
+            counts: Vec::new(),
         },
         prefix,
         labels,
@@ -358,8 +439,15 @@ impl FamilyVisitor for Render<'_, '_> {
             self.name.push('_');
             self.name.push_str(unit.as_str());
         }
+        if self.writer.dialect == Dialect::OpenMetrics {
+            self.write_openmetrics_header(help, unit.as_ref(), &metric_type);
+        }
         if metric_type == MetricType::Counter {
             self.name.push_str("_total");
+        }
+        if self.writer.dialect == Dialect::OpenMetrics {
+            self.result = metric.write_text(&mut self.writer, &self.name, &self.labels);
+            return;
         }
         let out = &mut *self.writer.out;
         out.push_str("# HELP ");
@@ -376,6 +464,31 @@ impl FamilyVisitor for Render<'_, '_> {
             MetricType::Unknown => " untyped\n",
         });
         self.result = metric.write_text(&mut self.writer, &self.name, &self.labels);
+    }
+}
+
+impl Render<'_, '_> {
+    /// `# HELP`, `# TYPE` and `# UNIT` under the family's name (without `_total`), the help as
+    /// given (prometheus-client escapes nothing there) with the period it appends.
+    fn write_openmetrics_header(&mut self, help: &str, unit: Option<&Unit>, metric_type: &MetricType) {
+        let out = &mut *self.writer.out;
+        for (line, value) in [("# HELP ", help), ("# TYPE ", metric_type.as_str())] {
+            out.push_str(line);
+            out.push_str(&self.name);
+            out.push(' ');
+            out.push_str(value);
+            if line == "# HELP " {
+                out.push('.');
+            }
+            out.push('\n');
+        }
+        if let Some(unit) = unit {
+            out.push_str("# UNIT ");
+            out.push_str(&self.name);
+            out.push(' ');
+            out.push_str(unit.as_str());
+            out.push('\n');
+        }
     }
 }
 
@@ -402,7 +515,7 @@ mod tests {
             (f64::NEG_INFINITY, "-Inf"),
         ];
         for (bound, text) in cases {
-            assert_eq!(le_text(bound), text, "{bound}");
+            assert_eq!(le_text(bound, Dialect::Prometheus), text, "{bound}");
         }
     }
 
