@@ -1,5 +1,6 @@
-//! A Prometheus text (0.0.4) renderer for the HTTP families only, writing the same bytes as
-//! prometheus-client's `prometheus_text::encode` of the same registry, faster.
+//! A text renderer for the HTTP families only, writing the same bytes as prometheus-client's
+//! `prometheus_text::encode` (Prometheus text 0.0.4) or `text::encode` (OpenMetrics 1.0, see
+//! [`Dialect`]) of the same registry, faster. (The file keeps the name of its first format.)
 //!
 //! prometheus-client encodes a series' labels again for every line of it: a histogram of 15
 //! buckets has its constant and family labels escaped and written 17 times, through several
