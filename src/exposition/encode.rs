@@ -57,7 +57,7 @@ pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, E
     encode_parts_with(shared, format, TextPath::Fast)
 }
 
-/// Whether our part is rendered by the Prometheus text fast path (`src/registry/prometheus_text.rs`)
+/// Whether our part is rendered by the text fast path (`src/registry/prometheus_text.rs`)
 /// or, as every other part, by prometheus-client.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum TextPath {

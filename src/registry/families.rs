@@ -26,7 +26,7 @@ impl MetricConstructor<AtomicHistogram> for Buckets {
 }
 
 /// What every family of ours is: registrable with prometheus-client, and renderable by the
-/// Prometheus text fast path.
+/// text fast path (both text formats).
 pub(crate) trait HttpMetric: Metric + TextMetric + Clone {}
 
 impl<M: Metric + TextMetric + Clone> HttpMetric for M {}
@@ -157,7 +157,7 @@ impl HttpFamilies {
     }
 
     /// Hands every family, with its name, help and unit, to `visitor` in registration order:
-    /// the one list both the registry and the Prometheus text fast path are built from.
+    /// the one list both the registry and the text fast path are built from.
     pub(crate) fn visit(&self, visitor: &mut impl FamilyVisitor) {
         visitor.visit(
             "http_requests_before_middlewares",

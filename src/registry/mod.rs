@@ -312,7 +312,7 @@ fn register_after_http_families(registry: &mut Registry, grpc: &grpc::GrpcMetric
 }
 
 impl Shared {
-    /// Renders our part (the first one) in Prometheus text: the HTTP families by the fast
+    /// Renders our part (the first one) in a text `dialect`: the HTTP families by the fast
     /// path, the rest of the part (gRPC, scrape self-metrics) by prometheus-client, from a
     /// registry holding that rest alike. `None` when a family needs prometheus-client
     /// (exemplars, native histograms): nothing is written then.
