@@ -15,7 +15,7 @@ use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
-use support::exposition::{body_text, scrape, value_or_zero, Sample};
+use support::exposition::{assert_values, body_text, scrape, value_or_zero, Sample};
 use tower::{Layer, Service, ServiceExt};
 use tower_prometheus::{Format, Metrics, ViewName};
 
@@ -71,18 +71,13 @@ async fn streamed_body_keeps_the_request_in_flight_until_it_ends() {
 
     let output = samples(&metrics);
     let view = [("view", "/greeting"), ("method", "GET")];
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_requests_latency_seconds_by_view_method_count",
-            &view
-        ),
-        1.0
-    );
-    assert_eq!(value_or_zero(&output, "http_responses_streaming_total", &[]), 1.0);
-    assert_eq!(
-        value_or_zero(&output, "http_responses_body_total_bytes_count", &[]),
-        0.0
+    assert_values(
+        &output,
+        &[
+            ("http_requests_latency_seconds_by_view_method_count", &view, 1.0),
+            ("http_responses_streaming_total", &[], 1.0),
+            ("http_responses_body_total_bytes_count", &[], 0.0),
+        ],
     );
 
     let mut body = response.into_body();
@@ -93,22 +88,15 @@ async fn streamed_body_keeps_the_request_in_flight_until_it_ends() {
     assert_eq!(rest, "world");
 
     let output = samples(&metrics);
-    assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
-    assert_eq!(
-        value_or_zero(&output, "http_responses_body_total_bytes_count", &[]),
-        1.0
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_responses_body_total_bytes_sum", &[]),
-        11.0
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_requests_cancelled_total", &view),
-        0.0
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_requests_cancelled_total", UNNAMED),
-        0.0
+    assert_values(
+        &output,
+        &[
+            ("http_requests_in_flight", UNNAMED, 0.0),
+            ("http_responses_body_total_bytes_count", &[], 1.0),
+            ("http_responses_body_total_bytes_sum", &[], 11.0),
+            ("http_requests_cancelled_total", &view, 0.0),
+            ("http_requests_cancelled_total", UNNAMED, 0.0),
+        ],
     );
 }
 
@@ -125,37 +113,27 @@ async fn dropping_the_body_mid_stream_cancels_once() {
     drop(body);
 
     let output = samples(&metrics);
-    assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
-    assert_eq!(
-        value_or_zero(&output, "http_requests_cancelled_total", UNNAMED),
-        1.0
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_responses_body_total_bytes_count", &[]),
-        0.0,
-        "no size for a cut body"
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_responses_before_middlewares_total", &[]),
-        1.0
-    );
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_requests_total_by_view_transport_method_total",
-            &[
-                ("view", "<unnamed view>"),
-                ("transport", "http"),
-                ("method", "GET")
-            ]
-        ),
-        1.0,
-        "counted once, not again on cancellation"
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_requests_unknown_latency_total", &[]),
-        0.0,
-        "the head had arrived"
+    assert_values(
+        &output,
+        &[
+            ("http_requests_in_flight", UNNAMED, 0.0),
+            ("http_requests_cancelled_total", UNNAMED, 1.0),
+            // no size for a cut body
+            ("http_responses_body_total_bytes_count", &[], 0.0),
+            ("http_responses_before_middlewares_total", &[], 1.0),
+            // counted once, not again on cancellation
+            (
+                "http_requests_total_by_view_transport_method_total",
+                &[
+                    ("view", "<unnamed view>"),
+                    ("transport", "http"),
+                    ("method", "GET"),
+                ],
+                1.0,
+            ),
+            // the head had arrived
+            ("http_requests_unknown_latency_total", &[], 0.0),
+        ],
     );
 }
 
@@ -176,46 +154,33 @@ async fn dropping_the_future_before_the_head_cancels_with_unknown_latency() {
     drop(future);
 
     let output = samples(&metrics);
-    assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
-    assert_eq!(
-        value_or_zero(&output, "http_requests_cancelled_total", UNNAMED),
-        1.0
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_requests_unknown_latency_total", &[]),
-        1.0
-    );
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_requests_unknown_latency_including_middlewares_total",
-            &[]
-        ),
-        1.0
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_responses_before_middlewares_total", &[]),
-        0.0
-    );
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_requests_latency_including_middlewares_seconds_count",
-            &[]
-        ),
-        0.0
-    );
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_requests_total_by_view_transport_method_total",
-            &[
-                ("view", "<unnamed view>"),
-                ("transport", "http"),
-                ("method", "GET")
-            ]
-        ),
-        1.0
+    assert_values(
+        &output,
+        &[
+            ("http_requests_in_flight", UNNAMED, 0.0),
+            ("http_requests_cancelled_total", UNNAMED, 1.0),
+            ("http_requests_unknown_latency_total", &[], 1.0),
+            (
+                "http_requests_unknown_latency_including_middlewares_total",
+                &[],
+                1.0,
+            ),
+            ("http_responses_before_middlewares_total", &[], 0.0),
+            (
+                "http_requests_latency_including_middlewares_seconds_count",
+                &[],
+                0.0,
+            ),
+            (
+                "http_requests_total_by_view_transport_method_total",
+                &[
+                    ("view", "<unnamed view>"),
+                    ("transport", "http"),
+                    ("method", "GET"),
+                ],
+                1.0,
+            ),
+        ],
     );
 }
 
@@ -241,38 +206,16 @@ async fn inner_errors_are_counted_by_type_and_view() {
 
     let output = samples(&metrics);
     let view = [("view", "/fails"), ("method", "GET")];
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_exceptions_total_by_type_total",
-            &[("type", "Error")]
-        ),
-        1.0
-    );
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_exceptions_total_by_view_total",
-            &[("view", "/fails")]
-        ),
-        1.0
-    );
-    assert_eq!(value_or_zero(&output, "http_requests_in_flight", &view), 0.0);
-    assert_eq!(
-        value_or_zero(&output, "http_requests_cancelled_total", &view),
-        0.0
-    );
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_requests_latency_seconds_by_view_method_count",
-            &view
-        ),
-        1.0
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_responses_before_middlewares_total", &[]),
-        0.0
+    assert_values(
+        &output,
+        &[
+            ("http_exceptions_total_by_type_total", &[("type", "Error")], 1.0),
+            ("http_exceptions_total_by_view_total", &[("view", "/fails")], 1.0),
+            ("http_requests_in_flight", &view, 0.0),
+            ("http_requests_cancelled_total", &view, 0.0),
+            ("http_requests_latency_seconds_by_view_method_count", &view, 1.0),
+            ("http_responses_before_middlewares_total", &[], 0.0),
+        ],
     );
 }
 
@@ -292,45 +235,32 @@ async fn a_panicking_future_is_counted_and_the_next_request_is_measured() {
         .await;
     assert!(outcome.is_err(), "the panic continues past the layer");
     let output = samples(&metrics);
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_exceptions_total_by_type_total",
-            &[("type", "panic")]
-        ),
-        1.0
-    );
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_exceptions_total_by_view_total",
-            &[("view", "<unnamed view>")]
-        ),
-        1.0
-    );
-    assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
-    assert_eq!(
-        value_or_zero(&output, "http_requests_cancelled_total", UNNAMED),
-        0.0,
-        "a panic is not a cancel"
-    );
-    assert_eq!(
-        value_or_zero(&output, "http_requests_unknown_latency_total", &[]),
-        1.0
+    assert_values(
+        &output,
+        &[
+            ("http_exceptions_total_by_type_total", &[("type", "panic")], 1.0),
+            (
+                "http_exceptions_total_by_view_total",
+                &[("view", "<unnamed view>")],
+                1.0,
+            ),
+            ("http_requests_in_flight", UNNAMED, 0.0),
+            // a panic is not a cancel
+            ("http_requests_cancelled_total", UNNAMED, 0.0),
+            ("http_requests_unknown_latency_total", &[], 1.0),
+        ],
     );
 
     let response = service.oneshot(get("/")).await.unwrap();
     assert_eq!(body_text(response.into_body()).await, "fine");
     let output = samples(&metrics);
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_responses_total_by_status_total",
-            &[("status", "200")]
-        ),
-        1.0
+    assert_values(
+        &output,
+        &[
+            ("http_responses_total_by_status_total", &[("status", "200")], 1.0),
+            ("http_requests_in_flight", UNNAMED, 0.0),
+        ],
     );
-    assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
 }
 
 /// A service whose `call` itself panics, before any future exists.
@@ -360,18 +290,13 @@ fn a_panic_in_call_is_counted() {
     }));
     assert!(outcome.is_err());
     let output = samples(&metrics);
-    assert_eq!(
-        value_or_zero(
-            &output,
-            "http_exceptions_total_by_type_total",
-            &[("type", "panic")]
-        ),
-        1.0
-    );
-    assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
-    assert_eq!(
-        value_or_zero(&output, "http_requests_cancelled_total", UNNAMED),
-        0.0
+    assert_values(
+        &output,
+        &[
+            ("http_exceptions_total_by_type_total", &[("type", "panic")], 1.0),
+            ("http_requests_in_flight", UNNAMED, 0.0),
+            ("http_requests_cancelled_total", UNNAMED, 0.0),
+        ],
     );
 }
 
@@ -420,19 +345,18 @@ async fn body_panics_and_errors_are_exceptions_not_cancellations() {
         };
         drop(body);
         let output = samples(&metrics);
-        assert_eq!(
-            value_or_zero(
-                &output,
-                "http_exceptions_total_by_type_total",
-                &[("type", expected_type)]
-            ),
-            1.0,
-            "panics = {panics}"
-        );
-        assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
-        assert_eq!(
-            value_or_zero(&output, "http_requests_cancelled_total", UNNAMED),
-            0.0
+        assert_values(
+            &output,
+            &[
+                // panics = {panics}
+                (
+                    "http_exceptions_total_by_type_total",
+                    &[("type", expected_type)],
+                    1.0,
+                ),
+                ("http_requests_in_flight", UNNAMED, 0.0),
+                ("http_requests_cancelled_total", UNNAMED, 0.0),
+            ],
         );
     }
 }
@@ -463,13 +387,12 @@ async fn empty_and_exactly_sized_bodies_finish_without_an_extra_poll() {
     let output = samples(&metrics);
     assert_eq!(value_or_zero(&output, "http_requests_in_flight", UNNAMED), 0.0);
     assert_eq!(cancelled(&metrics), 0.0);
-    assert_eq!(
-        value_or_zero(&output, "http_responses_body_total_bytes_count", &[]),
-        2.0
+    assert_values(
+        &output,
+        &[
+            ("http_responses_body_total_bytes_count", &[], 2.0),
+            ("http_responses_body_total_bytes_sum", &[], 5.0),
+            ("http_responses_streaming_total", &[], 0.0),
+        ],
     );
-    assert_eq!(
-        value_or_zero(&output, "http_responses_body_total_bytes_sum", &[]),
-        5.0
-    );
-    assert_eq!(value_or_zero(&output, "http_responses_streaming_total", &[]), 0.0);
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
-use support::exposition::{scrape, total, Sample};
+use support::exposition::{assert_totals, scrape, total, Sample};
 use support::tools::wait_until;
 use tower::{Layer, Service};
 use tower_prometheus::{Format, Metrics, ViewName};
@@ -148,17 +148,20 @@ fn every_stage_of_a_streamed_response() {
     drop(response_body);
 
     let after = samples(&metrics);
-    assert_eq!(total(&after, "http_requests_in_flight", &[]), 0.0, "after drop");
-    assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 0.0);
-    assert_eq!(total(&after, "http_responses_streaming_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_responses_body_total_bytes_sum", &[]), 8.0);
-    assert_eq!(
-        total(
-            &after,
-            "http_requests_total_by_view_transport_method_total",
-            &[("view", "/hand")]
-        ),
-        1.0
+    assert_totals(
+        &after,
+        &[
+            // after drop
+            ("http_requests_in_flight", &[], 0.0),
+            ("http_requests_cancelled_total", &[], 0.0),
+            ("http_responses_streaming_total", &[], 1.0),
+            ("http_responses_body_total_bytes_sum", &[], 8.0),
+            (
+                "http_requests_total_by_view_transport_method_total",
+                &[("view", "/hand")],
+                1.0,
+            ),
+        ],
     );
 }
 
@@ -203,17 +206,16 @@ fn dropping_the_future_before_the_head_cancels_once() {
     assert_eq!(in_flight(&metrics), 1.0);
     drop(future);
     let after = samples(&metrics);
-    assert_eq!(total(&after, "http_requests_in_flight", &[]), 0.0);
-    assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_requests_unknown_latency_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_responses_before_middlewares_total", &[]), 0.0);
-    assert_eq!(
-        total(&after, "http_requests_total_by_view_transport_method_total", &[]),
-        1.0
-    );
-    assert_eq!(
-        total(&after, "http_requests_latency_seconds_by_view_method_count", &[]),
-        0.0
+    assert_totals(
+        &after,
+        &[
+            ("http_requests_in_flight", &[], 0.0),
+            ("http_requests_cancelled_total", &[], 1.0),
+            ("http_requests_unknown_latency_total", &[], 1.0),
+            ("http_responses_before_middlewares_total", &[], 0.0),
+            ("http_requests_total_by_view_transport_method_total", &[], 1.0),
+            ("http_requests_latency_seconds_by_view_method_count", &[], 0.0),
+        ],
     );
 }
 
@@ -247,27 +249,28 @@ fn dropping_the_body_mid_stream_cancels_once() {
     ));
     drop(response_body);
     let after = samples(&metrics);
-    assert_eq!(total(&after, "http_requests_in_flight", &[]), 0.0);
-    assert_eq!(
-        total(
-            &after,
-            "http_requests_cancelled_total",
-            &[("view", "/hand"), ("method", "GET")]
-        ),
-        1.0
+    assert_totals(
+        &after,
+        &[
+            ("http_requests_in_flight", &[], 0.0),
+            (
+                "http_requests_cancelled_total",
+                &[("view", "/hand"), ("method", "GET")],
+                1.0,
+            ),
+            ("http_requests_cancelled_total", &[], 1.0),
+        ],
     );
-    assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 1.0);
     // The head arrived: its latency is known, and the request is counted once.
-    assert_eq!(total(&after, "http_requests_unknown_latency_total", &[]), 0.0);
-    assert_eq!(
-        total(&after, "http_requests_latency_seconds_by_view_method_count", &[]),
-        1.0
+    assert_totals(
+        &after,
+        &[
+            ("http_requests_unknown_latency_total", &[], 0.0),
+            ("http_requests_latency_seconds_by_view_method_count", &[], 1.0),
+            ("http_requests_total_by_view_transport_method_total", &[], 1.0),
+            ("http_responses_body_total_bytes_count", &[], 0.0),
+        ],
     );
-    assert_eq!(
-        total(&after, "http_requests_total_by_view_transport_method_total", &[]),
-        1.0
-    );
-    assert_eq!(total(&after, "http_responses_body_total_bytes_count", &[]), 0.0);
 }
 
 // ---- a real server and a client that hangs up ------------------------------------------------
@@ -357,13 +360,15 @@ fn a_client_hanging_up_during_slow_is_cancelled_once() {
     });
 
     let after = samples(&metrics);
-    assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_requests_unknown_latency_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_requests_before_middlewares_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_responses_before_middlewares_total", &[]), 0.0);
-    assert_eq!(
-        total(&after, "http_requests_total_by_view_transport_method_total", &[]),
-        1.0
+    assert_totals(
+        &after,
+        &[
+            ("http_requests_cancelled_total", &[], 1.0),
+            ("http_requests_unknown_latency_total", &[], 1.0),
+            ("http_requests_before_middlewares_total", &[], 1.0),
+            ("http_responses_before_middlewares_total", &[], 0.0),
+            ("http_requests_total_by_view_transport_method_total", &[], 1.0),
+        ],
     );
     #[cfg(feature = "axum")]
     assert_eq!(
@@ -398,22 +403,17 @@ fn a_client_hanging_up_during_stream_is_cancelled_once() {
     });
 
     let after = samples(&metrics);
-    assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_requests_unknown_latency_total", &[]), 0.0);
-    assert_eq!(total(&after, "http_responses_before_middlewares_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_responses_streaming_total", &[]), 1.0);
-    assert_eq!(total(&after, "http_responses_body_total_bytes_count", &[]), 0.0);
-    assert_eq!(
-        total(&after, "http_requests_total_by_view_transport_method_total", &[]),
-        1.0
-    );
-    assert_eq!(
-        total(
-            &after,
-            "http_responses_total_by_status_total",
-            &[("status", "200")]
-        ),
-        1.0
+    assert_totals(
+        &after,
+        &[
+            ("http_requests_cancelled_total", &[], 1.0),
+            ("http_requests_unknown_latency_total", &[], 0.0),
+            ("http_responses_before_middlewares_total", &[], 1.0),
+            ("http_responses_streaming_total", &[], 1.0),
+            ("http_responses_body_total_bytes_count", &[], 0.0),
+            ("http_requests_total_by_view_transport_method_total", &[], 1.0),
+            ("http_responses_total_by_status_total", &[("status", "200")], 1.0),
+        ],
     );
     #[cfg(feature = "axum")]
     assert_eq!(
@@ -464,8 +464,13 @@ fn a_head_request_whose_body_is_never_polled_is_not_cancelled() {
         in_flight(&metrics) == 0.0
     });
     let after = samples(&metrics);
-    assert_eq!(total(&after, "http_requests_cancelled_total", &[]), 0.0);
-    assert_eq!(total(&after, "http_responses_body_total_bytes_count", &[]), 1.0);
+    assert_totals(
+        &after,
+        &[
+            ("http_requests_cancelled_total", &[], 0.0),
+            ("http_responses_body_total_bytes_count", &[], 1.0),
+        ],
+    );
     drop(client);
 }
 

@@ -176,6 +176,34 @@ pub(crate) fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> 
         .sum()
 }
 
+/// One expectation: the series `name` with `labels` holds `value`.
+pub(crate) type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
+/// Asserts every expectation against [`value_or_zero`], reporting all mismatches at once.
+pub(crate) fn assert_values(samples: &[Sample], expected: &[Expected<'_>]) {
+    assert_all(samples, expected, value_or_zero);
+}
+
+/// Asserts every expectation against [`total`] (the labels given are a subset of each
+/// series' labels), reporting all mismatches at once.
+pub(crate) fn assert_totals(samples: &[Sample], expected: &[Expected<'_>]) {
+    assert_all(samples, expected, total);
+}
+
+/// How a series is read: [`value_or_zero`] or [`total`].
+type ReadSeries = fn(&[Sample], &str, &[(&str, &str)]) -> f64;
+
+fn assert_all(samples: &[Sample], expected: &[Expected<'_>], read: ReadSeries) {
+    let mismatches: Vec<String> = expected
+        .iter()
+        .filter_map(|&(name, labels, value)| {
+            let actual = read(samples, name, labels);
+            (actual != value).then(|| format!("{name}{labels:?}: expected {value}, got {actual}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
 /// The number of series (sample lines) named `name`.
 pub(crate) fn series(samples: &[Sample], name: &str) -> usize {
     samples.iter().filter(|sample| sample.name == name).count()
