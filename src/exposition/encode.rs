@@ -181,26 +181,10 @@ impl Metrics {
         encode_parts(&self.shared, format)
     }
 
-    /// Renders Prometheus text with prometheus-client's encoder for every part, bypassing the
-    /// fast path that [`Metrics::render`] uses for the HTTP families: the reference the fast
-    /// path's output is compared with, byte for byte, by the tests and the `encode` benchmark.
-    /// Not part of the stable API.
-    ///
-    /// ```
-    /// use tower_prometheus::{Format, Metrics};
-    ///
-    /// let metrics = Metrics::builder().process_metrics(false).build();
-    /// let reference = metrics.render_prometheus_text_with_prometheus_client().unwrap();
-    /// assert_eq!(reference, metrics.render(Format::PrometheusText).unwrap());
-    /// ```
-    #[doc(hidden)]
-    pub fn render_prometheus_text_with_prometheus_client(&self) -> Result<String, EncodeError> {
-        self.render_with_prometheus_client(Format::PrometheusText)
-    }
-
-    /// Renders in `format` through prometheus-client's encoders only, bypassing our own text
-    /// encoder for the HTTP families: the reference our encoder is checked against, in both
-    /// text formats.
+    /// Renders in `format` through prometheus-client's encoders only, bypassing the fast path
+    /// that [`Metrics::render`] uses for the HTTP families: the reference its output is compared
+    /// with, byte for byte, in both text formats, by the tests and the `encode` benchmark. Not
+    /// part of the stable API.
     ///
     /// ```
     /// use tower_prometheus::{Format, Metrics};
