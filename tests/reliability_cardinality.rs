@@ -19,6 +19,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 use support::exposition::{scrape, total, Sample};
+use support::http::STANDARD_METHODS;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_prometheus::{Format, Metrics, ViewName};
@@ -95,18 +96,7 @@ fn random_request(random: &mut Random) -> Request<axum::body::Body> {
     };
     let method = match random.below(3) {
         0 => Method::from_bytes(random.token(TOKEN_CHARS, 10).as_bytes()).unwrap(),
-        _ => [
-            Method::GET,
-            Method::HEAD,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-            Method::TRACE,
-            Method::OPTIONS,
-            Method::CONNECT,
-            Method::PATCH,
-        ][random.below(9)]
-        .clone(),
+        _ => STANDARD_METHODS[random.below(STANDARD_METHODS.len())].clone(),
     };
     let mut builder = Request::builder().method(method);
     builder = builder.uri(

@@ -13,6 +13,7 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use support::exposition::{parse, scrape, total};
+use support::http::STANDARD_METHODS;
 use tower::ServiceExt;
 use tower_prometheus::{negotiate, Format, Metrics, ViewName};
 
@@ -27,17 +28,7 @@ struct FuzzRequest {
 
 fn method() -> impl Strategy<Value = Method> {
     prop_oneof![
-        3 => prop::sample::select(vec![
-            Method::GET,
-            Method::HEAD,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-            Method::TRACE,
-            Method::OPTIONS,
-            Method::CONNECT,
-            Method::PATCH,
-        ]),
+        3 => prop::sample::select(STANDARD_METHODS.to_vec()),
         1 => prop::collection::vec(any::<u8>(), 1..20)
             .prop_filter_map("not a method token", |bytes| Method::from_bytes(&bytes).ok()),
     ]

@@ -5,6 +5,21 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use http::Method;
+
+/// The nine methods of RFC 9110 and RFC 5789, for tests that pick among them.
+pub(crate) const STANDARD_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::TRACE,
+    Method::OPTIONS,
+    Method::CONNECT,
+    Method::PATCH,
+];
+
 /// A response read by [`http_request`].
 #[derive(Debug, Clone)]
 pub(crate) struct HttpResponse {
