@@ -42,7 +42,7 @@ const BODY: &str = "user";
 
 /// Our registry, filled by `views` × [`METHODS`] × [`STATUSES`] requests through the layer.
 fn ours(views: usize) -> Metrics {
-    let metrics = Metrics::builder().max_label_sets(usize::MAX).build();
+    let metrics = Metrics::builder().max_label_sets(usize::MAX).build().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("tokio runtime");

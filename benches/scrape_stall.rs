@@ -75,7 +75,7 @@ fn record(service: &MetricsService<Inner>, view: &'static str, method: &Method) 
 /// `VIEWS × METHODS` label sets, each in four families (latency histogram, in-flight gauge,
 /// per view/transport/method and per status/view/method counters): 50 000 series.
 fn populated() -> (Metrics, MetricsService<Inner>, Vec<&'static str>) {
-    let metrics = Metrics::builder().max_label_sets(100_000).build();
+    let metrics = Metrics::builder().max_label_sets(100_000).build().unwrap();
     let service = MetricsService::new(tower::service_fn(inner as fn(_) -> _), metrics.clone());
     let views = view_names("warm", VIEWS);
     for view in &views {

@@ -122,6 +122,7 @@ pub(crate) fn metrics() -> Metrics {
             is_grpc.then(|| ViewName::new(request.uri.path().to_owned()))
         })
         .build()
+        .unwrap()
 }
 
 /// Serves the service behind the layer on `listener` until the task is dropped.

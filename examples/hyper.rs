@@ -33,6 +33,7 @@ pub(crate) fn metrics() -> Metrics {
             _ => None,
         })
         .build()
+        .unwrap()
 }
 
 /// The application, unaware of metrics except for naming the view it parsed.

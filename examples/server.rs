@@ -1,7 +1,7 @@
 //! The bundled example server: a small axum app measured by tower-prometheus.
 //!
 //! ```text
-//! cargo run --example server --features axum
+//! cargo run --example server
 //! curl http://127.0.0.1:3000/metrics
 //! ```
 //!
@@ -47,9 +47,26 @@ async fn main() -> std::io::Result<()> {
     if env_flag("TOWER_PROMETHEUS_EXEMPLARS") {
         builder = builder.exemplars_from_traceparent();
     }
-    let metrics = builder.build();
+    let metrics = builder.build().map_err(std::io::Error::other)?;
     let app = app(&metrics);
-    let listener = tokio::net::TcpListener::bind((host, port)).await?;
+    let listener = tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|error| {
+            let hint = match error.kind() {
+                std::io::ErrorKind::AddrInUse => format!("PORT={port} is in use; set PORT to a free port"),
+                std::io::ErrorKind::AddrNotAvailable => {
+                    format!("HOST={host} is not an address of this machine; set HOST (default 127.0.0.1)")
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    format!("PORT={port} needs privileges; set PORT to 1024 or above")
+                }
+                _ => String::from("set HOST and PORT to an address this machine can listen on"),
+            };
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot listen on {host}:{port}: {error}; {hint}"),
+            )
+        })?;
     let address = listener.local_addr()?;
     println!("metrics: http://{address}/metrics");
     axum::serve(listener, app).await

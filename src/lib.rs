@@ -41,7 +41,7 @@
 //!     .size_buckets([16.0])
 //!     .view_resolver(|request| (request.uri.path() == "/hello").then(|| ViewName::new("/hello")))
 //!     .process_metrics(false)
-//!     .build();
+//!     .build().unwrap();
 //! let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_request: Request<String>| async {
 //!     let mut response = Response::new(String::from("hello"));
 //!     response.headers_mut().insert("content-type", "text/plain; charset=utf-8".parse().unwrap());
@@ -150,9 +150,22 @@ pub mod server;
 
 pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
-pub use registry::{Metrics, MetricsBuilder, NativeHistograms, RegistrationError, ViewName};
+pub use registry::{ConfigError, Metrics, MetricsBuilder, NativeHistograms, RegistrationError, ViewName};
+
+/// The prometheus-client this crate is built on, for the metrics you register with
+/// [`Metrics::register`]: use its types from here, so that they are always of the version
+/// `Metrics` accepts (another version's types do not implement the traits it expects).
+///
+/// ```
+/// use tower_prometheus::prometheus_client::metrics::counter::Counter;
+///
+/// let metrics = tower_prometheus::Metrics::new();
+/// let jobs: Counter = Counter::default();
+/// metrics.register("jobs", "Jobs run", jobs.clone()).unwrap();
+/// ```
+pub use prometheus_client;
 #[cfg(feature = "server")]
-pub use server::MetricsServer;
+pub use server::{BoundMetricsServer, MetricsServer};
 
 /// The README's Rust snippets, compiled (and those not marked `no_run` run) as doctests, so
 /// that what the README shows stays true. They use every feature, as the README's test command

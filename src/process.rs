@@ -38,6 +38,18 @@ use std::fmt;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 
+/// The names the collector exposes (counters with `_total`), reserved in
+/// [`Metrics::register`](crate::Metrics::register) while process metrics are on.
+pub(crate) const EXPOSED_NAMES: &[&str] = &[
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+    "process_threads",
+];
+
 /// A prometheus-client [`Collector`] of this process's metrics, read when a scrape encodes it.
 ///
 /// [`Metrics`](crate::Metrics) registers one by default; register one yourself on a plain

@@ -10,20 +10,23 @@
 //! [`MetricsBuilder::metrics_bearer_token`](crate::MetricsBuilder::metrics_bearer_token),
 //! when set, is required here too. Requests to this listener are not measured.
 //!
-//! ```no_run
+//! Bind first, in `main`, so that a busy port or a wrong address stops the program with an
+//! error instead of leaving it running without an exposition; then serve in a task:
+//!
+//! ```
 //! # #[tokio::main]
-//! # async fn main() -> std::io::Result<()> {
-//! let metrics = tower_prometheus::Metrics::builder().disable_metrics_path().build();
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let metrics = tower_prometheus::Metrics::builder().disable_metrics_path().build()?;
 //! // … `.layer(metrics.layer())` on the public application …
-//! tokio::spawn({
-//!     let metrics = metrics.clone();
-//!     async move { metrics.serve("127.0.0.1:9100").await }
-//! });
+//! let listener = metrics.server().bind("127.0.0.1:0").await?; // port 9100, say, in production
+//! println!("metrics on http://{}/metrics", listener.local_addr()?);
+//! tokio::spawn(listener.serve());
 //! # Ok(())
 //! # }
 //! ```
 
 use std::convert::Infallible;
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::time::Duration;
@@ -47,7 +50,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 
 /// A stand-alone HTTP server for the exposition of one [`Metrics`]. Get one from
-/// [`Metrics::server`]; [`Metrics::serve`] is the one-line form.
+/// [`Metrics::server`], then [`bind`](Self::bind) it; [`Metrics::serve`] is the one-line form.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -67,7 +70,8 @@ pub struct MetricsServer {
 
 impl Metrics {
     /// Serves the exposition at `/metrics` on `address` until the task is dropped; returns
-    /// only if binding fails.
+    /// only if binding fails. To see that failure before the application starts, bind with
+    /// [`MetricsServer::bind`] in `main` and spawn [`BoundMetricsServer::serve`] instead.
     ///
     /// ```no_run
     /// # #[tokio::main]
@@ -75,9 +79,8 @@ impl Metrics {
     /// tower_prometheus::Metrics::new().serve("127.0.0.1:9100").await
     /// # }
     /// ```
-    pub async fn serve(&self, address: impl ToSocketAddrs) -> io::Result<()> {
-        let listener = TcpListener::bind(address).await?;
-        self.server().serve(listener).await
+    pub async fn serve(&self, address: impl ToSocketAddrs + fmt::Debug) -> io::Result<()> {
+        self.server().bind(address).await?.serve().await
     }
 
     /// A [`MetricsServer`] to configure before serving.
@@ -96,7 +99,8 @@ impl Metrics {
 
 impl MetricsServer {
     /// The path that answers with the exposition (default `/metrics`), independent of the
-    /// layer's metrics path.
+    /// layer's metrics path. It must start with `/`: [`bind`](Self::bind) and the `serve`
+    /// methods refuse anything else with [`io::ErrorKind::InvalidInput`].
     ///
     /// ```
     /// let server = tower_prometheus::Metrics::new().server().path("/-/metrics");
@@ -105,6 +109,48 @@ impl MetricsServer {
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
+    }
+
+    /// Binds `address` now and returns the bound server, so that a busy port is an error
+    /// where you can report it, before anything is served.
+    ///
+    /// # Errors
+    ///
+    /// The bind error, with the address in its message; or [`io::ErrorKind::InvalidInput`]
+    /// for a [`path`](Self::path) that does not start with `/`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// let first = metrics.server().bind("127.0.0.1:0").await?;
+    /// let busy = metrics.server().bind(first.local_addr()?).await.unwrap_err();
+    /// assert_eq!(busy.kind(), std::io::ErrorKind::AddrInUse);
+    /// assert!(busy.to_string().contains(&first.local_addr()?.to_string()), "{busy}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn bind(self, address: impl ToSocketAddrs + fmt::Debug) -> io::Result<BoundMetricsServer> {
+        self.check_path()?;
+        let shown = format!("{address:?}");
+        let listener = TcpListener::bind(address).await.map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!(
+                    "the metrics server cannot listen on {}: {error}",
+                    shown.trim_matches('"')
+                ),
+            )
+        })?;
+        Ok(BoundMetricsServer {
+            server: self,
+            listener,
+        })
+    }
+
+    fn check_path(&self) -> io::Result<()> {
+        crate::registry::check_path("server().path", &self.path)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
     }
 
     /// Serves on `listener` until the task is dropped.
@@ -143,6 +189,7 @@ impl MetricsServer {
         listener: TcpListener,
         signal: impl Future<Output = ()>,
     ) -> io::Result<()> {
+        self.check_path()?;
         let (shutdown, shutting_down) = watch::channel(false);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -180,6 +227,69 @@ impl MetricsServer {
         // Connections still open finish their current request, then close.
         let _ = shutdown.send(true);
         Ok(())
+    }
+}
+
+/// A [`MetricsServer`] whose address is bound: serving it can no longer fail to start.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let bound = tower_prometheus::Metrics::new().server().bind("127.0.0.1:0").await?;
+/// let address = bound.local_addr()?;
+/// tokio::spawn(bound.serve());
+/// # let _ = address;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "a bound server answers nothing until `serve` or `serve_with_shutdown` is awaited"]
+pub struct BoundMetricsServer {
+    server: MetricsServer,
+    listener: TcpListener,
+}
+
+impl BoundMetricsServer {
+    /// The address the server listens on (the port the system chose for port 0).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let bound = tower_prometheus::Metrics::new().server().bind("127.0.0.1:0").await?;
+    /// assert_ne!(bound.local_addr()?.port(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until the task is dropped; see [`MetricsServer::serve`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let bound = tower_prometheus::Metrics::new().server().bind("127.0.0.1:0").await?;
+    /// let task = tokio::spawn(bound.serve());
+    /// task.abort();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn serve(self) -> io::Result<()> {
+        self.server.serve(self.listener).await
+    }
+
+    /// Serves until `signal` completes; see [`MetricsServer::serve_with_shutdown`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let bound = tower_prometheus::Metrics::new().server().bind("127.0.0.1:0").await?;
+    /// bound.serve_with_shutdown(async {}).await
+    /// # }
+    /// ```
+    pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        self.server.serve_with_shutdown(self.listener, signal).await
     }
 }
 

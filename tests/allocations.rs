@@ -111,7 +111,8 @@ fn warm_requests_allocate_nothing_and_new_label_sets_stay_small() {
     // Without a view name and with a resolver returning a static name: nothing at all.
     let resolved = Metrics::builder()
         .view_resolver(|parts| (parts.uri.path() == "/users/7").then_some(ViewName::new("users")))
-        .build();
+        .build()
+        .unwrap();
     for metrics in [Metrics::new(), resolved] {
         let mut layered = ServiceBuilder::new().layer(metrics.layer()).service_fn(handle);
         drive(&mut layered, requests(10, |_| None, StatusCode::NOT_FOUND));
@@ -134,7 +135,10 @@ fn warm_requests_allocate_nothing_and_new_label_sets_stay_small() {
     }
 
     // A realistic grid: views × 2 methods × 3 statuses, every combination new.
-    let metrics = Metrics::builder().max_label_sets(100 * NEW_COMBINATIONS).build();
+    let metrics = Metrics::builder()
+        .max_label_sets(100 * NEW_COMBINATIONS)
+        .build()
+        .unwrap();
     let mut layered = ServiceBuilder::new().layer(metrics.layer()).service_fn(handle);
     let views: Vec<&'static str> = (0..NEW_COMBINATIONS)
         .map(|index| &*Box::leak(format!("/api/v1/resource_{index:04}/{{id}}").into_boxed_str()))

@@ -89,7 +89,8 @@ async fn exposed_families() -> BTreeSet<String> {
         // One label set per family: the second view folds into <overflow>.
         .max_label_sets(1)
         .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
-        .build();
+        .build()
+        .unwrap();
     metrics.register_collector(Box::new(AlwaysFails));
     let mut app = ServiceBuilder::new().layer(metrics.layer()).service_fn(handler);
     let requests = [

@@ -61,7 +61,8 @@ fn metrics_with(policy: Option<EncodeErrorPolicy>) -> (Metrics, Arc<AtomicBool>)
         Some(policy) => builder.encode_error_policy(policy),
         None => builder,
     }
-    .build();
+    .build()
+    .unwrap();
     let failing = Arc::new(AtomicBool::new(true));
     metrics.register_collector(Box::new(FailsHalfWay {
         failing: Arc::clone(&failing),

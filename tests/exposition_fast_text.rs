@@ -71,7 +71,8 @@ fn metrics(group_status_codes: bool) -> Metrics {
                 String::from_utf8_lossy(view.as_bytes()).into_owned(),
             ))
         })
-        .build();
+        .build()
+        .unwrap();
     // A custom part after ours keeps its place.
     let orders: Counter = Counter::default();
     metrics
@@ -312,11 +313,13 @@ async fn families_with_exemplars_or_native_buckets_fall_back_to_prometheus_clien
         Metrics::builder()
             .exemplars_from_traceparent()
             .process_metrics(false)
-            .build(),
+            .build()
+            .unwrap(),
         Metrics::builder()
             .native_histograms(native)
             .process_metrics(false)
-            .build(),
+            .build()
+            .unwrap(),
     ] {
         drive(&metrics, &scripted_traffic()[..12]).await;
         let text = assert_identical(&metrics);

@@ -99,7 +99,8 @@ mod protobuf {
     async fn classic_and_native_puts_the_latency_in_the_right_exponential_bucket() {
         let metrics = Metrics::builder()
             .native_histograms(NativeHistograms::classic_and_native())
-            .build();
+            .build()
+            .unwrap();
         request(&metrics, Duration::from_millis(30), &[]).await;
 
         let families = families(&metrics);
@@ -133,7 +134,8 @@ mod protobuf {
     async fn schema_and_bucket_factor_set_the_resolution() {
         let metrics = Metrics::builder()
             .native_histograms(NativeHistograms::native_only().bucket_factor(2.0))
-            .build();
+            .build()
+            .unwrap();
         request(&metrics, Duration::from_millis(1), &[]).await;
         let histogram = view_latency(&families(&metrics));
         assert_eq!(histogram.schema, 0);
@@ -151,7 +153,8 @@ mod protobuf {
     async fn native_only_serves_text_instead_of_openmetrics() {
         let metrics = Metrics::builder()
             .native_histograms(NativeHistograms::native_only())
-            .build();
+            .build()
+            .unwrap();
         request(&metrics, Duration::from_millis(1), &[]).await;
         let response = metrics
             .exposition_service()
@@ -187,7 +190,7 @@ mod protobuf {
 
     #[tokio::test]
     async fn protobuf_carries_exemplars_of_counters_and_classic_buckets() {
-        let metrics = Metrics::builder().exemplars_from_traceparent().build();
+        let metrics = Metrics::builder().exemplars_from_traceparent().build().unwrap();
         request(&metrics, Duration::from_millis(1), &[("traceparent", SAMPLED)]).await;
         let families = families(&metrics);
         let counter = family(&families, "http_requests_total_by_view_transport_method_total").metric[0]
@@ -215,7 +218,8 @@ mod protobuf {
         let metrics = Metrics::builder()
             .native_histograms(NativeHistograms::classic_and_native())
             .exemplars_from_traceparent()
-            .build();
+            .build()
+            .unwrap();
         request(&metrics, Duration::from_millis(1), &[("traceparent", SAMPLED)]).await;
         let families = families(&metrics);
         let counter = family(&families, "http_requests_total_by_view_transport_method_total").metric[0]
@@ -229,7 +233,7 @@ mod protobuf {
 
 #[tokio::test]
 async fn sampled_traceparents_become_openmetrics_exemplars_and_never_reach_text() {
-    let metrics = Metrics::builder().exemplars_from_traceparent().build();
+    let metrics = Metrics::builder().exemplars_from_traceparent().build().unwrap();
     request(&metrics, Duration::from_millis(1), &[("traceparent", SAMPLED)]).await;
     let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
     let expected = format!(r#"# {{trace_id="{TRACE_ID}"}} "#);
@@ -290,7 +294,8 @@ async fn a_closure_can_supply_the_trace_id_within_the_openmetrics_limit() {
         .exemplars_from(|request: &http::request::Parts| {
             Some(request.headers.get("x-trace-id")?.to_str().ok()?.to_owned())
         })
-        .build();
+        .build()
+        .unwrap();
     request(
         &metrics,
         Duration::from_millis(1),
@@ -309,7 +314,8 @@ async fn a_closure_can_supply_the_trace_id_within_the_openmetrics_limit() {
     let too_long = "x".repeat(121);
     let fresh = Metrics::builder()
         .exemplars_from(move |_request: &http::request::Parts| Some(too_long.clone()))
-        .build();
+        .build()
+        .unwrap();
     request(&fresh, Duration::from_millis(1), &[]).await;
     let openmetrics = fresh.render(Format::OpenMetrics).unwrap();
     assert!(!openmetrics.contains(" # {"), "{openmetrics}");

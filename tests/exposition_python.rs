@@ -31,7 +31,7 @@ async fn python_reads_the_trace_id_exemplars_from_openmetrics() {
     let Some(python) = require_python_modules(&["prometheus_client.openmetrics.parser"]) else {
         return;
     };
-    let metrics = Metrics::builder().exemplars_from_traceparent().build();
+    let metrics = Metrics::builder().exemplars_from_traceparent().build().unwrap();
     let app = ServiceBuilder::new()
         .layer(metrics.layer())
         .service_fn(|_request: Request<String>| async {

@@ -188,7 +188,8 @@ async fn dropping_the_future_before_the_head_cancels_with_unknown_latency() {
 async fn inner_errors_are_counted_by_type_and_view() {
     let metrics = Metrics::builder()
         .view_resolver(|_| Some(ViewName::new("/fails")))
-        .build();
+        .build()
+        .unwrap();
     let inner = tower::service_fn(|_request: Request<()>| async {
         Err::<Response<String>, _>(std::io::Error::other("disk on fire"))
     });

@@ -290,7 +290,7 @@ async fn every_family_is_recorded_with_its_labels() {
 
 #[tokio::test]
 async fn the_django_namespace_gives_django_prometheus_names() {
-    let metrics = Metrics::builder().namespace("django").build();
+    let metrics = Metrics::builder().namespace("django").build().unwrap();
     let app = app(&metrics);
     send(&app, Request::get("/users/1").body(Body::empty()).unwrap()).await;
     send(&app, Request::get("/stream").body(Body::empty()).unwrap()).await;

@@ -44,7 +44,7 @@ fn send(metrics: &Metrics, answers: &[Answer]) {
 
 #[test]
 fn charsets_are_case_insensitive_and_capped() {
-    let metrics = Metrics::builder().max_label_sets(3).build();
+    let metrics = Metrics::builder().max_label_sets(3).build().unwrap();
     let utf8 = (StatusCode::OK, Some("text/plain; charset=utf-8"), None);
     let upper = (StatusCode::OK, Some("text/html; Charset=\"UTF-8\""), None);
     let latin = (StatusCode::OK, Some("text/plain; charset=ISO-8859-1"), None);

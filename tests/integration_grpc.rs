@@ -119,7 +119,7 @@ fn grpc_request(path: &str) -> Request<String> {
 
 #[tokio::test]
 async fn status_is_read_from_trailers_headers_or_defaults_to_unknown() {
-    let metrics = Metrics::builder().process_metrics(false).build();
+    let metrics = Metrics::builder().process_metrics(false).build().unwrap();
     let app =
         ServiceBuilder::new()
             .layer(metrics.layer())
@@ -192,7 +192,8 @@ async fn made_up_methods_fold_into_overflow_beyond_the_cap() {
     let metrics = Metrics::builder()
         .process_metrics(false)
         .max_label_sets(2)
-        .build();
+        .build()
+        .unwrap();
     let app = ServiceBuilder::new()
         .layer(metrics.layer())
         .service_fn(|_request: Request<String>| async {
@@ -239,7 +240,7 @@ async fn generated_services_unary_and_streaming() {
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let metrics = Metrics::builder().process_metrics(false).build();
+    let metrics = Metrics::builder().process_metrics(false).build().unwrap();
     let (_reporter, health) = tonic_health::server::health_reporter();
     let server = tonic::transport::Server::builder()
         .layer(metrics.layer())

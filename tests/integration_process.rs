@@ -139,7 +139,8 @@ fn standard_names_escape_the_namespace_and_keep_constant_labels() {
     let metrics = Metrics::builder()
         .namespace("django")
         .const_label("service", "billing")
-        .build();
+        .build()
+        .unwrap();
     // Everything else still takes the namespace, custom metrics included.
     let orders: prometheus_client::metrics::counter::Counter = Default::default();
     metrics
@@ -179,6 +180,7 @@ fn process_metrics_can_be_turned_off() {
     let text = Metrics::builder()
         .process_metrics(false)
         .build()
+        .unwrap()
         .render(Format::OpenMetrics)
         .unwrap();
     assert!(!text.contains("process_"), "{text}");

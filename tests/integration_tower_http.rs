@@ -24,7 +24,7 @@ const TIMEOUT: Duration = Duration::from_millis(100);
 const BIG_BODY: usize = 4096;
 
 fn metrics() -> Metrics {
-    Metrics::builder().process_metrics(false).build()
+    Metrics::builder().process_metrics(false).build().unwrap()
 }
 
 fn routes() -> Router {
@@ -281,7 +281,8 @@ async fn wrapping_the_router_with_a_resolver_names_views_again() {
                 .starts_with("/users/")
                 .then(|| tower_prometheus::ViewName::new("/users/{id}"))
         })
-        .build();
+        .build()
+        .unwrap();
     let placement = observe(metrics.layer().layer(routes()), &metrics).await;
     assert_eq!(placement.user_view.as_deref(), Some("/users/{id}"));
     assert_eq!(placement.metrics_status, StatusCode::OK);

@@ -50,7 +50,8 @@ async fn view_precedence_is_extension_then_resolver_then_unnamed() {
                 .starts_with("/resolved/")
                 .then(|| ViewName::new("/resolved/{x}"))
         })
-        .build();
+        .build()
+        .unwrap();
     call(&metrics, get("/named/1")).await;
     call(&metrics, get("/resolved/2")).await;
     call(&metrics, get("/other/3")).await;
@@ -72,7 +73,7 @@ async fn view_precedence_is_extension_then_resolver_then_unnamed() {
 #[tokio::test]
 async fn status_codes_can_be_grouped_into_classes() {
     let exact = Metrics::new();
-    let grouped = Metrics::builder().group_status_codes(true).build();
+    let grouped = Metrics::builder().group_status_codes(true).build().unwrap();
     for metrics in [&exact, &grouped] {
         for code in ["200", "201", "404", "503"] {
             call(metrics, get(&format!("/status/{code}"))).await;
@@ -91,7 +92,7 @@ async fn status_codes_can_be_grouped_into_classes() {
 
 #[tokio::test]
 async fn excluded_paths_are_not_measured_and_the_metrics_path_is_unless_excluded() {
-    let metrics = Metrics::builder().exclude_path("/healthz").build();
+    let metrics = Metrics::builder().exclude_path("/healthz").build().unwrap();
     call(&metrics, get("/healthz")).await;
     call(&metrics, get("/metrics")).await;
     let text = metrics.render(Format::PrometheusText).unwrap();
@@ -109,7 +110,7 @@ async fn excluded_paths_are_not_measured_and_the_metrics_path_is_unless_excluded
         Some(1.0)
     );
 
-    let quiet = Metrics::builder().exclude_path("/metrics").build();
+    let quiet = Metrics::builder().exclude_path("/metrics").build().unwrap();
     let scrape = call(&quiet, get("/metrics")).await;
     assert_eq!(scrape.status(), 200);
     assert!(scrape.body().contains("http_requests_before_middlewares_total 0"));
@@ -126,7 +127,8 @@ async fn transport_trusts_the_forwarded_header_only_when_configured() {
     let untrusting = Metrics::new();
     let trusting = Metrics::builder()
         .trusted_forwarded_proto_header(http::HeaderName::from_static("x-forwarded-proto"))
-        .build();
+        .build()
+        .unwrap();
     call(&untrusting, forwarded()).await;
     call(&trusting, forwarded()).await;
     let family = "http_requests_total_by_transport_total";
@@ -154,7 +156,8 @@ async fn the_label_set_cap_folds_new_views_into_overflow() {
     let metrics = Metrics::builder()
         .max_label_sets(3)
         .view_resolver(|request| Some(ViewName::new(request.uri.path().to_owned())))
-        .build();
+        .build()
+        .unwrap();
     for id in 0..20 {
         call(&metrics, get(&format!("/unbounded/{id}"))).await;
     }

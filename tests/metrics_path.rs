@@ -99,13 +99,16 @@ async fn head_answers_without_a_body_and_other_methods_get_405() {
 
 #[tokio::test]
 async fn other_paths_reach_the_inner_service_and_the_path_can_move_or_go() {
-    let moved = Metrics::builder().metrics_path("/internal/metrics").build();
+    let moved = Metrics::builder()
+        .metrics_path("/internal/metrics")
+        .build()
+        .unwrap();
     assert_eq!(call(&moved, scrape("GET", None)).await.1, "app");
     let (parts, body) = call(&moved, Request::get("/internal/metrics").body(()).unwrap()).await;
     assert_eq!(parts.status, 200);
     assert!(body.contains("http_requests_before_middlewares_total"));
 
-    let disabled = Metrics::builder().disable_metrics_path().build();
+    let disabled = Metrics::builder().disable_metrics_path().build().unwrap();
     assert_eq!(call(&disabled, scrape("GET", None)).await.1, "app");
 }
 
@@ -139,7 +142,7 @@ async fn the_exposition_service_serves_without_recording() {
 
 #[tokio::test]
 async fn custom_metrics_appear_beside_ours_and_collisions_are_refused() {
-    let metrics = Metrics::builder().namespace("shop").build();
+    let metrics = Metrics::builder().namespace("shop").build().unwrap();
     let orders: Counter = Counter::default();
     metrics
         .register("orders_placed", "Orders placed", orders.clone())

@@ -51,7 +51,7 @@ async fn without_a_token_the_exposition_is_public() {
 
 #[tokio::test]
 async fn the_metrics_path_requires_the_exact_token() {
-    let metrics = Metrics::builder().metrics_bearer_token(TOKEN).build();
+    let metrics = Metrics::builder().metrics_bearer_token(TOKEN).build().unwrap();
     let refused = [
         None,
         Some(""),
@@ -114,7 +114,7 @@ async fn the_metrics_path_requires_the_exact_token() {
 
 #[tokio::test]
 async fn other_paths_do_not_need_the_token() {
-    let metrics = Metrics::builder().metrics_bearer_token(TOKEN).build();
+    let metrics = Metrics::builder().metrics_bearer_token(TOKEN).build().unwrap();
     let (status, _, body) = call(&metrics, Method::GET, "/anything", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "app");
@@ -124,7 +124,7 @@ async fn other_paths_do_not_need_the_token() {
 
 #[tokio::test]
 async fn the_exposition_service_requires_the_token_too() {
-    let metrics = Metrics::builder().metrics_bearer_token(TOKEN).build();
+    let metrics = Metrics::builder().metrics_bearer_token(TOKEN).build().unwrap();
     let service = metrics.exposition_service();
     let response = service.clone().oneshot(Request::new(())).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -142,7 +142,7 @@ async fn the_exposition_service_requires_the_token_too() {
 
 #[test]
 fn an_empty_token_refuses_everyone() {
-    let metrics = Metrics::builder().metrics_bearer_token("").build();
+    let metrics = Metrics::builder().metrics_bearer_token("").build().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     for authorization in [None, Some("Bearer "), Some("Bearer"), Some("Bearer x")] {
         let (status, _, _) = runtime.block_on(call(&metrics, Method::GET, "/metrics", authorization));
@@ -154,7 +154,7 @@ fn an_empty_token_refuses_everyone() {
 fn the_token_never_appears_in_debug_output() {
     let builder = Metrics::builder().metrics_bearer_token(TOKEN);
     assert!(!format!("{builder:?}").contains("horse"));
-    let metrics = builder.build();
+    let metrics = builder.build().unwrap();
     assert!(!format!("{metrics:?}").contains("horse"));
     assert!(!format!("{:?}", metrics.layer()).contains("horse"));
     assert!(!format!("{:?}", metrics.exposition_service()).contains("horse"));

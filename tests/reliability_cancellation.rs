@@ -477,5 +477,5 @@ fn a_head_request_whose_body_is_never_polled_is_not_cancelled() {
 /// Metrics without the process collector, whose values (RSS, fds) move between two snapshots
 /// that must otherwise be identical.
 fn quiet_metrics() -> Metrics {
-    Metrics::builder().process_metrics(false).build()
+    Metrics::builder().process_metrics(false).build().unwrap()
 }

@@ -239,7 +239,8 @@ async fn the_cap_holds_a_resolver_returning_raw_paths() {
     let metrics = Metrics::builder()
         .max_label_sets(CAP)
         .view_resolver(|request: &http::request::Parts| Some(ViewName::new(request.uri.path().to_owned())))
-        .build();
+        .build()
+        .unwrap();
     let app = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(ok);
     for index in 0..REQUESTS {
         let request = Request::get(format!("/item/{index}"))
@@ -293,7 +294,7 @@ async fn the_cap_holds_a_resolver_returning_raw_paths() {
 #[tokio::test]
 async fn the_cap_holds_unbounded_values_from_every_source() {
     const CAP: usize = 50;
-    let metrics = Metrics::builder().max_label_sets(CAP).build();
+    let metrics = Metrics::builder().max_label_sets(CAP).build().unwrap();
     // Views from response extensions and charsets from Content-Type, all unique, with random
     // methods: every family stays within the cap.
     let app = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(
@@ -362,7 +363,8 @@ async fn the_default_cap_folds_beyond_ten_thousand_label_sets() {
     assert_eq!(tower_prometheus::registry::DEFAULT_MAX_LABEL_SETS, 10_000);
     let metrics = Metrics::builder()
         .view_resolver(|request: &http::request::Parts| Some(ViewName::new(request.uri.path().to_owned())))
-        .build();
+        .build()
+        .unwrap();
     let app = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(ok);
     for index in 0..10_050 {
         let request = Request::get(format!("/{index}"))

@@ -100,7 +100,8 @@ fn record(case: &Case) -> Metrics {
                 .source_is_resolver
                 .then(|| ViewName::new(hostile.view.clone()))
         })
-        .build();
+        .build()
+        .unwrap();
     let service = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(
         |request: Request<String>| async move {
             let hostile = request.extensions().get::<Hostile>().cloned().unwrap();

@@ -113,7 +113,7 @@ fn build(fuzz: &FuzzRequest) -> Request<String> {
 fn configured_metrics(hardened: bool) -> Metrics {
     let builder = Metrics::builder();
     if !hardened {
-        return builder.build();
+        return builder.build().unwrap();
     }
     builder
         .namespace("fuzz")
@@ -130,6 +130,7 @@ fn configured_metrics(hardened: bool) -> Metrics {
             ))
         })
         .build()
+        .unwrap()
 }
 
 /// Answers 200 for most requests, an error status or charset chosen by the path otherwise.
@@ -238,7 +239,7 @@ proptest! {
 
     #[test]
     fn the_exposition_service_answers_any_request(fuzz in request()) {
-        let metrics = Metrics::builder().metrics_bearer_token(TOKEN).build();
+        let metrics = Metrics::builder().metrics_bearer_token(TOKEN).build().unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let response = runtime.block_on(metrics.exposition_service().oneshot(build(&fuzz))).unwrap();
         let expected = if !authorized(&fuzz) {

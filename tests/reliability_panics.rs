@@ -207,7 +207,8 @@ async fn a_panicking_view_resolver_poisons_nothing() {
             }
             Some(ViewName::new("/resolved"))
         })
-        .build();
+        .build()
+        .unwrap();
     let service = metrics
         .layer()
         .layer(tower::service_fn(|_request: Request<()>| async {

@@ -169,7 +169,7 @@ fn a_counter_named_with_total_is_exposed_once_with_it() {
 fn a_namespace_keeps_custom_names_apart_from_ours() {
     // Under a namespace our names are `shop_http_…`; a custom `http_…` name still collides
     // because it gets the same prefix.
-    let metrics = Metrics::builder().namespace("shop").build();
+    let metrics = Metrics::builder().namespace("shop").build().unwrap();
     assert!(metrics
         .register("http_ajax_requests", "mine", Counter::<u64>::default())
         .is_err());
@@ -248,7 +248,10 @@ async fn two_instances_in_one_process_keep_separate_series() {
 #[test]
 fn many_instances_can_be_created_and_dropped() {
     for index in 0..200 {
-        let metrics = Metrics::builder().namespace(format!("app{index}")).build();
+        let metrics = Metrics::builder()
+            .namespace(format!("app{index}"))
+            .build()
+            .unwrap();
         metrics
             .register("custom", "custom", Counter::<u64>::default())
             .unwrap();

@@ -120,7 +120,7 @@ fn the_separate_listener_serves_the_exposition_and_nothing_else() {
 
 #[test]
 fn a_custom_path_and_the_bearer_token_apply() {
-    let metrics = Metrics::builder().metrics_bearer_token("s3cret").build();
+    let metrics = Metrics::builder().metrics_bearer_token("s3cret").build().unwrap();
     let running = Running::start(metrics.server().path("/internal/metrics"));
     assert_eq!(http_get(running.address, "/metrics", &[]).0, 404);
     let (status, head, _) = http_get(running.address, "/internal/metrics", &[]);
@@ -143,7 +143,7 @@ fn the_app_port_need_not_expose_metrics() {
     use axum::routing::get;
     // django-prometheus's PROMETHEUS_METRICS_EXPORT_PORT: the app keeps the layer but not the
     // route; the exposition lives on its own listener.
-    let metrics = Metrics::builder().disable_metrics_path().build();
+    let metrics = Metrics::builder().disable_metrics_path().build().unwrap();
     let exporter = Running::start(metrics.server());
     let app = axum::Router::new()
         .route("/hello", get(|| async { "hello" }))

@@ -25,7 +25,8 @@ async fn main() -> std::io::Result<()> {
     // Or name views from the request head, before the handler runs.
     let metrics = Metrics::builder()
         .view_resolver(|request| (request.uri.path() == "/").then(|| ViewName::new("/")))
-        .build();
+        .build()
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     loop {
         let (stream, _) = listener.accept().await?;

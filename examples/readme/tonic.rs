@@ -7,7 +7,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let metrics = Metrics::builder()
         // tonic routes inside the layer: gRPC paths (/package.Service/Method) are the views.
         .view_resolver(|request| Some(ViewName::new(request.uri.path().to_owned())))
-        .build();
+        .build()
+        .unwrap();
     // Any generated `FooServer::new(...)` goes here; the health service ships ready-made.
     let (_reporter, health) = tonic_health::server::health_reporter();
     Server::builder()

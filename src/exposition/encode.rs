@@ -173,7 +173,7 @@ impl Metrics {
     /// use tower_prometheus::{Format, Metrics};
     ///
     /// // Process metrics (CPU time) would change between the two renders.
-    /// let metrics = Metrics::builder().process_metrics(false).build();
+    /// let metrics = Metrics::builder().process_metrics(false).build().unwrap();
     /// let bytes = metrics.render_bytes(Format::PrometheusText).unwrap();
     /// assert_eq!(bytes, metrics.render(Format::PrometheusText).unwrap().into_bytes());
     /// ```
@@ -189,7 +189,7 @@ impl Metrics {
     /// ```
     /// use tower_prometheus::{Format, Metrics};
     ///
-    /// let metrics = Metrics::builder().process_metrics(false).build();
+    /// let metrics = Metrics::builder().process_metrics(false).build().unwrap();
     /// let reference = metrics.render_with_prometheus_client(Format::OpenMetrics).unwrap();
     /// assert_eq!(reference, metrics.render(Format::OpenMetrics).unwrap());
     /// ```

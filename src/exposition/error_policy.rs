@@ -16,7 +16,7 @@
 ///
 /// let metrics = Metrics::builder()
 ///     .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
-///     .build();
+///     .build().unwrap();
 /// # let _ = metrics;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -5,10 +5,13 @@ use std::sync::Arc;
 
 use http::HeaderName;
 
+use super::config_error::ConfigError;
 use super::exemplars::TraceIdSource;
 use super::labels::ViewName;
+use super::names::{label_name_problem, metric_name_problem, RESERVED_LABEL_NAMES};
 use super::native_histograms::NativeHistograms;
 use super::{Config, Metrics, ViewResolver};
+use crate::exposition::auth::BearerToken;
 use crate::exposition::EncodeErrorPolicy;
 
 /// django-prometheus's `PROMETHEUS_LATENCY_BUCKETS`, in seconds.
@@ -93,7 +96,13 @@ pub const DEFAULT_MAX_LABEL_SETS: usize = 10_000;
 /// ```
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 
-/// Configures and builds a [`Metrics`]. Every option is optional.
+/// Configures and builds a [`Metrics`]. Every option is optional; [`build`](Self::build)
+/// checks them all and names the first one it refuses.
+///
+/// Build one `Metrics` per service and clone it wherever it is needed (the layer, custom
+/// registrations, a separate listener): clones share everything, while two separately built
+/// instances share nothing, so a metric registered on one never shows on the other's
+/// `/metrics`.
 ///
 /// ```
 /// use tower_prometheus::Metrics;
@@ -104,15 +113,17 @@ pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 ///     .exclude_path("/healthz")
 ///     .group_status_codes(true)
 ///     .const_label("service", "billing")
-///     .build();
+///     .build()?;
 /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
 /// assert!(text.contains("django_http_requests_before_middlewares_total{service=\"billing\"} 0"));
+/// # Ok::<(), tower_prometheus::ConfigError>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 #[derive(Clone)]
 pub struct MetricsBuilder {
     config: Config,
     const_labels: Vec<(String, String)>,
+    bearer_token: Option<String>,
 }
 
 impl fmt::Debug for MetricsBuilder {
@@ -120,6 +131,7 @@ impl fmt::Debug for MetricsBuilder {
         f.debug_struct("MetricsBuilder")
             .field("config", &self.config)
             .field("const_labels", &self.const_labels)
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -144,6 +156,7 @@ impl Default for MetricsBuilder {
                 encode_error_policy: EncodeErrorPolicy::default(),
             },
             const_labels: Vec::new(),
+            bearer_token: None,
         }
     }
 }
@@ -152,7 +165,7 @@ impl MetricsBuilder {
     /// A builder with the defaults: no namespace, django's buckets, `/metrics`, no exclusions.
     ///
     /// ```
-    /// let metrics = tower_prometheus::MetricsBuilder::new().build();
+    /// let metrics = tower_prometheus::MetricsBuilder::new().build().unwrap();
     /// assert!(metrics.render(tower_prometheus::Format::OpenMetrics).unwrap().ends_with("# EOF\n"));
     /// ```
     pub fn new() -> Self {
@@ -160,9 +173,15 @@ impl MetricsBuilder {
     }
 
     /// Prefixes every metric name with `namespace_`; `"django"` gives django-prometheus's names.
+    /// An empty namespace means none. [`build`](Self::build) refuses a namespace that is not a
+    /// valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`, not starting with `__`): it is never
+    /// rewritten behind your back.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().namespace("django").build();
+    /// let refused = tower_prometheus::Metrics::builder().namespace("my-app").build().unwrap();
+    /// assert_eq!(refused.unwrap_err().option(), "namespace");
+    ///
+    /// let metrics = tower_prometheus::Metrics::builder().namespace("django").build().unwrap();
     /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
     /// assert!(text.contains("django_http_requests_before_middlewares_total 0"));
     /// ```
@@ -173,33 +192,43 @@ impl MetricsBuilder {
     }
 
     /// Upper bounds, in seconds, of the latency histograms' buckets (`+Inf` is implied).
+    /// [`build`](Self::build) refuses an empty list, a bound that is not finite, and bounds
+    /// that are not strictly increasing.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().latency_buckets([0.005, 0.5, 5.0]).build();
+    /// let metrics = tower_prometheus::Metrics::builder().latency_buckets([0.005, 0.5, 5.0]).build().unwrap();
     /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
     /// assert!(text.contains("http_requests_latency_including_middlewares_seconds_bucket{le=\"0.005\"} 0"));
     /// ```
     pub fn latency_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
-        self.config.latency_buckets = sanitize_buckets(buckets);
+        self.config.latency_buckets = buckets.into_iter().collect();
         self
     }
 
-    /// Upper bounds, in bytes, of the request and response body-size histograms' buckets.
+    /// Upper bounds, in bytes, of the request and response body-size histograms' buckets,
+    /// checked as [`latency_buckets`](Self::latency_buckets) are.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().size_buckets([100.0, 10_000.0]).build();
+    /// let metrics = tower_prometheus::Metrics::builder().size_buckets([100.0, 10_000.0]).build().unwrap();
     /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
     /// assert!(text.contains("http_requests_body_total_bytes_bucket{le=\"10000\"} 0"));
     /// ```
     pub fn size_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
-        self.config.size_buckets = sanitize_buckets(buckets);
+        self.config.size_buckets = buckets.into_iter().collect();
         self
     }
 
-    /// The path the layer answers with the exposition (default `/metrics`).
+    /// The path the layer answers with the exposition (default `/metrics`). It must start
+    /// with `/` and be a valid URI path without query: [`build`](Self::build) refuses
+    /// anything the layer could never match.
+    ///
+    /// The layer compares this path with the path it sees. On an axum router nested with
+    /// `Router::nest("/api", …)`, the layer of the nested router sees the path without
+    /// `/api`; with `route_layer` it sees only the routes that matched, never `/metrics`.
+    /// Put the layer on the outermost router with `.layer(…)`.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().metrics_path("/-/metrics").build();
+    /// let metrics = tower_prometheus::Metrics::builder().metrics_path("/-/metrics").build().unwrap();
     /// assert_eq!(metrics.metrics_path(), Some("/-/metrics"));
     /// ```
     pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
@@ -211,7 +240,7 @@ impl MetricsBuilder {
     /// [`Metrics::exposition_service`] or [`Metrics::render`].
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().disable_metrics_path().build();
+    /// let metrics = tower_prometheus::Metrics::builder().disable_metrics_path().build().unwrap();
     /// assert_eq!(metrics.metrics_path(), None);
     /// ```
     pub fn disable_metrics_path(mut self) -> Self {
@@ -220,13 +249,13 @@ impl MetricsBuilder {
     }
 
     /// A path (exact match) whose requests are not measured. The metrics path is measured
-    /// unless it is excluded too.
+    /// unless it is excluded too. Like the metrics path it must start with `/`.
     ///
     /// ```
     /// let metrics = tower_prometheus::Metrics::builder()
     ///     .exclude_path("/healthz")
     ///     .exclude_path("/metrics")
-    ///     .build();
+    ///     .build().unwrap();
     /// # let _ = metrics;
     /// ```
     pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
@@ -237,7 +266,7 @@ impl MetricsBuilder {
     /// Labels responses by status class (`2xx` … `5xx`) instead of the exact code.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().group_status_codes(true).build();
+    /// let metrics = tower_prometheus::Metrics::builder().group_status_codes(true).build().unwrap();
     /// # let _ = metrics;
     /// ```
     pub fn group_status_codes(mut self, group: bool) -> Self {
@@ -257,7 +286,7 @@ impl MetricsBuilder {
     ///     .view_resolver(|request: &http::request::Parts| {
     ///         request.uri.path().starts_with("/users/").then(|| ViewName::new("/users/{id}"))
     ///     })
-    ///     .build();
+    ///     .build().unwrap();
     /// # let _ = metrics;
     /// ```
     pub fn view_resolver<F>(mut self, resolver: F) -> Self
@@ -274,7 +303,7 @@ impl MetricsBuilder {
     /// ```
     /// let metrics = tower_prometheus::Metrics::builder()
     ///     .trusted_forwarded_proto_header(http::HeaderName::from_static("x-forwarded-proto"))
-    ///     .build();
+    ///     .build().unwrap();
     /// # let _ = metrics;
     /// ```
     pub fn trusted_forwarded_proto_header(mut self, header: HeaderName) -> Self {
@@ -284,8 +313,14 @@ impl MetricsBuilder {
 
     /// Adds a label with a fixed value to every metric of the registry, custom ones included.
     ///
+    /// [`build`](Self::build) refuses a name Prometheus rejects (`[a-zA-Z_][a-zA-Z0-9_]*`,
+    /// not starting with `__`), a name given twice, and a name one of the families already
+    /// uses (`view`, `method`, `status`, `transport`, `charset`, `type`, `label`, `format`,
+    /// `encoding`, `grpc_service`, `grpc_method`, `grpc_code`, `le`, `quantile`): a label
+    /// twice in one series makes Prometheus drop the whole scrape.
+    ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().const_label("region", "eu-1").build();
+    /// let metrics = tower_prometheus::Metrics::builder().const_label("region", "eu-1").build().unwrap();
     /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
     /// assert!(text.contains("http_ajax_requests_total{region=\"eu-1\"} 0"));
     /// ```
@@ -300,7 +335,7 @@ impl MetricsBuilder {
     /// every such value.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().max_label_sets(500).build();
+    /// let metrics = tower_prometheus::Metrics::builder().max_label_sets(500).build().unwrap();
     /// # let _ = metrics;
     /// ```
     pub fn max_label_sets(mut self, max: usize) -> Self {
@@ -318,7 +353,7 @@ impl MetricsBuilder {
     ///
     /// let metrics = Metrics::builder()
     ///     .native_histograms(NativeHistograms::classic_and_native().schema(3))
-    ///     .build();
+    ///     .build().unwrap();
     /// // Text scrapers still get the classic buckets.
     /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
     /// assert!(text.contains("http_requests_latency_including_middlewares_seconds_bucket{le=\"0.01\"} 0"));
@@ -338,7 +373,7 @@ impl MetricsBuilder {
     /// ```
     /// use tower_prometheus::{Format, Metrics};
     ///
-    /// let metrics = Metrics::builder().exemplars_from_traceparent().build();
+    /// let metrics = Metrics::builder().exemplars_from_traceparent().build().unwrap();
     /// let text = metrics.render(Format::OpenMetrics).unwrap();
     /// assert!(text.ends_with("# EOF\n"));
     /// ```
@@ -377,7 +412,7 @@ impl MetricsBuilder {
     ///
     /// let metrics = Metrics::builder()
     ///     .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
-    ///     .build();
+    ///     .build().unwrap();
     /// # let _ = metrics;
     /// ```
     pub fn encode_error_policy(mut self, policy: EncodeErrorPolicy) -> Self {
@@ -392,7 +427,7 @@ impl MetricsBuilder {
     /// ```
     /// use tower_prometheus::{Format, Metrics};
     ///
-    /// let without = Metrics::builder().process_metrics(false).build();
+    /// let without = Metrics::builder().process_metrics(false).build().unwrap();
     /// assert!(!without.render(Format::PrometheusText).unwrap().contains("process_"));
     /// ```
     pub fn process_metrics(mut self, enabled: bool) -> Self {
@@ -403,7 +438,8 @@ impl MetricsBuilder {
     /// Requires `Authorization: Bearer <token>` on the metrics path; other requests there get
     /// `401 Unauthorized` with `WWW-Authenticate: Bearer realm="metrics"`. Off by default: the
     /// exposition is public. The token is compared in constant time and never shown by
-    /// `Debug`; an empty token authorizes nothing. Applies to the layer's metrics path,
+    /// `Debug`. [`build`](Self::build) refuses an empty token and one with characters a
+    /// header cannot carry (only visible ASCII). Applies to the layer's metrics path,
     /// [`Metrics::exposition_service`] and the separate listener (feature `server`).
     ///
     /// ```
@@ -411,7 +447,7 @@ impl MetricsBuilder {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let metrics = tower_prometheus::Metrics::builder().metrics_bearer_token("s3cret").build();
+    /// let metrics = tower_prometheus::Metrics::builder().metrics_bearer_token("s3cret").build().unwrap();
     /// let anonymous = http::Request::get("/metrics").body(()).unwrap();
     /// let response = metrics.exposition_service().oneshot(anonymous).await.unwrap();
     /// assert_eq!(response.status(), 401);
@@ -426,40 +462,125 @@ impl MetricsBuilder {
     /// # }
     /// ```
     pub fn metrics_bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.config.metrics_bearer_token = Some(crate::exposition::auth::BearerToken::new(token));
+        self.bearer_token = Some(token.into());
         self
     }
 
-    /// Builds the registry and registers every HTTP family.
+    /// Checks every option, then builds the registry and registers every HTTP family.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first option whose value Prometheus would reject or the
+    /// layer could never use: see each option for its rule.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().build();
-    /// # let _ = metrics;
+    /// let metrics = tower_prometheus::Metrics::builder().namespace("shop").build()?;
+    /// assert_eq!(metrics.metrics_path(), Some("/metrics"));
+    ///
+    /// let refused = tower_prometheus::Metrics::builder().latency_buckets([]).build().unwrap();
+    /// assert_eq!(refused.unwrap_err().option(), "latency_buckets");
+    /// # Ok::<(), tower_prometheus::ConfigError>(())
     /// ```
-    pub fn build(self) -> Metrics {
-        Metrics::from_config(self.config, self.const_labels)
+    pub fn build(mut self) -> Result<Metrics, ConfigError> {
+        if let Some(namespace) = &self.config.namespace {
+            if let Some(problem) = metric_name_problem(namespace) {
+                return Err(ConfigError::new("namespace", namespace.as_str(), problem));
+            }
+        }
+        check_buckets("latency_buckets", &self.config.latency_buckets)?;
+        check_buckets("size_buckets", &self.config.size_buckets)?;
+        if let Some(path) = &self.config.metrics_path {
+            check_path("metrics_path", path)?;
+        }
+        for path in &self.config.excluded_paths {
+            check_path("exclude_path", path)?;
+        }
+        for (index, (name, _)) in self.const_labels.iter().enumerate() {
+            check_const_label(name)?;
+            if self.const_labels[..index]
+                .iter()
+                .any(|(earlier, _)| earlier == name)
+            {
+                return Err(ConfigError::new(
+                    "const_label",
+                    name.as_str(),
+                    "this constant label is given twice; keep one",
+                ));
+            }
+        }
+        if let Some(token) = self.bearer_token.take() {
+            check_bearer_token(&token)?;
+            self.config.metrics_bearer_token = Some(BearerToken::new(token));
+        }
+        Ok(Metrics::from_config(self.config, self.const_labels))
     }
 }
 
-/// Sorted, finite, de-duplicated bounds: prometheus-client would otherwise expose them as given.
-fn sanitize_buckets(buckets: impl IntoIterator<Item = f64>) -> Vec<f64> {
-    let mut buckets: Vec<f64> = buckets.into_iter().filter(|bound| bound.is_finite()).collect();
-    buckets.sort_by(f64::total_cmp);
-    buckets.dedup();
-    buckets
+fn check_buckets(option: &'static str, buckets: &[f64]) -> Result<(), ConfigError> {
+    let problem = if buckets.is_empty() {
+        Some("give at least one bucket bound (`+Inf` is always added)")
+    } else if buckets.iter().any(|bound| !bound.is_finite()) {
+        Some("every bound must be a finite number (`+Inf` is always added; NaN is not a bound)")
+    } else if buckets.windows(2).any(|pair| pair[0] >= pair[1]) {
+        Some("bounds must be strictly increasing: sort them and remove repeated ones")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(ConfigError::new(option, format!("{buckets:?}"), problem)),
+        None => Ok(()),
+    }
+}
+
+/// A path the layer compares with `Uri::path()`: only a valid absolute path can ever match.
+pub(crate) fn check_path(option: &'static str, path: &str) -> Result<(), ConfigError> {
+    let problem = if !path.starts_with('/') {
+        Some("a path must start with `/` (request paths always do), for example `/metrics`")
+    } else if path.contains(['?', '#']) {
+        Some("give the path alone: queries and fragments are not part of a request's path")
+    } else if path.parse::<http::uri::PathAndQuery>().is_err() {
+        Some("this is not a valid URI path: percent-encode the characters a URI cannot hold")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(ConfigError::new(option, path, problem)),
+        None => Ok(()),
+    }
+}
+
+fn check_const_label(name: &str) -> Result<(), ConfigError> {
+    if let Some(problem) = label_name_problem(name) {
+        return Err(ConfigError::new("const_label", name, problem));
+    }
+    if RESERVED_LABEL_NAMES.contains(&name) {
+        return Err(ConfigError::new(
+            "const_label",
+            name,
+            "the HTTP families already use this label name, and a label twice in one series makes \
+             Prometheus drop the scrape; choose another name (such as `service` or `app_view`)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_bearer_token(token: &str) -> Result<(), ConfigError> {
+    let problem = if token.is_empty() {
+        Some("an empty token would lock every scraper out; give a secret, or leave the option out")
+    } else if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+        Some("a bearer token must be visible ASCII without spaces, as an `Authorization` header carries it")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(ConfigError::new("metrics_bearer_token", "<redacted>", problem)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_are_sorted_finite_and_unique() {
-        assert_eq!(
-            sanitize_buckets([2.0, f64::NAN, 1.0, 2.0, f64::INFINITY]),
-            vec![1.0, 2.0]
-        );
-    }
 
     #[test]
     fn size_buckets_are_zero_then_powers_of_two() {

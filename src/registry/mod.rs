@@ -7,11 +7,13 @@
 
 mod atomic_histogram;
 mod builder;
+mod config_error;
 mod error;
 pub(crate) mod exemplars;
 mod families;
 pub(crate) mod grpc;
 pub(crate) mod labels;
+pub(crate) mod names;
 mod native_histograms;
 pub(crate) mod prometheus_text;
 pub(crate) mod recorder;
@@ -27,10 +29,12 @@ use parking_lot::{Mutex, RwLock};
 use prometheus_client::collector::Collector;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
+pub(crate) use builder::check_path;
 pub use builder::{
     MetricsBuilder, DEFAULT_LATENCY_BUCKETS, DEFAULT_MAX_LABEL_SETS, DEFAULT_METRICS_PATH,
     DEFAULT_SIZE_BUCKETS,
 };
+pub use config_error::ConfigError;
 pub use error::RegistrationError;
 pub use labels::{ViewName, INVALID_METHOD, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
 pub use native_histograms::NativeHistograms;
@@ -125,13 +129,15 @@ impl Metrics {
     /// assert_eq!(metrics.metrics_path(), Some("/metrics"));
     /// ```
     pub fn new() -> Self {
-        MetricsBuilder::new().build()
+        MetricsBuilder::new()
+            .build()
+            .expect("the default configuration is valid")
     }
 
     /// A builder for every option.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().namespace("shop").build();
+    /// let metrics = tower_prometheus::Metrics::builder().namespace("shop").build().unwrap();
     /// # let _ = metrics;
     /// ```
     pub fn builder() -> MetricsBuilder {
@@ -141,9 +147,9 @@ impl Metrics {
     pub(crate) fn from_config(config: Config, const_labels: Vec<(String, String)>) -> Self {
         let part_labels: Vec<(Cow<'static, str>, Cow<'static, str>)> = const_labels
             .into_iter()
-            .map(|(name, value)| (Cow::Owned(sanitize_name(&name)), Cow::Owned(value)))
+            .map(|(name, value)| (Cow::Owned(name), Cow::Owned(value)))
             .collect();
-        let part_prefix = config.namespace.as_deref().map(sanitize_name);
+        let part_prefix = config.namespace.clone();
         let mut registry = new_part(&part_prefix, &part_labels);
         let families = HttpFamilies::new(&config);
         families.register(&mut registry);
@@ -275,32 +281,50 @@ impl Metrics {
         self.shared.custom_parts.write().push(part);
     }
 
-    /// Reserves an exposed base name, refusing clashes with ours and with earlier ones.
+    /// Reserves an exposed name, refusing clashes with every name the exposition already
+    /// holds (ours, the gRPC family, the scrape self-metrics, the `process_*` names when
+    /// process metrics are on) and with earlier registrations.
     fn claim_name(&self, name: &str) -> Result<(), RegistrationError> {
-        if !is_valid_metric_name(name) {
+        if names::metric_name_problem(name).is_some() {
             return Err(RegistrationError::InvalidName(name.to_owned()));
         }
+        let exposed = self.prefixed(name);
         // A histogram `x` also exposes `x_bucket`, `x_count` and `x_sum` (and OpenMetrics
         // `x_created`): a metric named like one of those would duplicate its sample lines.
         const SAMPLE_SUFFIXES: [&str; 4] = ["_bucket", "_count", "_sum", "_created"];
+        let bare = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_owned();
+        let mine = bare(&exposed);
         let clashes = |taken: &str| {
-            let bare = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_owned();
-            let (taken, mine) = (bare(taken), bare(name));
+            let taken = bare(taken);
             taken == mine
                 || SAMPLE_SUFFIXES.iter().any(|suffix| {
                     mine.strip_suffix(suffix) == Some(taken.as_str())
                         || taken.strip_suffix(suffix) == Some(mine.as_str())
                 })
         };
-        if EXPOSED_NAMES.iter().any(|ours| clashes(ours)) {
+        if EXPOSED_NAMES.iter().any(|ours| clashes(&self.prefixed(ours))) {
+            return Err(RegistrationError::Reserved(name.to_owned()));
+        }
+        #[cfg(feature = "process")]
+        if self.shared.config.process_metrics
+            && crate::process::EXPOSED_NAMES.iter().any(|ours| clashes(ours))
+        {
             return Err(RegistrationError::Reserved(name.to_owned()));
         }
         let mut custom = self.shared.custom_names.lock();
         if custom.iter().any(|taken| clashes(taken)) {
             return Err(RegistrationError::Duplicate(name.to_owned()));
         }
-        custom.push(name.to_owned());
+        custom.push(exposed);
         Ok(())
+    }
+
+    /// `name` as exposed, with the namespace in front.
+    fn prefixed(&self, name: &str) -> String {
+        match &self.shared.part_prefix {
+            Some(prefix) => format!("{prefix}_{name}"),
+            None => name.to_owned(),
+        }
     }
 }
 
@@ -357,51 +381,4 @@ fn without_counter_suffix(name: String, metric: &impl Metric) -> String {
         }
     }
     name
-}
-
-fn is_valid_metric_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-/// Makes a namespace or label name valid (`[a-zA-Z_][a-zA-Z0-9_]*`) so that no configuration
-/// can produce an exposition Prometheus rejects.
-fn sanitize_name(name: &str) -> String {
-    let mut sanitized: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if sanitized.is_empty() || sanitized.starts_with(|c: char| c.is_ascii_digit()) {
-        sanitized.insert(0, '_');
-    }
-    sanitized
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_sanitized() {
-        assert_eq!(sanitize_name("my-app.v2"), "my_app_v2");
-        assert_eq!(sanitize_name("9lives"), "_9lives");
-        assert_eq!(sanitize_name(""), "_");
-    }
-
-    #[test]
-    fn metric_names_are_validated() {
-        assert!(is_valid_metric_name("orders:rate5m"));
-        assert!(!is_valid_metric_name("2fast"));
-        assert!(!is_valid_metric_name("with space"));
-        assert!(!is_valid_metric_name(""));
-    }
 }

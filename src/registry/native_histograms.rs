@@ -18,7 +18,7 @@ use prometheus_client::metrics::histogram::{Histogram, NativeHistogramConfig};
 ///
 /// let metrics = Metrics::builder()
 ///     .native_histograms(NativeHistograms::classic_and_native().bucket_factor(1.1).max_buckets(160))
-///     .build();
+///     .build().unwrap();
 /// # let _ = metrics;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
