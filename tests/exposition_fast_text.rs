@@ -58,9 +58,9 @@ fn ten_kilobytes() -> String {
 
 fn metrics(group_status_codes: bool) -> Metrics {
     let metrics = Metrics::builder()
-        .namespace("my-app.v2")
+        .namespace("my_app_v2")
         .const_label("env", "pr\"od\\\nuction ☃")
-        .const_label("region-1", "eu")
+        .const_label("region_1", "eu")
         .latency_buckets([0.00001, 0.0005, 0.001, 0.25, 1.0, 2.5, 1e6, 2.5e7])
         .size_buckets([0.0, 1.0, 100.0, 1_024.0, 1.5e6])
         .group_status_codes(group_status_codes)

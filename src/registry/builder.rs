@@ -178,7 +178,7 @@ impl MetricsBuilder {
     /// rewritten behind your back.
     ///
     /// ```
-    /// let refused = tower_prometheus::Metrics::builder().namespace("my-app").build().unwrap();
+    /// let refused = tower_prometheus::Metrics::builder().namespace("my-app").build();
     /// assert_eq!(refused.unwrap_err().option(), "namespace");
     ///
     /// let metrics = tower_prometheus::Metrics::builder().namespace("django").build().unwrap();
@@ -438,8 +438,9 @@ impl MetricsBuilder {
     /// Requires `Authorization: Bearer <token>` on the metrics path; other requests there get
     /// `401 Unauthorized` with `WWW-Authenticate: Bearer realm="metrics"`. Off by default: the
     /// exposition is public. The token is compared in constant time and never shown by
-    /// `Debug`. [`build`](Self::build) refuses an empty token and one with characters a
-    /// header cannot carry (only visible ASCII). Applies to the layer's metrics path,
+    /// `Debug`. [`build`](Self::build) refuses an empty token, one with characters a header
+    /// cannot carry (only visible ASCII and inner spaces) and one with spaces at either end,
+    /// which no scraper's header could match. Applies to the layer's metrics path,
     /// [`Metrics::exposition_service`] and the separate listener (feature `server`).
     ///
     /// ```
@@ -477,7 +478,7 @@ impl MetricsBuilder {
     /// let metrics = tower_prometheus::Metrics::builder().namespace("shop").build()?;
     /// assert_eq!(metrics.metrics_path(), Some("/metrics"));
     ///
-    /// let refused = tower_prometheus::Metrics::builder().latency_buckets([]).build().unwrap();
+    /// let refused = tower_prometheus::Metrics::builder().latency_buckets([]).build();
     /// assert_eq!(refused.unwrap_err().option(), "latency_buckets");
     /// # Ok::<(), tower_prometheus::ConfigError>(())
     /// ```
@@ -567,8 +568,10 @@ fn check_const_label(name: &str) -> Result<(), ConfigError> {
 fn check_bearer_token(token: &str) -> Result<(), ConfigError> {
     let problem = if token.is_empty() {
         Some("an empty token would lock every scraper out; give a secret, or leave the option out")
-    } else if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
-        Some("a bearer token must be visible ASCII without spaces, as an `Authorization` header carries it")
+    } else if !token.bytes().all(|byte| byte.is_ascii_graphic() || byte == b' ') {
+        Some("a bearer token must be visible ASCII (spaces inside it allowed), as an `Authorization` header carries it")
+    } else if token.trim() != token {
+        Some("a scraper's token never starts or ends with a space: remove them")
     } else {
         None
     };
