@@ -77,6 +77,7 @@ impl ProcessCollector {
     /// let collector = tower_prometheus::process::ProcessCollector::new();
     /// # let _ = collector;
     /// ```
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -88,6 +89,7 @@ impl ProcessCollector {
     /// use tower_prometheus::process::ProcessCollector;
     /// assert_eq!(ProcessCollector::is_supported(), cfg!(target_os = "linux"));
     /// ```
+    #[must_use]
     pub fn is_supported() -> bool {
         cfg!(target_os = "linux")
     }
@@ -319,7 +321,7 @@ mod linux {
 
     /// The value of `key` in an auxiliary vector: native-endian machine words, key then value.
     fn auxv_value(auxv: &[u8], key: usize) -> Option<u64> {
-        const WORD: usize = std::mem::size_of::<usize>();
+        const WORD: usize = size_of::<usize>();
         let word = |bytes: &[u8]| usize::from_ne_bytes(bytes.try_into().expect("WORD-sized chunk"));
         auxv.chunks_exact(2 * WORD)
             .map(|pair| (word(&pair[..WORD]), word(&pair[WORD..])))

@@ -57,7 +57,7 @@ fn documented_families() -> BTreeSet<String> {
 struct AlwaysFails;
 
 impl Collector for AlwaysFails {
-    fn encode(&self, _encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, _encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         Err(std::fmt::Error)
     }
 }

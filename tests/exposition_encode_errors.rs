@@ -21,7 +21,7 @@ struct FailsHalfWay {
 }
 
 impl Collector for FailsHalfWay {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let gauge = ConstGauge::new(1);
         let metric =
             encoder.encode_descriptor("half_written_ok", "Encoded first", None, gauge.metric_type())?;
@@ -43,7 +43,7 @@ impl Collector for FailsHalfWay {
 struct Healthy;
 
 impl Collector for Healthy {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let gauge = ConstGauge::new(42);
         let metric = encoder.encode_descriptor(
             "healthy_answer",

@@ -113,8 +113,8 @@ mod protobuf {
         assert_eq!(buckets.iter().map(|(_, count)| count).sum::<i64>(), 1);
         let (index, _) = buckets.iter().find(|(_, count)| *count == 1).unwrap();
         // Schema 3: bucket i holds (2^((i-1)/8), 2^(i/8)].
-        let upper = 2f64.powf(f64::from(*index) / 8.0);
-        let lower = 2f64.powf(f64::from(*index - 1) / 8.0);
+        let upper = (f64::from(*index) / 8.0).exp2();
+        let lower = (f64::from(*index - 1) / 8.0).exp2();
         assert!(
             lower < latency && latency <= upper,
             "{latency} in ({lower}, {upper}]"

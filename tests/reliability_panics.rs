@@ -249,7 +249,7 @@ struct FlakyCollector(std::sync::atomic::AtomicU64);
 impl prometheus_client::collector::Collector for FlakyCollector {
     fn encode(
         &self,
-        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
     ) -> Result<(), std::fmt::Error> {
         use prometheus_client::encoding::EncodeMetric;
         if self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 0 {

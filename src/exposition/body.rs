@@ -40,6 +40,7 @@ impl ExpositionBody {
     /// use http_body::Body;
     /// assert!(tower_prometheus::ExpositionBody::empty().is_end_stream());
     /// ```
+    #[must_use]
     pub fn empty() -> Self {
         Self { data: None }
     }

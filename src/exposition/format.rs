@@ -47,6 +47,7 @@ impl Format {
     /// ```
     /// assert!(tower_prometheus::Format::OpenMetrics.content_type().starts_with("application/openmetrics-text"));
     /// ```
+    #[must_use]
     pub fn content_type(self) -> &'static str {
         match self {
             Self::PrometheusText => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,

@@ -24,6 +24,7 @@ use super::Format;
 /// assert_eq!(negotiate(Some(&HeaderValue::from_static("text/plain"))), Format::PrometheusText);
 /// assert_eq!(negotiate(None), Format::PrometheusText);
 /// ```
+#[must_use]
 pub fn negotiate(accept: Option<&HeaderValue>) -> Format {
     negotiate_among(accept, Format::ALL)
 }

@@ -43,6 +43,7 @@ impl Metrics {
     /// let service = tower_prometheus::Metrics::new().exposition_service();
     /// # let _ = service;
     /// ```
+    #[must_use]
     pub fn exposition_service(&self) -> ExpositionService {
         ExpositionService {
             metrics: self.clone(),

@@ -31,6 +31,7 @@ impl Metrics {
     /// let layer = tower_prometheus::Metrics::new().layer();
     /// # let _ = layer;
     /// ```
+    #[must_use]
     pub fn layer(&self) -> MetricsLayer {
         MetricsLayer {
             metrics: self.clone(),
@@ -45,6 +46,7 @@ impl MetricsLayer {
     /// let metrics = tower_prometheus::Metrics::new();
     /// assert_eq!(metrics.layer().metrics().metrics_path(), Some("/metrics"));
     /// ```
+    #[must_use]
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

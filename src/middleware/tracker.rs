@@ -157,7 +157,7 @@ impl RequestTracker {
     pub(crate) fn on_response(
         &mut self,
         status: http::StatusCode,
-        headers: &http::HeaderMap,
+        headers: &HeaderMap,
         extensions: &http::Extensions,
         body_size: Option<u64>,
         body_ended: bool,
@@ -240,12 +240,12 @@ impl RequestTracker {
     }
 
     /// Reads the trailers at the end of the response body (where gRPC sends its status).
-    pub(crate) fn on_trailers(&mut self, trailers: &http::HeaderMap) {
+    pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
         self.on_grpc_status(trailers);
     }
 
     /// Counts a gRPC call once its `grpc-status` shows up in the headers or the trailers.
-    fn on_grpc_status(&mut self, headers: &http::HeaderMap) {
+    fn on_grpc_status(&mut self, headers: &HeaderMap) {
         if self.grpc.is_some() {
             if let Some(code) = GrpcCode::of(headers) {
                 self.finish_grpc(code);

@@ -35,6 +35,7 @@ impl ConfigError {
     /// let error = tower_prometheus::Metrics::builder().metrics_path("metrics").build().unwrap_err();
     /// assert_eq!(error.option(), "metrics_path");
     /// ```
+    #[must_use]
     pub fn option(&self) -> &'static str {
         self.option
     }
@@ -45,6 +46,7 @@ impl ConfigError {
     /// let error = tower_prometheus::Metrics::builder().namespace("my-app").build().unwrap_err();
     /// assert_eq!(error.input(), "my-app");
     /// ```
+    #[must_use]
     pub fn input(&self) -> &str {
         &self.input
     }

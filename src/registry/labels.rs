@@ -143,6 +143,7 @@ impl ViewName {
     /// ```
     /// assert_eq!(tower_prometheus::ViewName::new("/").as_str(), "/");
     /// ```
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -128,6 +128,7 @@ impl Metrics {
     /// let metrics = tower_prometheus::Metrics::new();
     /// assert_eq!(metrics.metrics_path(), Some("/metrics"));
     /// ```
+    #[must_use]
     pub fn new() -> Self {
         MetricsBuilder::new()
             .build()
@@ -186,6 +187,7 @@ impl Metrics {
     /// ```
     /// assert_eq!(tower_prometheus::Metrics::new().metrics_path(), Some("/metrics"));
     /// ```
+    #[must_use]
     pub fn metrics_path(&self) -> Option<&str> {
         self.shared.config.metrics_path.as_deref()
     }

@@ -39,6 +39,7 @@ impl NativeHistograms {
     /// let native = tower_prometheus::NativeHistograms::classic_and_native();
     /// assert_eq!(native.schema_value(), 3);
     /// ```
+    #[must_use]
     pub fn classic_and_native() -> Self {
         Self {
             keep_classic: true,
@@ -53,6 +54,7 @@ impl NativeHistograms {
     /// let native = tower_prometheus::NativeHistograms::native_only();
     /// assert_eq!(native.max_buckets_value(), 160);
     /// ```
+    #[must_use]
     pub fn native_only() -> Self {
         Self {
             keep_classic: false,
@@ -86,7 +88,7 @@ impl NativeHistograms {
     pub fn bucket_factor(mut self, factor: f64) -> Self {
         self.schema = SCHEMAS
             .rev()
-            .map(|schema| (schema, 2f64.powf(2f64.powi(-i32::from(schema)))))
+            .map(|schema| (schema, 2f64.powi(-i32::from(schema)).exp2()))
             .take_while(|(_, growth)| *growth <= factor || (factor.is_infinite() && factor > 0.0))
             .last()
             .map_or(*SCHEMAS.end(), |(schema, _)| schema);
@@ -111,6 +113,7 @@ impl NativeHistograms {
     /// ```
     /// assert_eq!(tower_prometheus::NativeHistograms::native_only().schema(-2).schema_value(), -2);
     /// ```
+    #[must_use]
     pub fn schema_value(&self) -> i8 {
         self.schema
     }
@@ -120,6 +123,7 @@ impl NativeHistograms {
     /// ```
     /// assert_eq!(tower_prometheus::NativeHistograms::native_only().max_buckets(0).max_buckets_value(), 0);
     /// ```
+    #[must_use]
     pub fn max_buckets_value(&self) -> usize {
         self.max_buckets
     }

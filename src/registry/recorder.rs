@@ -638,7 +638,7 @@ mod tests {
                 .collect();
             workers.into_iter().map(|worker| worker.join().unwrap()).collect()
         });
-        let mut by_name = std::collections::HashMap::new();
+        let mut by_name = HashMap::new();
         for (name, id) in ids.into_iter().flatten() {
             assert_eq!(recorder.handles(id).view(), name);
             assert_eq!(*by_name.entry(name).or_insert(id), id, "one id per pair");

@@ -112,7 +112,7 @@ where
     S: Clone + EncodeLabelSet,
     M: Clone + EncodeMetric + TypedMetric,
 {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), fmt::Error> {
         for (labels, metric) in self.snapshot() {
             metric.encode(encoder.encode_family(&labels)?)?;
         }
