@@ -140,6 +140,7 @@
 
 pub mod exposition;
 pub mod middleware;
+mod primitives;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;

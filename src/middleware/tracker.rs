@@ -19,7 +19,7 @@ use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
-use crate::registry::view_arena::ViewId;
+use crate::primitives::view_arena::ViewId;
 use crate::registry::Shared;
 
 const UNKNOWN_SIZE: u64 = u64::MAX;

@@ -12,7 +12,7 @@ use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
-use super::atomic_histogram::AtomicHistogram;
+use crate::primitives::atomic_histogram::AtomicHistogram;
 use super::labels::encode_label;
 use super::native_histograms::NativeHistograms;
 
@@ -144,7 +144,7 @@ pub(crate) struct LatencyHistograms {
 
 impl LatencyHistograms {
     /// The histogram without labels, observed by every request: classic ones are striped per
-    /// thread (see [`super::stripes`]).
+    /// thread (see [`crate::primitives::stripes`]).
     pub(crate) fn new_striped_metric(&self) -> LatencyHistogram {
         match (&self.native, self.exemplars) {
             (None, false) => {

@@ -5,15 +5,15 @@ use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
-use super::atomic_histogram::AtomicHistogram;
+use crate::primitives::atomic_histogram::AtomicHistogram;
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, RequestCounters};
 use super::labels::{
     CharsetLabels, MethodLabels, OverflowLabels, StatusLabels, StatusViewMethodLabels, TransportLabels,
     TypeLabels, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
 };
 use super::prometheus_text::TextMetric;
-use super::snapshot_family::SnapshotFamily;
-use super::stripes::{MaybeStripedCounter, StripedCounter};
+use crate::primitives::snapshot_family::SnapshotFamily;
+use crate::primitives::stripes::{MaybeStripedCounter, StripedCounter};
 
 /// Builds histograms with the configured buckets.
 #[derive(Clone, Debug)]

@@ -24,7 +24,7 @@ use prometheus_client::registry::Registry;
 
 use super::labels::{encode_label, OverflowLabels, OVERFLOW};
 use super::recorder::Recorder;
-use super::snapshot_family::SnapshotFamily;
+use crate::primitives::snapshot_family::SnapshotFamily;
 
 const GRPC_STATUS: &str = "grpc-status";
 

@@ -5,7 +5,6 @@
 //! metric you register beside them. It is cheap to clone (an `Arc`), `Send + Sync`, and
 //! independent of every other instance: two `Metrics` in one process never share series.
 
-mod atomic_histogram;
 mod builder;
 mod config_error;
 mod error;
@@ -17,9 +16,6 @@ pub(crate) mod names;
 mod native_histograms;
 pub(crate) mod prometheus_text;
 pub(crate) mod recorder;
-mod snapshot_family;
-pub(crate) mod stripes;
-pub(crate) mod view_arena;
 
 use std::borrow::Cow;
 use std::fmt;

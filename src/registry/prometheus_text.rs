@@ -228,13 +228,13 @@ impl TextMetric for Counter {
     }
 }
 
-impl TextMetric for super::stripes::StripedCounter {
+impl TextMetric for crate::primitives::stripes::StripedCounter {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         write_counter(writer, name, labels, self.get())
     }
 }
 
-impl TextMetric for super::stripes::MaybeStripedCounter {
+impl TextMetric for crate::primitives::stripes::MaybeStripedCounter {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         write_counter(writer, name, labels, self.get())
     }
@@ -250,7 +250,7 @@ impl TextMetric for Gauge {
     }
 }
 
-impl TextMetric for super::atomic_histogram::AtomicHistogram {
+impl TextMetric for crate::primitives::atomic_histogram::AtomicHistogram {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         if writer.dialect == Dialect::OpenMetrics {
             write_openmetrics_histogram(self, writer, name, labels);
@@ -288,7 +288,7 @@ impl TextMetric for super::atomic_histogram::AtomicHistogram {
 /// An OpenMetrics histogram: `_sum`, `_count`, then the cumulative buckets with `le` between
 /// the constant labels and the family's, as prometheus-client writes them.
 fn write_openmetrics_histogram(
-    histogram: &super::atomic_histogram::AtomicHistogram,
+    histogram: &crate::primitives::atomic_histogram::AtomicHistogram,
     writer: &mut TextWriter<'_>,
     name: &str,
     labels: &str,
@@ -352,7 +352,7 @@ impl TextMetric for super::exemplars::RequestCounter {
     }
 }
 
-impl<S, M, C> TextMetric for super::snapshot_family::SnapshotFamily<S, M, C>
+impl<S, M, C> TextMetric for crate::primitives::snapshot_family::SnapshotFamily<S, M, C>
 where
     S: Clone + TextLabels,
     M: Clone + TextMetric,

@@ -32,8 +32,8 @@ use super::labels::{
     StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
     ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
 };
-use super::stripes::{MaybeStripedCounter, StripedCounter};
-use super::view_arena::{ViewArena, ViewId};
+use crate::primitives::stripes::{MaybeStripedCounter, StripedCounter};
+use crate::primitives::view_arena::{ViewArena, ViewId};
 
 type MethodSlots = [OnceLock<ViewId>; MethodLabel::COUNT];
 type IndexedView = (LabelValue, Arc<MethodSlots>);
@@ -63,7 +63,7 @@ pub(crate) struct Recorder {
     view_method_pairs: AtomicUsize,
     overflow_view: MethodSlots,
     /// Every pair's handles, by the id the slots above hold.
-    handles: ViewArena,
+    handles: ViewArena<ViewHandles>,
     status_view_method_series: AtomicUsize,
     view_transport_method_series: AtomicUsize,
     no_charset: OnceLock<MaybeStripedCounter>,

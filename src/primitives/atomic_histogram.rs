@@ -264,13 +264,13 @@ mod tests {
         let histogram = AtomicHistogram::new_striped(BOUNDS.into());
         // More threads than exclusive stripes: shared stripes take atomic additions.
         std::thread::scope(|scope| {
-            for _ in 0..2 * super::super::stripes::STRIPES {
+            for _ in 0..2 * crate::primitives::stripes::STRIPES {
                 scope.spawn(|| (0..1_000).for_each(|_| histogram.observe(0.25)));
             }
         });
         let mut buckets = Vec::new();
         let sum = histogram.read(|_, count| buckets.push(count));
-        let observations = 2 * super::super::stripes::STRIPES as u64 * 1_000;
+        let observations = 2 * crate::primitives::stripes::STRIPES as u64 * 1_000;
         assert_eq!(buckets.iter().sum::<u64>(), observations);
         assert_eq!(buckets[3], observations, "0.25 is the fourth bound");
         assert_eq!(sum, 0.25 * observations as f64);

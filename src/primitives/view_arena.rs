@@ -1,4 +1,4 @@
-//! [`ViewArena`]: every `(view, method)` pair's handles, by a small copyable id.
+//! [`ViewArena`]: values (every `(view, method)` pair's handles) by a small copyable id.
 //!
 //! A request used to hold its view's handles by `Arc`: a clone and a drop per request, two
 //! locked instructions on the cache line that also holds the handles every request of that
@@ -12,26 +12,24 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use super::recorder::ViewHandles;
-
 const FIRST_SEGMENT: usize = 64;
 /// 64 × (2³² − 1) ids in all: more than a `u32` id can name.
 const SEGMENTS: usize = 32;
 
 /// One segment's slots, allocated whole.
-type Segment = Box<[OnceLock<Box<ViewHandles>>]>;
+type Segment<T> = Box<[OnceLock<Box<T>>]>;
 
-/// The id of one `(view, method)` pair's handles in a [`ViewArena`].
+/// The id of one value (a `(view, method)` pair's handles) in a [`ViewArena`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ViewId(u32);
 
-/// Append-only storage of [`ViewHandles`], read without a lock.
-pub(crate) struct ViewArena {
-    segments: [OnceLock<Segment>; SEGMENTS],
+/// Append-only storage, read without a lock.
+pub(crate) struct ViewArena<T> {
+    segments: [OnceLock<Segment<T>>; SEGMENTS],
     next: AtomicU32,
 }
 
-impl Default for ViewArena {
+impl<T> Default for ViewArena<T> {
     fn default() -> Self {
         Self {
             segments: std::array::from_fn(|_| OnceLock::new()),
@@ -40,7 +38,7 @@ impl Default for ViewArena {
     }
 }
 
-impl std::fmt::Debug for ViewArena {
+impl<T> std::fmt::Debug for ViewArena<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ViewArena")
             .field("handles", &self.next.load(Ordering::Relaxed))
@@ -60,10 +58,10 @@ fn locate(id: u32) -> (usize, usize) {
     (segment, id as usize - start)
 }
 
-impl ViewArena {
+impl<T> ViewArena<T> {
     /// Stores `handles` and returns their id. Callers store each pair's handles once (the
     /// pair's `OnceLock` slot serialises them), so ids are only ever taken for real pairs.
-    pub(crate) fn push(&self, handles: ViewHandles) -> ViewId {
+    pub(crate) fn push(&self, handles: T) -> ViewId {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (segment, index) = locate(id);
         let slots = self.segments[segment]
@@ -76,7 +74,7 @@ impl ViewArena {
 
     /// The handles of `id`, which `push` returned.
     #[inline]
-    pub(crate) fn get(&self, id: ViewId) -> &ViewHandles {
+    pub(crate) fn get(&self, id: ViewId) -> &T {
         let (segment, index) = locate(id.0);
         self.segments[segment]
             .get()
