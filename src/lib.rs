@@ -138,20 +138,28 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
+mod config_error;
 pub mod exposition;
+mod metrics;
 pub mod middleware;
 mod primitives;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
+mod registration_error;
 pub mod registry;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 
+pub use builder::MetricsBuilder;
+pub use config_error::ConfigError;
 pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
+pub use metrics::Metrics;
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
-pub use registry::{ConfigError, Metrics, MetricsBuilder, NativeHistograms, RegistrationError, ViewName};
+pub use registration_error::RegistrationError;
+pub use registry::{NativeHistograms, ViewName};
 
 /// The prometheus-client this crate is built on, for the metrics you register with
 /// [`Metrics::register`]: use its types from here, so that they are always of the version

@@ -38,7 +38,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 
 use crate::exposition::respond::respond;
-use crate::registry::DEFAULT_METRICS_PATH;
+use crate::exposition::DEFAULT_METRICS_PATH;
 use crate::{ExpositionBody, Metrics};
 
 /// How long a client may take to send its request head before the connection is closed, so
@@ -149,7 +149,7 @@ impl MetricsServer {
     }
 
     fn check_path(&self) -> io::Result<()> {
-        crate::registry::check_path("server().path", &self.path)
+        crate::builder::check_path("server().path", &self.path)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
     }
 

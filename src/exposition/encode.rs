@@ -5,9 +5,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use prometheus_client::registry::Registry;
 
+use super::text::{self, Dialect};
 use super::{EncodeErrorPolicy, Format};
-use crate::registry::prometheus_text::Dialect;
-use crate::registry::Shared;
+use crate::metrics::Shared;
 use crate::Metrics;
 
 /// A metric or collector failed while the exposition was rendered, or a binary format was
@@ -57,7 +57,7 @@ pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, E
     encode_parts_with(shared, format, TextPath::Fast)
 }
 
-/// Whether our part is rendered by the text fast path (`src/registry/prometheus_text.rs`)
+/// Whether our part is rendered by the text fast path (`src/exposition/text.rs`)
 /// or, as every other part, by prometheus-client.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum TextPath {
@@ -66,12 +66,11 @@ enum TextPath {
 }
 
 fn encode_parts_with(shared: &Shared, format: Format, text_path: TextPath) -> Result<Vec<u8>, EncodeError> {
-    let policy = shared.config.encode_error_policy;
-    let ours = shared.registry.read();
-    let custom = shared.custom_parts.read();
+    let policy = shared.exposition_config().encode_error_policy;
+    let (ours, custom) = shared.parts();
     let parts = std::iter::once(&*ours).chain(custom.iter());
     let on_failure = || {
-        shared.scrape_metrics.encode_errors(format, 1);
+        shared.scrape_metrics().encode_errors(format, 1);
         match policy {
             EncodeErrorPolicy::RespondWithError => Err(EncodeError(Kind::Failed)),
             EncodeErrorPolicy::ServeWhatEncodes => Ok(()),
@@ -123,9 +122,14 @@ fn encode_ours_text(output: &mut String, shared: &Shared, ours: &Registry, forma
     } else {
         Dialect::Prometheus
     };
-    match shared.render_http_families_text(dialect, output) {
-        Some(rest) => encode_text(output, &rest, format),
-        None => encode_text(output, ours, format),
+    let mark = output.len();
+    let families = &shared.recorder().families;
+    match text::render_http_families(families, shared.prefix(), shared.const_labels(), dialect, output) {
+        Ok(()) => encode_text(output, &shared.part_after_http_families(), format),
+        Err(text::Unsupported) => {
+            output.truncate(mark);
+            encode_text(output, ours, format)
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub(crate) mod auth;
 mod body;
 #[cfg(feature = "gzip")]
 mod compress;
+pub(crate) mod config;
 mod encode;
 mod error_policy;
 mod format;
@@ -22,8 +23,10 @@ mod negotiate;
 pub(crate) mod respond;
 pub(crate) mod self_metrics;
 mod service;
+pub(crate) mod text;
 
 pub use body::ExpositionBody;
+pub use config::DEFAULT_METRICS_PATH;
 pub use encode::EncodeError;
 pub use error_policy::EncodeErrorPolicy;
 pub use format::Format;

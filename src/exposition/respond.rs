@@ -12,7 +12,7 @@ use super::encode::encode_parts;
 use super::negotiate::negotiate_among;
 use super::self_metrics::Scrape;
 use super::{ExpositionBody, Format};
-use crate::registry::Shared;
+use crate::metrics::Shared;
 
 /// The response varies with both negotiated headers.
 #[cfg(feature = "gzip")]
@@ -27,7 +27,7 @@ pub(crate) fn respond(
     headers: &http::HeaderMap,
 ) -> Response<ExpositionBody> {
     // Authentication comes first so that nothing, not even the allowed methods, is revealed.
-    if let Some(token) = &shared.config.metrics_bearer_token {
+    if let Some(token) = &shared.exposition_config().metrics_bearer_token {
         if !token.authorizes(headers) {
             let mut response = plain(StatusCode::UNAUTHORIZED, "unauthorized\n".to_owned());
             response
@@ -94,7 +94,7 @@ pub(crate) fn respond(
     if method == Method::HEAD {
         *response.body_mut() = ExpositionBody::empty();
     }
-    shared.scrape_metrics.record(&Scrape {
+    shared.scrape_metrics().record(&Scrape {
         format,
         status: response.status().as_u16(),
         encode_time,
@@ -112,7 +112,7 @@ fn offered_formats(shared: &Shared) -> &'static [Format] {
         Format::Protobuf,
         Format::PrometheusText,
     ];
-    match &shared.config.native_histograms {
+    match &shared.recording_config().native_histograms {
         Some(native) if !native.keeps_classic_buckets() => WITHOUT_OPENMETRICS,
         _ => Format::ALL,
     }

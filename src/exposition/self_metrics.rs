@@ -9,6 +9,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::Format;
+use crate::registry::families::{FamilySpec, Kind};
 use crate::registry::labels::encode_label;
 
 /// Encode times from 100 µs to 10 s: a healthy exposition takes milliseconds, 100k lines
@@ -63,29 +64,52 @@ impl ScrapeMetrics {
         }
     }
 
+    /// The rows of the scrape self-metrics, in registration order.
+    pub(crate) const FAMILIES: &[FamilySpec] = &[
+        FamilySpec {
+            name: "http_metrics_scrapes",
+            help: "Scrapes of the exposition answered, by format and HTTP status",
+            unit: None,
+            kind: Kind::Counter,
+        },
+        FamilySpec {
+            name: "http_metrics_encode_duration",
+            help: "Time spent rendering the exposition, before compression",
+            unit: Some(Unit::Seconds),
+            kind: Kind::Histogram,
+        },
+        FamilySpec {
+            name: "http_metrics_response",
+            help: "Size of the exposition bodies written, after compression",
+            unit: Some(Unit::Bytes),
+            kind: Kind::Histogram,
+        },
+        FamilySpec {
+            name: "http_metrics_encode_errors",
+            help: "Registry parts (the HTTP families, or one registered metric or collector) that failed to encode",
+            unit: None,
+            kind: Kind::Counter,
+        },
+    ];
+
     pub(crate) fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "http_metrics_scrapes",
-            "Scrapes of the exposition answered, by format and HTTP status",
-            self.scrapes.clone(),
-        );
+        let [scrapes, duration, response, errors] = Self::FAMILIES else {
+            unreachable!("four rows")
+        };
+        registry.register(scrapes.name, scrapes.help, self.scrapes.clone());
         registry.register_with_unit(
-            "http_metrics_encode_duration",
-            "Time spent rendering the exposition, before compression",
+            duration.name,
+            duration.help,
             Unit::Seconds,
             self.encode_duration.clone(),
         );
         registry.register_with_unit(
-            "http_metrics_response",
-            "Size of the exposition bodies written, after compression",
+            response.name,
+            response.help,
             Unit::Bytes,
             self.response_bytes.clone(),
         );
-        registry.register(
-            "http_metrics_encode_errors",
-            "Registry parts (the HTTP families, or one registered metric or collector) that failed to encode",
-            self.encode_errors.clone(),
-        );
+        registry.register(errors.name, errors.help, self.encode_errors.clone());
     }
 
     pub(crate) fn record(&self, scrape: &Scrape) {

@@ -93,9 +93,9 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let shared = &self.metrics.shared;
-        let config = &shared.config;
+        let config = shared.recording_config();
         let path = request.uri().path();
-        let is_metrics_path = config.metrics_path.as_deref() == Some(path);
+        let is_metrics_path = shared.exposition_config().metrics_path.as_deref() == Some(path);
         let excluded = config.excluded_paths.iter().any(|excluded| excluded == path);
         let named = if is_metrics_path {
             Some(path)
@@ -137,7 +137,7 @@ impl<S> MetricsService<S> {
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     {
         let shared = &self.metrics.shared;
-        let config = &shared.config;
+        let config = shared.recording_config();
         let (parts, body) = request.into_parts();
         let view = if is_metrics_path {
             parts.uri.path()

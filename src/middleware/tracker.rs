@@ -15,12 +15,12 @@ use quanta::Instant;
 use http::header::{HeaderName, CONTENT_LENGTH};
 use http::{HeaderMap, Method, Uri};
 
+use crate::metrics::Shared;
+use crate::primitives::view_arena::ViewId;
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
-use crate::primitives::view_arena::ViewId;
-use crate::registry::Shared;
 
 const UNKNOWN_SIZE: u64 = u64::MAX;
 const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
@@ -104,13 +104,13 @@ impl RequestTracker {
         trace_id: Option<TraceId>,
     ) -> Self {
         let start = Instant::now();
-        let recorder = &shared.recorder;
+        let recorder = &shared.recorder();
         let families = &recorder.families;
         let method = MethodLabel::of(request.method);
         let transport = Transport::of(
             request.uri,
             request.headers,
-            shared.config.forwarded_proto_header.as_ref(),
+            shared.recording_config().forwarded_proto_header.as_ref(),
         );
         families.requests_before_middlewares.inc();
         recorder.requests_by_method(method).inc();
@@ -146,7 +146,7 @@ impl RequestTracker {
             expected_body_bytes: UNKNOWN_SIZE,
             // gRPC calls are always POSTs: other requests skip the content-type lookup.
             grpc: (method == MethodLabel::Post)
-                .then(|| shared.grpc.call(request.uri, request.headers, recorder))
+                .then(|| shared.grpc().call(request.uri, request.headers, recorder))
                 .flatten(),
             trace_id,
         }
@@ -167,7 +167,7 @@ impl RequestTracker {
         if let Some(view) = extensions.get::<ViewName>() {
             self.switch_view(view.as_str());
         }
-        let recorder = &self.shared.recorder;
+        let recorder = &self.shared.recorder();
         let families = &recorder.families;
         families.responses_before_middlewares.inc();
         let trace_id = self.trace_id.as_ref();
@@ -177,7 +177,7 @@ impl RequestTracker {
         let view = self.view();
         recorder.latency(view, elapsed, trace_id);
         recorder.requests_by_view_transport_method(view, self.transport, trace_id);
-        let status = StatusLabel::of(status, self.shared.config.group_status_codes);
+        let status = StatusLabel::of(status, self.shared.recording_config().group_status_codes);
         recorder.responses_by_status(status).inc();
         recorder.responses_by_status_view_method(view, status);
         recorder.responses_by_content_type(headers);
@@ -194,7 +194,7 @@ impl RequestTracker {
     /// Records the inner service's `Err`, labelled by the error's type name.
     pub(crate) fn on_error(&mut self, type_name: &'static str) {
         let elapsed = self.elapsed_seconds();
-        let recorder = &self.shared.recorder;
+        let recorder = &self.shared.recorder();
         let trace_id = self.trace_id.as_ref();
         recorder
             .families
@@ -225,7 +225,7 @@ impl RequestTracker {
             return;
         }
         self.shared
-            .recorder
+            .recorder()
             .families
             .response_body_bytes
             .observe(self.body_bytes as f64);
@@ -255,7 +255,7 @@ impl RequestTracker {
 
     fn finish_grpc(&mut self, code: GrpcCode) {
         if let Some(call) = self.grpc.take() {
-            self.shared.grpc.record(call, code);
+            self.shared.grpc().record(call, code);
         }
     }
 
@@ -278,13 +278,13 @@ impl RequestTracker {
     /// The handles of the best view known so far (the response's view once the head arrived).
     fn view(&self) -> &ViewHandles {
         self.shared
-            .recorder
+            .recorder()
             .handles(self.switched_view.unwrap_or(self.in_flight))
     }
 
     fn switch_view(&mut self, view: &str) {
         if view != self.view().view() {
-            let recorder = &self.shared.recorder;
+            let recorder = &self.shared.recorder();
             let view_id = recorder.view(view, self.method);
             recorder.note_use(recorder.handles(view_id));
             self.switched_view = Some(view_id);
@@ -293,14 +293,14 @@ impl RequestTracker {
 
     /// A request that never got a response head: its latency is unknown.
     fn record_unfinished_request(&self) {
-        let recorder = &self.shared.recorder;
+        let recorder = &self.shared.recorder();
         recorder.families.unknown_latency_including_middlewares.inc();
         recorder.families.unknown_latency.inc();
         recorder.requests_by_view_transport_method(self.view(), self.transport, self.trace_id.as_ref());
     }
 
     fn record_exception(&mut self, type_name: &'static str) {
-        let recorder = &self.shared.recorder;
+        let recorder = &self.shared.recorder();
         recorder.exceptions_by_type(type_name);
         recorder.exceptions_by_view(self.view());
         self.finish();
@@ -308,7 +308,7 @@ impl RequestTracker {
 
     fn finish(&mut self) {
         self.stage = Stage::Done;
-        let recorder = &self.shared.recorder;
+        let recorder = &self.shared.recorder();
         recorder.in_flight(recorder.handles(self.in_flight)).dec();
     }
 }
@@ -341,7 +341,7 @@ impl Drop for RequestTracker {
         if self.stage == Stage::AwaitingHead {
             self.record_unfinished_request();
         }
-        self.shared.recorder.cancelled(self.view());
+        self.shared.recorder().cancelled(self.view());
         self.finish();
     }
 }

@@ -12,9 +12,9 @@ use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
-use crate::primitives::atomic_histogram::AtomicHistogram;
 use super::labels::encode_label;
 use super::native_histograms::NativeHistograms;
+use crate::primitives::atomic_histogram::AtomicHistogram;
 
 /// The exemplar label name.
 const TRACE_ID: &str = "trace_id";

@@ -1,17 +1,18 @@
-//! The HTTP metric families and their registration under django-prometheus's names.
+//! The one table of the HTTP metric families: each row declares a family's field, its
+//! constructor, its name (django-prometheus's), help text, unit and kind. Registration, the
+//! exposed names that `Metrics::register` reserves, and the encode order all read it.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
-use crate::primitives::atomic_histogram::AtomicHistogram;
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, RequestCounters};
 use super::labels::{
     CharsetLabels, MethodLabels, OverflowLabels, StatusLabels, StatusViewMethodLabels, TransportLabels,
     TypeLabels, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
 };
-use super::prometheus_text::TextMetric;
+use crate::primitives::atomic_histogram::AtomicHistogram;
 use crate::primitives::snapshot_family::SnapshotFamily;
 use crate::primitives::stripes::{MaybeStripedCounter, StripedCounter};
 
@@ -25,265 +26,206 @@ impl MetricConstructor<AtomicHistogram> for Buckets {
     }
 }
 
-/// What every family of ours is: registrable with prometheus-client, and renderable by the
-/// text fast path (both text formats).
-pub(crate) trait HttpMetric: Metric + TextMetric + Clone {}
-
-impl<M: Metric + TextMetric + Clone> HttpMetric for M {}
-
-/// Receives every family of [`HttpFamilies::visit`].
-pub(crate) trait FamilyVisitor {
-    fn visit<M: HttpMetric>(
-        &mut self,
-        name: &'static str,
-        help: &'static str,
-        unit: Option<Unit>,
-        metric: &M,
-    );
+/// The kind of a family, which decides the sample names it writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
 }
 
-/// Every family the layer records, registered once per [`crate::Metrics`].
+/// One row of the table: a family's name, help text, unit and kind.
 #[derive(Debug)]
-pub(crate) struct HttpFamilies {
-    pub(crate) requests_before_middlewares: StripedCounter,
-    pub(crate) responses_before_middlewares: StripedCounter,
-    pub(crate) latency_including_middlewares: LatencyHistogram,
-    pub(crate) unknown_latency_including_middlewares: Counter,
-    pub(crate) latency_by_view_method: SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms>,
-    pub(crate) unknown_latency: Counter,
-    pub(crate) ajax_requests: StripedCounter,
-    pub(crate) requests_by_method: SnapshotFamily<MethodLabels, StripedCounter>,
-    pub(crate) requests_by_transport: SnapshotFamily<TransportLabels, StripedCounter>,
-    pub(crate) requests_by_view_transport_method:
-        SnapshotFamily<ViewTransportMethodLabels, RequestCounter, RequestCounters>,
-    pub(crate) request_body_bytes: AtomicHistogram,
-    pub(crate) responses_by_status: SnapshotFamily<StatusLabels, StripedCounter>,
-    pub(crate) responses_by_status_view_method: SnapshotFamily<StatusViewMethodLabels, Counter>,
-    pub(crate) response_body_bytes: AtomicHistogram,
-    pub(crate) responses_by_charset: SnapshotFamily<CharsetLabels, MaybeStripedCounter>,
-    pub(crate) responses_streaming: StripedCounter,
-    pub(crate) exceptions_by_type: SnapshotFamily<TypeLabels, Counter>,
-    pub(crate) exceptions_by_view: SnapshotFamily<ViewLabels, Counter>,
-    pub(crate) in_flight: SnapshotFamily<ViewMethodLabels, Gauge>,
-    pub(crate) cancelled: SnapshotFamily<ViewMethodLabels, Counter>,
-    pub(crate) label_overflow: SnapshotFamily<OverflowLabels, Counter>,
+pub(crate) struct FamilySpec {
+    /// The registered name, without namespace, unit or `_total`.
+    pub(crate) name: &'static str,
+    /// The help text, without the trailing period the encoders add.
+    pub(crate) help: &'static str,
+    pub(crate) unit: Option<Unit>,
+    pub(crate) kind: Kind,
 }
 
-/// The exposed base names (without namespace, with the suffixes the encoders add), in
-/// registration order. Used to refuse custom metrics that would collide with ours.
-pub(crate) const EXPOSED_NAMES: &[&str] = &[
-    "http_requests_before_middlewares_total",
-    "http_responses_before_middlewares_total",
-    "http_requests_latency_including_middlewares_seconds",
-    "http_requests_unknown_latency_including_middlewares_total",
-    "http_requests_latency_seconds_by_view_method",
-    "http_requests_unknown_latency_total",
-    "http_ajax_requests_total",
-    "http_requests_total_by_method_total",
-    "http_requests_total_by_transport_total",
-    "http_requests_total_by_view_transport_method_total",
-    "http_requests_body_total_bytes",
-    "http_responses_total_by_status_total",
-    "http_responses_total_by_status_view_method_total",
-    "http_responses_body_total_bytes",
-    "http_responses_total_by_charset_total",
-    "http_responses_streaming_total",
-    "http_exceptions_total_by_type_total",
-    "http_exceptions_total_by_view_total",
-    "http_requests_in_flight",
-    "http_requests_cancelled_total",
-    "http_metrics_label_overflow_total",
-    super::grpc::GRPC_EXPOSED_NAME,
-    // The scrape self-metrics (crate::exposition::self_metrics).
-    "http_metrics_scrapes_total",
-    "http_metrics_encode_duration_seconds",
-    "http_metrics_response_bytes",
-    "http_metrics_encode_errors_total",
-];
+impl FamilySpec {
+    /// The family's name as exposed (without namespace): unit appended, `_total` for counters.
+    pub(crate) fn exposed_name(&self) -> String {
+        let mut name = self.name.to_owned();
+        if let Some(unit) = &self.unit {
+            name.push('_');
+            name.push_str(unit.as_str());
+        }
+        if self.kind == Kind::Counter {
+            name.push_str("_total");
+        }
+        name
+    }
+}
+
+/// Receives each family of [`HttpFamilies::visit`] whose metric type is `M`.
+pub(crate) trait FamilyVisitor<M> {
+    fn visit(&mut self, spec: &'static FamilySpec, metric: &M);
+}
+
+/// What the per-family constructors are built from.
+struct Constructors {
+    latency: LatencyHistograms,
+    size: Buckets,
+    exemplars: bool,
+}
+
+/// Declares [`HttpFamilies`], the table [`FAMILIES`] and [`HttpFamilies::visit`] from one list,
+/// in registration (and encode) order.
+macro_rules! http_families {
+    ($ctx:ident => $(
+        $field:ident: $ty:ty = $init:expr,
+        $name:literal, $unit:expr, $kind:ident,
+        $help:literal;
+    )+) => {
+        /// Every family the layer records, registered once per [`crate::Metrics`].
+        #[derive(Debug)]
+        pub(crate) struct HttpFamilies {
+            $(pub(crate) $field: $ty,)+
+        }
+
+        /// The HTTP families, in registration order.
+        pub(crate) const FAMILIES: &[FamilySpec] = &[
+            $(FamilySpec { name: $name, help: $help, unit: $unit, kind: Kind::$kind },)+
+        ];
+
+        /// A visitor of every family: one that can take each family's metric type.
+        pub(crate) trait VisitEveryFamily: $(FamilyVisitor<$ty> +)+ {}
+
+        impl<V: $(FamilyVisitor<$ty> +)+> VisitEveryFamily for V {}
+
+        impl HttpFamilies {
+            fn construct($ctx: &Constructors) -> Self {
+                Self { $($field: $init,)+ }
+            }
+
+            /// Hands every family with its row of [`FAMILIES`] to `visitor`, in table order.
+            pub(crate) fn visit(&self, visitor: &mut impl VisitEveryFamily) {
+                let mut specs = FAMILIES.iter();
+                $(
+                    let spec = specs.next().expect("one row per family");
+                    FamilyVisitor::<$ty>::visit(visitor, spec, &self.$field);
+                )+
+            }
+        }
+    };
+}
+
+http_families! { ctx =>
+    requests_before_middlewares: StripedCounter = StripedCounter::default(),
+        "http_requests_before_middlewares", None, Counter,
+        "Total count of requests before middlewares run";
+    responses_before_middlewares: StripedCounter = StripedCounter::default(),
+        "http_responses_before_middlewares", None, Counter,
+        "Total count of responses before middlewares run";
+    latency_including_middlewares: LatencyHistogram = ctx.latency.new_striped_metric(),
+        "http_requests_latency_including_middlewares", Some(Unit::Seconds), Histogram,
+        "Histogram of requests processing time (including middleware processing time)";
+    unknown_latency_including_middlewares: Counter = Counter::default(),
+        "http_requests_unknown_latency_including_middlewares", None, Counter,
+        "Count of requests for which the latency was unknown (when computing http_requests_latency_including_middlewares_seconds)";
+    latency_by_view_method: SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms> =
+        SnapshotFamily::new_with_constructor(ctx.latency.clone()),
+        "http_requests_latency_seconds_by_view_method", None, Histogram,
+        "Histogram of request processing time labelled by view";
+    unknown_latency: Counter = Counter::default(),
+        "http_requests_unknown_latency", None, Counter,
+        "Count of requests for which the latency was unknown";
+    ajax_requests: StripedCounter = StripedCounter::default(),
+        "http_ajax_requests", None, Counter,
+        "Count of AJAX requests";
+    requests_by_method: SnapshotFamily<MethodLabels, StripedCounter> = SnapshotFamily::default(),
+        "http_requests_total_by_method", None, Counter,
+        "Count of requests by method";
+    requests_by_transport: SnapshotFamily<TransportLabels, StripedCounter> = SnapshotFamily::default(),
+        "http_requests_total_by_transport", None, Counter,
+        "Count of requests by transport";
+    requests_by_view_transport_method: SnapshotFamily<ViewTransportMethodLabels, RequestCounter, RequestCounters> =
+        SnapshotFamily::new_with_constructor(RequestCounters { exemplars: ctx.exemplars }),
+        "http_requests_total_by_view_transport_method", None, Counter,
+        "Count of requests by view, transport, method";
+    request_body_bytes: AtomicHistogram = AtomicHistogram::new_striped(std::sync::Arc::clone(&ctx.size.0)),
+        "http_requests_body_total", Some(Unit::Bytes), Histogram,
+        "Histogram of requests by body size";
+    responses_by_status: SnapshotFamily<StatusLabels, StripedCounter> = SnapshotFamily::default(),
+        "http_responses_total_by_status", None, Counter,
+        "Count of responses by status";
+    responses_by_status_view_method: SnapshotFamily<StatusViewMethodLabels, Counter> = SnapshotFamily::default(),
+        "http_responses_total_by_status_view_method", None, Counter,
+        "Count of responses by status, view, method";
+    response_body_bytes: AtomicHistogram = AtomicHistogram::new_striped(std::sync::Arc::clone(&ctx.size.0)),
+        "http_responses_body_total", Some(Unit::Bytes), Histogram,
+        "Histogram of responses by body size";
+    responses_by_charset: SnapshotFamily<CharsetLabels, MaybeStripedCounter> = SnapshotFamily::default(),
+        "http_responses_total_by_charset", None, Counter,
+        "Count of responses by charset";
+    responses_streaming: StripedCounter = StripedCounter::default(),
+        "http_responses_streaming", None, Counter,
+        "Count of streaming responses";
+    exceptions_by_type: SnapshotFamily<TypeLabels, Counter> = SnapshotFamily::default(),
+        "http_exceptions_total_by_type", None, Counter,
+        "Count of exceptions by object type";
+    exceptions_by_view: SnapshotFamily<ViewLabels, Counter> = SnapshotFamily::default(),
+        "http_exceptions_total_by_view", None, Counter,
+        "Count of exceptions by view";
+    in_flight: SnapshotFamily<ViewMethodLabels, Gauge> = SnapshotFamily::default(),
+        "http_requests_in_flight", None, Gauge,
+        "Requests being processed, from the request until the end of its response body";
+    cancelled: SnapshotFamily<ViewMethodLabels, Counter> = SnapshotFamily::default(),
+        "http_requests_cancelled", None, Counter,
+        "Requests whose response future or response body was dropped before the end";
+    label_overflow: SnapshotFamily<OverflowLabels, Counter> = SnapshotFamily::default(),
+        "http_metrics_label_overflow", None, Counter,
+        "Observations whose label value was folded into <overflow> by the label-set cap";
+}
 
 impl HttpFamilies {
-    pub(crate) fn new(config: &super::Config) -> Self {
-        let latency = LatencyHistograms {
-            buckets: config.latency_buckets.as_slice().into(),
-            native: config.native_histograms,
-            exemplars: config.trace_id_source.is_some(),
-        };
-        let size = Buckets(config.size_buckets.as_slice().into());
-        Self {
-            requests_before_middlewares: StripedCounter::default(),
-            responses_before_middlewares: StripedCounter::default(),
-            latency_including_middlewares: latency.new_striped_metric(),
-            unknown_latency_including_middlewares: Counter::default(),
-            latency_by_view_method: SnapshotFamily::new_with_constructor(latency),
-            unknown_latency: Counter::default(),
-            ajax_requests: StripedCounter::default(),
-            requests_by_method: SnapshotFamily::default(),
-            requests_by_transport: SnapshotFamily::default(),
-            requests_by_view_transport_method: SnapshotFamily::new_with_constructor(RequestCounters {
-                exemplars: config.trace_id_source.is_some(),
-            }),
-            request_body_bytes: AtomicHistogram::new_striped(std::sync::Arc::clone(&size.0)),
-            responses_by_status: SnapshotFamily::default(),
-            responses_by_status_view_method: SnapshotFamily::default(),
-            response_body_bytes: AtomicHistogram::new_striped(std::sync::Arc::clone(&size.0)),
-            responses_by_charset: SnapshotFamily::default(),
-            responses_streaming: StripedCounter::default(),
-            exceptions_by_type: SnapshotFamily::default(),
-            exceptions_by_view: SnapshotFamily::default(),
-            in_flight: SnapshotFamily::default(),
-            cancelled: SnapshotFamily::default(),
-            label_overflow: SnapshotFamily::default(),
-        }
+    pub(crate) fn new(config: &super::config::RecordingConfig) -> Self {
+        let exemplars = config.trace_id_source.is_some();
+        Self::construct(&Constructors {
+            latency: LatencyHistograms {
+                buckets: config.latency_buckets.as_slice().into(),
+                native: config.native_histograms,
+                exemplars,
+            },
+            size: Buckets(config.size_buckets.as_slice().into()),
+            exemplars,
+        })
     }
 
-    /// Registers every family; help texts carry no trailing period (the encoder adds one).
+    /// Registers every family with prometheus-client, under the names of [`FAMILIES`].
     pub(crate) fn register(&self, registry: &mut Registry) {
         struct Register<'a>(&'a mut Registry);
-        impl FamilyVisitor for Register<'_> {
-            fn visit<M: HttpMetric>(
-                &mut self,
-                name: &'static str,
-                help: &'static str,
-                unit: Option<Unit>,
-                metric: &M,
-            ) {
-                match unit {
-                    Some(unit) => self.0.register_with_unit(name, help, unit, metric.clone()),
-                    None => self.0.register(name, help, metric.clone()),
+        impl<M: Metric + Clone> FamilyVisitor<M> for Register<'_> {
+            fn visit(&mut self, spec: &'static FamilySpec, metric: &M) {
+                match &spec.unit {
+                    Some(unit) => {
+                        self.0
+                            .register_with_unit(spec.name, spec.help, unit.clone(), metric.clone())
+                    }
+                    None => self.0.register(spec.name, spec.help, metric.clone()),
                 }
             }
         }
         self.visit(&mut Register(registry));
     }
+}
 
-    /// Hands every family, with its name, help and unit, to `visitor` in registration order:
-    /// the one list both the registry and the text fast path are built from.
-    pub(crate) fn visit(&self, visitor: &mut impl FamilyVisitor) {
-        visitor.visit(
-            "http_requests_before_middlewares",
-            "Total count of requests before middlewares run",
-            None,
-            &self.requests_before_middlewares,
-        );
-        visitor.visit(
-            "http_responses_before_middlewares",
-            "Total count of responses before middlewares run",
-            None,
-            &self.responses_before_middlewares,
-        );
-        visitor.visit(
-            "http_requests_latency_including_middlewares",
-            "Histogram of requests processing time (including middleware processing time)",
-            Some(Unit::Seconds),
-            &self.latency_including_middlewares,
-        );
-        visitor.visit(
-            "http_requests_unknown_latency_including_middlewares",
-            "Count of requests for which the latency was unknown (when computing http_requests_latency_including_middlewares_seconds)",
-            None,
-            &self.unknown_latency_including_middlewares,
-        );
-        visitor.visit(
-            "http_requests_latency_seconds_by_view_method",
-            "Histogram of request processing time labelled by view",
-            None,
-            &self.latency_by_view_method,
-        );
-        visitor.visit(
-            "http_requests_unknown_latency",
-            "Count of requests for which the latency was unknown",
-            None,
-            &self.unknown_latency,
-        );
-        visitor.visit(
-            "http_ajax_requests",
-            "Count of AJAX requests",
-            None,
-            &self.ajax_requests,
-        );
-        visitor.visit(
-            "http_requests_total_by_method",
-            "Count of requests by method",
-            None,
-            &self.requests_by_method,
-        );
-        visitor.visit(
-            "http_requests_total_by_transport",
-            "Count of requests by transport",
-            None,
-            &self.requests_by_transport,
-        );
-        visitor.visit(
-            "http_requests_total_by_view_transport_method",
-            "Count of requests by view, transport, method",
-            None,
-            &self.requests_by_view_transport_method,
-        );
-        visitor.visit(
-            "http_requests_body_total",
-            "Histogram of requests by body size",
-            Some(Unit::Bytes),
-            &self.request_body_bytes,
-        );
-        visitor.visit(
-            "http_responses_total_by_status",
-            "Count of responses by status",
-            None,
-            &self.responses_by_status,
-        );
-        visitor.visit(
-            "http_responses_total_by_status_view_method",
-            "Count of responses by status, view, method",
-            None,
-            &self.responses_by_status_view_method,
-        );
-        visitor.visit(
-            "http_responses_body_total",
-            "Histogram of responses by body size",
-            Some(Unit::Bytes),
-            &self.response_body_bytes,
-        );
-        visitor.visit(
-            "http_responses_total_by_charset",
-            "Count of responses by charset",
-            None,
-            &self.responses_by_charset,
-        );
-        visitor.visit(
-            "http_responses_streaming",
-            "Count of streaming responses",
-            None,
-            &self.responses_streaming,
-        );
-        visitor.visit(
-            "http_exceptions_total_by_type",
-            "Count of exceptions by object type",
-            None,
-            &self.exceptions_by_type,
-        );
-        visitor.visit(
-            "http_exceptions_total_by_view",
-            "Count of exceptions by view",
-            None,
-            &self.exceptions_by_view,
-        );
-        visitor.visit(
-            "http_requests_in_flight",
-            "Requests being processed, from the request until the end of its response body",
-            None,
-            &self.in_flight,
-        );
-        visitor.visit(
-            "http_requests_cancelled",
-            "Requests whose response future or response body was dropped before the end",
-            None,
-            &self.cancelled,
-        );
-        visitor.visit(
-            "http_metrics_label_overflow",
-            "Observations whose label value was folded into <overflow> by the label-set cap",
-            None,
-            &self.label_overflow,
-        );
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_family_once() {
+        let mut names: Vec<String> = FAMILIES.iter().map(FamilySpec::exposed_name).collect();
+        assert_eq!(names.len(), 21);
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), FAMILIES.len());
+        assert!(names.contains(&"http_requests_latency_including_middlewares_seconds".to_owned()));
+        assert!(names.contains(&"http_requests_total_by_method_total".to_owned()));
+        assert!(names.contains(&"http_requests_in_flight".to_owned()));
     }
 }

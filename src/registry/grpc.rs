@@ -22,14 +22,20 @@ use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
+use super::families::{FamilySpec, Kind};
 use super::labels::{encode_label, OverflowLabels, OVERFLOW};
 use super::recorder::Recorder;
 use crate::primitives::snapshot_family::SnapshotFamily;
 
 const GRPC_STATUS: &str = "grpc-status";
 
-/// The exposed name, for the clash check of custom registrations.
-pub(crate) const GRPC_EXPOSED_NAME: &str = "grpc_server_handled_total";
+/// The gRPC family's row, beside the HTTP families' table.
+pub(crate) const GRPC_FAMILY: FamilySpec = FamilySpec {
+    name: "grpc_server_handled",
+    help: "gRPC calls completed by the server, by service, method and status code",
+    unit: None,
+    kind: Kind::Counter,
+};
 
 /// The gRPC family and the cap on its distinct (service, method) pairs: the path is chosen by
 /// the client, so without a cap a scan of made-up methods would grow the exposition forever.
@@ -51,11 +57,7 @@ impl GrpcMetrics {
     }
 
     pub(crate) fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "grpc_server_handled",
-            "gRPC calls completed by the server, by service, method and status code",
-            self.handled.clone(),
-        );
+        registry.register(GRPC_FAMILY.name, GRPC_FAMILY.help, self.handled.clone());
     }
 
     /// The gRPC call a request starts, `None` for any other request. Beyond the cap, new

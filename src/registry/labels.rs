@@ -403,9 +403,9 @@ macro_rules! label_set {
             }
         }
 
-        impl super::prometheus_text::TextLabels for $name {
-            fn write_labels(&self, out: &mut String) {
-                $(super::prometheus_text::push_label(out, $key, &self.$field);)+
+        impl LabelFields for $name {
+            fn for_each_label(&self, mut visit: impl FnMut(&'static str, LabelText<'_>)) {
+                $(visit($key, self.$field.label_text());)+
             }
         }
     };
@@ -423,30 +423,57 @@ impl EncodeLabelValue for Transport {
     }
 }
 
-impl super::prometheus_text::TextLabelValue for MethodLabel {
-    fn write_value(&self, out: &mut String) {
-        super::prometheus_text::push_escaped_label_value(out, self.as_str());
+/// A label value as an encoder reads it: text to escape, or a number to write as digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LabelText<'a> {
+    Str(&'a str),
+    /// A status code, written as its digits.
+    Code(u16),
+    /// A status class (`2` for `2xx`), written as the digit and `xx`.
+    Class(u16),
+}
+
+/// A label value of ours, read out for an encoder.
+pub(crate) trait AsLabelText {
+    fn label_text(&self) -> LabelText<'_>;
+}
+
+/// A label set of ours, read out pair by pair, in exposition order.
+pub(crate) trait LabelFields {
+    fn for_each_label(&self, visit: impl FnMut(&'static str, LabelText<'_>));
+}
+
+impl AsLabelText for MethodLabel {
+    fn label_text(&self) -> LabelText<'_> {
+        LabelText::Str(self.as_str())
     }
 }
 
-impl super::prometheus_text::TextLabelValue for Transport {
-    fn write_value(&self, out: &mut String) {
-        super::prometheus_text::push_escaped_label_value(out, self.as_str());
+impl AsLabelText for Transport {
+    fn label_text(&self) -> LabelText<'_> {
+        LabelText::Str(self.as_str())
     }
 }
 
-impl super::prometheus_text::TextLabelValue for StatusLabel {
-    fn write_value(&self, out: &mut String) {
-        out.push_str(itoa::Buffer::new().format(self.0));
+impl AsLabelText for StatusLabel {
+    fn label_text(&self) -> LabelText<'_> {
         if self.0 < 10 {
-            out.push_str("xx");
+            LabelText::Class(self.0)
+        } else {
+            LabelText::Code(self.0)
         }
     }
 }
 
-impl super::prometheus_text::TextLabelValue for LabelValue {
-    fn write_value(&self, out: &mut String) {
-        super::prometheus_text::push_escaped_label_value(out, &self.0);
+impl AsLabelText for LabelValue {
+    fn label_text(&self) -> LabelText<'_> {
+        LabelText::Str(&self.0)
+    }
+}
+
+impl AsLabelText for &'static str {
+    fn label_text(&self) -> LabelText<'_> {
+        LabelText::Str(self)
     }
 }
 

@@ -589,7 +589,7 @@ mod tests {
     #[test]
     fn views_beyond_the_lock_free_index_are_found_in_the_map() {
         let metrics = crate::Metrics::new();
-        let recorder = &metrics.shared.recorder;
+        let recorder = &metrics.shared.recorder();
         let names: Vec<String> = (0..4 * VIEW_INDEX_SLOTS).map(|i| format!("/v{i}")).collect();
         let first: Vec<_> = names
             .iter()
@@ -619,7 +619,7 @@ mod tests {
     #[test]
     fn views_created_by_many_threads_at_once_get_their_own_handles() {
         let metrics = crate::Metrics::new();
-        let recorder = &metrics.shared.recorder;
+        let recorder = &metrics.shared.recorder();
         let ids: Vec<Vec<(String, ViewId)>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..8)
                 .map(|thread| {

@@ -1,100 +1,19 @@
-//! [`MetricsBuilder`]: every option of [`Metrics`], with django-prometheus's defaults.
+//! [`MetricsBuilder`]: every option of [`Metrics`], with django-prometheus's defaults. It checks
+//! every option, then hands the recording side and the exposition side each their own config.
 
 use std::fmt;
 use std::sync::Arc;
 
 use http::HeaderName;
 
-use super::config_error::ConfigError;
-use super::exemplars::TraceIdSource;
-use super::labels::ViewName;
-use super::names::{label_name_problem, metric_name_problem, RESERVED_LABEL_NAMES};
-use super::native_histograms::NativeHistograms;
-use super::{Config, Metrics, ViewResolver};
+use crate::config_error::ConfigError;
 use crate::exposition::auth::BearerToken;
 use crate::exposition::EncodeErrorPolicy;
-
-/// django-prometheus's `PROMETHEUS_LATENCY_BUCKETS`, in seconds.
-///
-/// ```
-/// use tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS;
-/// use tower_prometheus::{Format, Metrics};
-///
-/// let text = Metrics::new().render(Format::PrometheusText).unwrap();
-/// let bounds = text
-///     .lines()
-///     .filter(|line| line.starts_with("http_requests_latency_including_middlewares_seconds_bucket"))
-///     .count();
-/// assert_eq!(bounds, DEFAULT_LATENCY_BUCKETS.len() + 1, "and +Inf");
-/// ```
-pub const DEFAULT_LATENCY_BUCKETS: &[f64] = &[
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 25.0, 50.0, 75.0,
-];
-
-/// django-prometheus's body-size buckets: 0, then powers of two from 1 to 2^29 bytes.
-///
-/// ```
-/// use tower_prometheus::registry::DEFAULT_SIZE_BUCKETS;
-/// use tower_prometheus::{Format, Metrics};
-///
-/// assert_eq!(DEFAULT_SIZE_BUCKETS.last(), Some(&536_870_912.0));
-/// let text = Metrics::new().render(Format::PrometheusText).unwrap();
-/// let bounds = text
-///     .lines()
-///     .filter(|line| line.starts_with("http_responses_body_total_bytes_bucket"))
-///     .count();
-/// assert_eq!(bounds, DEFAULT_SIZE_BUCKETS.len() + 1, "and +Inf");
-/// ```
-pub const DEFAULT_SIZE_BUCKETS: &[f64] = &[
-    0.0,
-    1.0,
-    2.0,
-    4.0,
-    8.0,
-    16.0,
-    32.0,
-    64.0,
-    128.0,
-    256.0,
-    512.0,
-    1024.0,
-    2048.0,
-    4096.0,
-    8192.0,
-    16384.0,
-    32768.0,
-    65536.0,
-    131_072.0,
-    262_144.0,
-    524_288.0,
-    1_048_576.0,
-    2_097_152.0,
-    4_194_304.0,
-    8_388_608.0,
-    16_777_216.0,
-    33_554_432.0,
-    67_108_864.0,
-    134_217_728.0,
-    268_435_456.0,
-    536_870_912.0,
-];
-
-/// The default cap on distinct label sets per family (see
-/// [`MetricsBuilder::max_label_sets`]).
-///
-/// ```
-/// assert_eq!(tower_prometheus::registry::DEFAULT_MAX_LABEL_SETS, 10_000);
-/// ```
-pub const DEFAULT_MAX_LABEL_SETS: usize = 10_000;
-
-/// The default path of the exposition.
-///
-/// ```
-/// use tower_prometheus::registry::DEFAULT_METRICS_PATH;
-///
-/// assert_eq!(tower_prometheus::Metrics::new().metrics_path(), Some(DEFAULT_METRICS_PATH));
-/// ```
-pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+use crate::metrics::Config;
+use crate::registry::config::ViewResolver;
+use crate::registry::exemplars::TraceIdSource;
+use crate::registry::names::{label_name_problem, metric_name_problem, RESERVED_LABEL_NAMES};
+use crate::{Metrics, NativeHistograms, ViewName};
 
 /// Configures and builds a [`Metrics`]. Every option is optional; [`build`](Self::build)
 /// checks them all and names the first one it refuses.
@@ -122,7 +41,6 @@ pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 #[derive(Clone)]
 pub struct MetricsBuilder {
     config: Config,
-    const_labels: Vec<(String, String)>,
     bearer_token: Option<String>,
 }
 
@@ -130,7 +48,6 @@ impl fmt::Debug for MetricsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetricsBuilder")
             .field("config", &self.config)
-            .field("const_labels", &self.const_labels)
             .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -140,22 +57,9 @@ impl Default for MetricsBuilder {
     fn default() -> Self {
         Self {
             config: Config {
-                namespace: None,
-                latency_buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
-                size_buckets: DEFAULT_SIZE_BUCKETS.to_vec(),
-                metrics_path: Some(DEFAULT_METRICS_PATH.to_owned()),
-                excluded_paths: Vec::new(),
-                group_status_codes: false,
-                view_resolver: None,
-                forwarded_proto_header: None,
-                max_label_sets: DEFAULT_MAX_LABEL_SETS,
                 process_metrics: true,
-                metrics_bearer_token: None,
-                native_histograms: None,
-                trace_id_source: None,
-                encode_error_policy: EncodeErrorPolicy::default(),
+                ..Config::default()
             },
-            const_labels: Vec::new(),
             bearer_token: None,
         }
     }
@@ -201,7 +105,7 @@ impl MetricsBuilder {
     /// assert!(text.contains("http_requests_latency_including_middlewares_seconds_bucket{le=\"0.005\"} 0"));
     /// ```
     pub fn latency_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
-        self.config.latency_buckets = buckets.into_iter().collect();
+        self.config.recording.latency_buckets = buckets.into_iter().collect();
         self
     }
 
@@ -214,7 +118,7 @@ impl MetricsBuilder {
     /// assert!(text.contains("http_requests_body_total_bytes_bucket{le=\"10000\"} 0"));
     /// ```
     pub fn size_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
-        self.config.size_buckets = buckets.into_iter().collect();
+        self.config.recording.size_buckets = buckets.into_iter().collect();
         self
     }
 
@@ -232,7 +136,7 @@ impl MetricsBuilder {
     /// assert_eq!(metrics.metrics_path(), Some("/-/metrics"));
     /// ```
     pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
-        self.config.metrics_path = Some(path.into());
+        self.config.exposition.metrics_path = Some(path.into());
         self
     }
 
@@ -244,7 +148,7 @@ impl MetricsBuilder {
     /// assert_eq!(metrics.metrics_path(), None);
     /// ```
     pub fn disable_metrics_path(mut self) -> Self {
-        self.config.metrics_path = None;
+        self.config.exposition.metrics_path = None;
         self
     }
 
@@ -259,7 +163,7 @@ impl MetricsBuilder {
     /// # let _ = metrics;
     /// ```
     pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
-        self.config.excluded_paths.push(path.into());
+        self.config.recording.excluded_paths.push(path.into());
         self
     }
 
@@ -270,7 +174,7 @@ impl MetricsBuilder {
     /// # let _ = metrics;
     /// ```
     pub fn group_status_codes(mut self, group: bool) -> Self {
-        self.config.group_status_codes = group;
+        self.config.recording.group_status_codes = group;
         self
     }
 
@@ -293,7 +197,7 @@ impl MetricsBuilder {
     where
         F: Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync + 'static,
     {
-        self.config.view_resolver = Some(ViewResolver(Arc::new(resolver)));
+        self.config.recording.view_resolver = Some(ViewResolver(Arc::new(resolver)));
         self
     }
 
@@ -307,7 +211,7 @@ impl MetricsBuilder {
     /// # let _ = metrics;
     /// ```
     pub fn trusted_forwarded_proto_header(mut self, header: HeaderName) -> Self {
-        self.config.forwarded_proto_header = Some(header);
+        self.config.recording.forwarded_proto_header = Some(header);
         self
     }
 
@@ -325,11 +229,11 @@ impl MetricsBuilder {
     /// assert!(text.contains("http_ajax_requests_total{region=\"eu-1\"} 0"));
     /// ```
     pub fn const_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.const_labels.push((name.into(), value.into()));
+        self.config.const_labels.push((name.into(), value.into()));
         self
     }
 
-    /// Caps the distinct label sets of each family (default [`DEFAULT_MAX_LABEL_SETS`]);
+    /// Caps the distinct label sets of each family (default [`DEFAULT_MAX_LABEL_SETS`](crate::registry::DEFAULT_MAX_LABEL_SETS));
     /// beyond it, new `view`, `charset` and `type` values are recorded as `<overflow>` and
     /// `http_metrics_label_overflow_total` counts each folded observation. A cap of 0 folds
     /// every such value.
@@ -339,7 +243,7 @@ impl MetricsBuilder {
     /// # let _ = metrics;
     /// ```
     pub fn max_label_sets(mut self, max: usize) -> Self {
-        self.config.max_label_sets = max;
+        self.config.recording.max_label_sets = max;
         self
     }
 
@@ -359,7 +263,7 @@ impl MetricsBuilder {
     /// assert!(text.contains("http_requests_latency_including_middlewares_seconds_bucket{le=\"0.01\"} 0"));
     /// ```
     pub fn native_histograms(mut self, native: NativeHistograms) -> Self {
-        self.config.native_histograms = Some(native);
+        self.config.recording.native_histograms = Some(native);
         self
     }
 
@@ -378,7 +282,7 @@ impl MetricsBuilder {
     /// assert!(text.ends_with("# EOF\n"));
     /// ```
     pub fn exemplars_from_traceparent(mut self) -> Self {
-        self.config.trace_id_source = Some(TraceIdSource::Traceparent);
+        self.config.recording.trace_id_source = Some(TraceIdSource::Traceparent);
         self
     }
 
@@ -400,7 +304,7 @@ impl MetricsBuilder {
     where
         F: Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
     {
-        self.config.trace_id_source = Some(TraceIdSource::Custom(Arc::new(trace_id)));
+        self.config.recording.trace_id_source = Some(TraceIdSource::Custom(Arc::new(trace_id)));
         self
     }
 
@@ -416,7 +320,7 @@ impl MetricsBuilder {
     /// # let _ = metrics;
     /// ```
     pub fn encode_error_policy(mut self, policy: EncodeErrorPolicy) -> Self {
-        self.config.encode_error_policy = policy;
+        self.config.exposition.encode_error_policy = policy;
         self
     }
 
@@ -488,17 +392,17 @@ impl MetricsBuilder {
                 return Err(ConfigError::new("namespace", namespace.as_str(), problem));
             }
         }
-        check_buckets("latency_buckets", &self.config.latency_buckets)?;
-        check_buckets("size_buckets", &self.config.size_buckets)?;
-        if let Some(path) = &self.config.metrics_path {
+        check_buckets("latency_buckets", &self.config.recording.latency_buckets)?;
+        check_buckets("size_buckets", &self.config.recording.size_buckets)?;
+        if let Some(path) = &self.config.exposition.metrics_path {
             check_path("metrics_path", path)?;
         }
-        for path in &self.config.excluded_paths {
+        for path in &self.config.recording.excluded_paths {
             check_path("exclude_path", path)?;
         }
-        for (index, (name, _)) in self.const_labels.iter().enumerate() {
+        for (index, (name, _)) in self.config.const_labels.iter().enumerate() {
             check_const_label(name)?;
-            if self.const_labels[..index]
+            if self.config.const_labels[..index]
                 .iter()
                 .any(|(earlier, _)| earlier == name)
             {
@@ -511,9 +415,9 @@ impl MetricsBuilder {
         }
         if let Some(token) = self.bearer_token.take() {
             check_bearer_token(&token)?;
-            self.config.metrics_bearer_token = Some(BearerToken::new(token));
+            self.config.exposition.metrics_bearer_token = Some(BearerToken::new(token));
         }
-        Ok(Metrics::from_config(self.config, self.const_labels))
+        Ok(Metrics::from_config(self.config))
     }
 }
 
@@ -578,19 +482,5 @@ fn check_bearer_token(token: &str) -> Result<(), ConfigError> {
     match problem {
         Some(problem) => Err(ConfigError::new("metrics_bearer_token", "<redacted>", problem)),
         None => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn size_buckets_are_zero_then_powers_of_two() {
-        assert_eq!(DEFAULT_SIZE_BUCKETS[0], 0.0);
-        for (exponent, bound) in DEFAULT_SIZE_BUCKETS[1..].iter().enumerate() {
-            assert_eq!(*bound, 2f64.powi(exponent as i32));
-        }
-        assert_eq!(*DEFAULT_SIZE_BUCKETS.last().unwrap(), 2f64.powi(29));
     }
 }

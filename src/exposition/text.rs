@@ -1,6 +1,6 @@
-//! A text renderer for the HTTP families only, writing the same bytes as prometheus-client's
-//! `prometheus_text::encode` (Prometheus text 0.0.4) or `text::encode` (OpenMetrics 1.0, see
-//! [`Dialect`]) of the same registry, faster. (The file keeps the name of its first format.)
+//! The text encoder of the HTTP families (both dialects), writing the same bytes as
+//! prometheus-client's `prometheus_text::encode` (Prometheus text 0.0.4) or `text::encode`
+//! (OpenMetrics 1.0, see [`Dialect`]) of the same registry, faster.
 //!
 //! prometheus-client encodes a series' labels again for every line of it: a histogram of 15
 //! buckets has its constant and family labels escaped and written 17 times, through several
@@ -18,7 +18,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
-use super::families::{FamilyVisitor, HttpFamilies};
+use crate::registry::families::{FamilySpec, FamilyVisitor, HttpFamilies};
+use crate::registry::labels::{LabelFields, LabelText};
 
 /// A metric variant this renderer leaves to prometheus-client (exemplars, native histograms).
 #[derive(Debug)]
@@ -60,36 +61,31 @@ pub(crate) trait TextMetric {
     }
 }
 
-/// A label set of ours, written as `key="escaped value"` pairs.
-pub(crate) trait TextLabels {
-    /// Appends every label, each preceded by `,` unless `out` is empty.
-    fn write_labels(&self, out: &mut String);
-}
-
-/// A label value, written escaped.
-pub(crate) trait TextLabelValue {
-    fn write_value(&self, out: &mut String);
-}
-
-impl TextLabelValue for &'static str {
-    fn write_value(&self, out: &mut String) {
-        push_escaped_label_value(out, self);
-    }
+/// Appends every label of `labels`, each preceded by `,` unless `out` is empty.
+fn write_labels(labels: &impl LabelFields, out: &mut String) {
+    labels.for_each_label(|key, value| push_label(out, key, value));
 }
 
 /// Appends one `key="value"` pair of a label list.
-pub(crate) fn push_label(out: &mut String, key: &str, value: &impl TextLabelValue) {
+fn push_label(out: &mut String, key: &str, value: LabelText<'_>) {
     if !out.is_empty() {
         out.push(',');
     }
     out.push_str(key);
     out.push_str("=\"");
-    value.write_value(out);
+    match value {
+        LabelText::Str(text) => push_escaped_label_value(out, text),
+        LabelText::Code(code) => push_u64(out, u64::from(code)),
+        LabelText::Class(class) => {
+            push_u64(out, u64::from(class));
+            out.push_str("xx");
+        }
+    }
     out.push('"');
 }
 
 /// Label values escape backslash, double quote and newline; nothing else.
-pub(crate) fn push_escaped_label_value(out: &mut String, value: &str) {
+fn push_escaped_label_value(out: &mut String, value: &str) {
     push_escaped(out, value, |byte| match byte {
         b'\\' => Some("\\\\"),
         b'"' => Some("\\\""),
@@ -334,7 +330,7 @@ fn write_openmetrics_histogram(
     writer.counts = counts;
 }
 
-impl TextMetric for super::exemplars::LatencyHistogram {
+impl TextMetric for crate::registry::exemplars::LatencyHistogram {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         match self {
             Self::Classic(histogram) => histogram.write_text(writer, name, labels),
@@ -343,7 +339,7 @@ impl TextMetric for super::exemplars::LatencyHistogram {
     }
 }
 
-impl TextMetric for super::exemplars::RequestCounter {
+impl TextMetric for crate::registry::exemplars::RequestCounter {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         match self {
             Self::Plain(counter) => counter.write_text(writer, name, labels),
@@ -354,7 +350,7 @@ impl TextMetric for super::exemplars::RequestCounter {
 
 impl<S, M, C> TextMetric for crate::primitives::snapshot_family::SnapshotFamily<S, M, C>
 where
-    S: Clone + TextLabels,
+    S: Clone + LabelFields,
     M: Clone + TextMetric,
 {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
@@ -362,7 +358,7 @@ where
         for (series, metric) in self.snapshot() {
             series_labels.clear();
             series_labels.push_str(labels);
-            series.write_labels(&mut series_labels);
+            write_labels(&series, &mut series_labels);
             metric.write_text(writer, name, &series_labels)?;
         }
         Ok(())
@@ -418,14 +414,9 @@ struct Render<'a, 'o> {
     result: Result<(), Unsupported>,
 }
 
-impl FamilyVisitor for Render<'_, '_> {
-    fn visit<M: super::families::HttpMetric>(
-        &mut self,
-        name: &'static str,
-        help: &'static str,
-        unit: Option<Unit>,
-        metric: &M,
-    ) {
+impl<M: TextMetric + prometheus_client::encoding::EncodeMetric> FamilyVisitor<M> for Render<'_, '_> {
+    fn visit(&mut self, spec: &'static FamilySpec, metric: &M) {
+        let (name, help, unit) = (spec.name, spec.help, spec.unit.as_ref());
         if self.result.is_err() || metric.is_empty_family() {
             return;
         }
@@ -436,12 +427,12 @@ impl FamilyVisitor for Render<'_, '_> {
             self.name.push('_');
         }
         self.name.push_str(name);
-        if let Some(unit) = &unit {
+        if let Some(unit) = unit {
             self.name.push('_');
             self.name.push_str(unit.as_str());
         }
         if self.writer.dialect == Dialect::OpenMetrics {
-            self.write_openmetrics_header(help, unit.as_ref(), &metric_type);
+            self.write_openmetrics_header(help, unit, &metric_type);
         }
         if metric_type == MetricType::Counter {
             self.name.push_str("_total");

@@ -1,0 +1,369 @@
+//! [`Metrics`]: the handle users create once and clone, holding both sides of the crate — the
+//! recording side ([`registry`](crate::registry)) and the exposition side
+//! ([`exposition`](crate::exposition)) — and the prometheus-client registries they share.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use prometheus_client::collector::Collector;
+use prometheus_client::registry::{Metric, Registry, Unit};
+
+use crate::builder::MetricsBuilder;
+use crate::exposition::config::ExpositionConfig;
+use crate::exposition::self_metrics::ScrapeMetrics;
+use crate::registry::config::RecordingConfig;
+use crate::registry::families::{HttpFamilies, FAMILIES};
+use crate::registry::grpc::GrpcMetrics;
+use crate::registry::names;
+use crate::registry::recorder::Recorder;
+use crate::RegistrationError;
+
+/// The HTTP metrics of one service: the registry, the families, and the configuration.
+///
+/// Create one with [`Metrics::new`] or [`Metrics::builder`], then hand [`Metrics::layer`] to
+/// your router. See the [crate documentation](crate) for a complete example.
+///
+/// ```
+/// let metrics = tower_prometheus::Metrics::new();
+/// let layer = metrics.layer();
+/// # let _ = layer;
+/// ```
+#[derive(Clone)]
+pub struct Metrics {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What every clone of a [`Metrics`], its layers and services share.
+pub(crate) struct Shared {
+    recording: RecordingConfig,
+    recorder: Recorder,
+    grpc: GrpcMetrics,
+    exposition: ExpositionConfig,
+    scrape_metrics: ScrapeMetrics,
+    process_metrics: bool,
+    /// Our part: the HTTP families, then the gRPC family and the scrape self-metrics.
+    registry: RwLock<Registry>,
+    /// One registry per custom registration, encoded after ours, so that a failing metric
+    /// or collector can be left out on its own (see `EncodeErrorPolicy`).
+    custom_parts: RwLock<Vec<Registry>>,
+    custom_names: Mutex<Vec<String>>,
+    /// The namespace and constant labels every part is created with.
+    part_prefix: Option<String>,
+    part_labels: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+}
+
+/// The options [`MetricsBuilder`] assembles: one set per side, and the naming both share.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Config {
+    pub(crate) recording: RecordingConfig,
+    pub(crate) exposition: ExpositionConfig,
+    pub(crate) namespace: Option<String>,
+    pub(crate) const_labels: Vec<(String, String)>,
+    pub(crate) process_metrics: bool,
+}
+
+impl Shared {
+    pub(crate) fn recording_config(&self) -> &RecordingConfig {
+        &self.recording
+    }
+
+    pub(crate) fn exposition_config(&self) -> &ExpositionConfig {
+        &self.exposition
+    }
+
+    pub(crate) fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    pub(crate) fn grpc(&self) -> &GrpcMetrics {
+        &self.grpc
+    }
+
+    pub(crate) fn scrape_metrics(&self) -> &ScrapeMetrics {
+        &self.scrape_metrics
+    }
+
+    /// Our part, then every custom part, in encode order, read-locked for one scrape.
+    pub(crate) fn parts(&self) -> (RwLockReadGuard<'_, Registry>, RwLockReadGuard<'_, Vec<Registry>>) {
+        (self.registry.read(), self.custom_parts.read())
+    }
+
+    /// The namespace every part's names start with.
+    pub(crate) fn prefix(&self) -> Option<&str> {
+        self.part_prefix.as_deref()
+    }
+
+    /// The constant labels of every part.
+    pub(crate) fn const_labels(&self) -> &[(Cow<'static, str>, Cow<'static, str>)] {
+        &self.part_labels
+    }
+
+    /// A registry holding what our part holds after the HTTP families (the gRPC family and the
+    /// scrape self-metrics), for an encoder that writes the HTTP families itself.
+    pub(crate) fn part_after_http_families(&self) -> Registry {
+        let mut rest = new_part(&self.part_prefix, &self.part_labels);
+        register_after_http_families(&mut rest, &self.grpc, &self.scrape_metrics);
+        rest
+    }
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics")
+            .field("recording", &self.shared.recording)
+            .field("exposition", &self.shared.exposition)
+            .field("namespace", &self.shared.part_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Metrics with every default: no namespace, django's buckets, served at `/metrics`.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// assert_eq!(metrics.metrics_path(), Some("/metrics"));
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        MetricsBuilder::new()
+            .build()
+            .expect("the default configuration is valid")
+    }
+
+    /// A builder for every option.
+    ///
+    /// ```
+    /// let metrics = tower_prometheus::Metrics::builder().namespace("shop").build().unwrap();
+    /// # let _ = metrics;
+    /// ```
+    pub fn builder() -> MetricsBuilder {
+        MetricsBuilder::new()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Self {
+        let part_labels: Vec<(Cow<'static, str>, Cow<'static, str>)> = config
+            .const_labels
+            .into_iter()
+            .map(|(name, value)| (Cow::Owned(name), Cow::Owned(value)))
+            .collect();
+        let part_prefix = config.namespace;
+        let recording = config.recording;
+        let mut registry = new_part(&part_prefix, &part_labels);
+        let families = HttpFamilies::new(&recording);
+        families.register(&mut registry);
+        let grpc = GrpcMetrics::new(recording.max_label_sets);
+        let scrape_metrics = ScrapeMetrics::new();
+        register_after_http_families(&mut registry, &grpc, &scrape_metrics);
+        #[cfg_attr(not(feature = "process"), allow(unused_mut))]
+        let mut custom_parts = Vec::new();
+        // The standard `process_*` names keep no namespace: a part with the labels only.
+        #[cfg(feature = "process")]
+        if config.process_metrics {
+            let mut process = new_part(&None, &part_labels);
+            process.register_collector(Box::new(crate::process::ProcessCollector::new()));
+            custom_parts.push(process);
+        }
+        let recorder = Recorder::new(families, recording.max_label_sets);
+        Self {
+            shared: Arc::new(Shared {
+                recording,
+                recorder,
+                grpc,
+                exposition: config.exposition,
+                scrape_metrics,
+                process_metrics: config.process_metrics,
+                registry: RwLock::new(registry),
+                custom_parts: RwLock::new(custom_parts),
+                custom_names: Mutex::new(Vec::new()),
+                part_prefix,
+                part_labels,
+            }),
+        }
+    }
+
+    /// The path the layer serves the exposition on, `None` when disabled.
+    ///
+    /// ```
+    /// assert_eq!(tower_prometheus::Metrics::new().metrics_path(), Some("/metrics"));
+    /// ```
+    #[must_use]
+    pub fn metrics_path(&self) -> Option<&str> {
+        self.shared.exposition.metrics_path.as_deref()
+    }
+
+    /// Registers your own metric beside the HTTP families, under the same namespace and
+    /// constant labels; it appears in every exposition.
+    ///
+    /// As with prometheus-client, give counters their name without `_total`. A name that
+    /// would collide with one of ours or with an earlier registration is refused.
+    ///
+    /// ```
+    /// use prometheus_client::metrics::counter::Counter;
+    ///
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// let orders: Counter = Counter::default();
+    /// metrics.register("orders_placed", "Orders placed", orders.clone()).unwrap();
+    /// orders.inc();
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("orders_placed_total 1"));
+    ///
+    /// let clash: Counter = Counter::default();
+    /// assert!(metrics.register("http_ajax_requests", "clash", clash).is_err());
+    /// ```
+    pub fn register(
+        &self,
+        name: impl Into<String>,
+        help: impl Into<String>,
+        metric: impl Metric,
+    ) -> Result<(), RegistrationError> {
+        let name = name.into();
+        self.claim_name(&name)?;
+        let name = without_counter_suffix(name, &metric);
+        self.add_part(|part| part.register(name, help.into(), metric));
+        Ok(())
+    }
+
+    /// Registers your own metric with a unit, which the exposition appends to its name.
+    ///
+    /// ```
+    /// use prometheus_client::metrics::gauge::Gauge;
+    /// use prometheus_client::registry::Unit;
+    ///
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// let queue: Gauge = Gauge::default();
+    /// metrics.register_with_unit("queue_size", "Bytes queued", Unit::Bytes, queue).unwrap();
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("queue_size_bytes 0"));
+    /// ```
+    pub fn register_with_unit(
+        &self,
+        name: impl Into<String>,
+        help: impl Into<String>,
+        unit: Unit,
+        metric: impl Metric,
+    ) -> Result<(), RegistrationError> {
+        let name = without_counter_suffix(name.into(), &metric);
+        self.claim_name(&format!("{name}_{}", unit.as_str()))?;
+        self.add_part(|part| part.register_with_unit(name, help.into(), unit, metric));
+        Ok(())
+    }
+
+    /// Registers a prometheus-client [`Collector`], called on every scrape. The names it
+    /// emits are its own responsibility: they are not checked against ours.
+    ///
+    /// ```
+    /// use prometheus_client::collector::Collector;
+    /// use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+    /// use prometheus_client::metrics::gauge::ConstGauge;
+    ///
+    /// #[derive(Debug)]
+    /// struct Answer;
+    /// impl Collector for Answer {
+    ///     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    ///         let gauge = ConstGauge::new(42);
+    ///         let metric = encoder.encode_descriptor("answer", "The answer", None, gauge.metric_type())?;
+    ///         gauge.encode(metric)
+    ///     }
+    /// }
+    ///
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// metrics.register_collector(Box::new(Answer));
+    /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
+    /// assert!(text.contains("answer 42"));
+    /// ```
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        self.add_part(|part| part.register_collector(collector));
+    }
+
+    /// Registers into a registry of its own, under our namespace and constant labels.
+    fn add_part(&self, register: impl FnOnce(&mut Registry)) {
+        let mut part = new_part(&self.shared.part_prefix, &self.shared.part_labels);
+        register(&mut part);
+        self.shared.custom_parts.write().push(part);
+    }
+
+    /// Reserves an exposed name, refusing clashes with every name the exposition already
+    /// holds (ours, the gRPC family, the scrape self-metrics, the `process_*` names when
+    /// process metrics are on) and with earlier registrations.
+    fn claim_name(&self, name: &str) -> Result<(), RegistrationError> {
+        if names::metric_name_problem(name).is_some() {
+            return Err(RegistrationError::InvalidName(name.to_owned()));
+        }
+        let exposed = self.prefixed(name);
+        // A histogram `x` also exposes `x_bucket`, `x_count` and `x_sum` (and OpenMetrics
+        // `x_created`): a metric named like one of those would duplicate its sample lines.
+        const SAMPLE_SUFFIXES: [&str; 4] = ["_bucket", "_count", "_sum", "_created"];
+        let bare = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_owned();
+        let mine = bare(&exposed);
+        let clashes = |taken: &str| {
+            let taken = bare(taken);
+            taken == mine
+                || SAMPLE_SUFFIXES.iter().any(|suffix| {
+                    mine.strip_suffix(suffix) == Some(taken.as_str())
+                        || taken.strip_suffix(suffix) == Some(mine.as_str())
+                })
+        };
+        let ours = FAMILIES
+            .iter()
+            .chain([&crate::registry::grpc::GRPC_FAMILY])
+            .chain(ScrapeMetrics::FAMILIES)
+            .map(|family| self.prefixed(&family.exposed_name()));
+        if ours.into_iter().any(|ours| clashes(&ours)) {
+            return Err(RegistrationError::Reserved(name.to_owned()));
+        }
+        #[cfg(feature = "process")]
+        if self.shared.process_metrics && crate::process::EXPOSED_NAMES.iter().any(|ours| clashes(ours)) {
+            return Err(RegistrationError::Reserved(name.to_owned()));
+        }
+        let mut custom = self.shared.custom_names.lock();
+        if custom.iter().any(|taken| clashes(taken)) {
+            return Err(RegistrationError::Duplicate(name.to_owned()));
+        }
+        custom.push(exposed);
+        Ok(())
+    }
+
+    /// `name` as exposed, with the namespace in front.
+    fn prefixed(&self, name: &str) -> String {
+        match &self.shared.part_prefix {
+            Some(prefix) => format!("{prefix}_{name}"),
+            None => name.to_owned(),
+        }
+    }
+}
+
+/// An empty registry with the namespace and constant labels of a [`Metrics`].
+/// What our part holds after the HTTP families, in registration order.
+fn register_after_http_families(registry: &mut Registry, grpc: &GrpcMetrics, scrape: &ScrapeMetrics) {
+    grpc.register(registry);
+    scrape.register(registry);
+}
+
+fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, str>)]) -> Registry {
+    let labels = labels.iter().cloned();
+    match prefix {
+        Some(prefix) => Registry::with_prefix_and_labels(prefix.clone(), labels),
+        None => Registry::with_labels(labels),
+    }
+}
+
+/// prometheus-client appends `_total` to counters itself and, in debug builds, panics on a
+/// counter name that already ends with it: a counter registered as `jobs_total` is exposed as
+/// `jobs_total`, not refused and not `jobs_total_total`.
+fn without_counter_suffix(name: String, metric: &impl Metric) -> String {
+    if metric.metric_type() == prometheus_client::metrics::MetricType::Counter {
+        if let Some(base) = name.strip_suffix("_total").filter(|base| !base.is_empty()) {
+            return base.to_owned();
+        }
+    }
+    name
+}
