@@ -3,6 +3,7 @@
 //! lock, and a family whose series are snapshotted for encoding.
 
 pub(crate) mod atomic_histogram;
+pub(crate) mod capped_map;
 pub(crate) mod snapshot_family;
 pub(crate) mod stripes;
 pub(crate) mod view_arena;

@@ -11,20 +11,19 @@
 //! `application/grpc+…` (gRPC-Web carries its trailers inside the body and is not read) and
 //! its path is `/{service}/{method}`.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use http::header::CONTENT_TYPE;
 use http::HeaderMap;
-use parking_lot::RwLock;
 use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
 use super::families::{FamilySpec, Kind};
-use super::labels::{encode_label, OverflowLabels, OVERFLOW};
-use super::recorder::Recorder;
+use super::labels::{encode_label, OVERFLOW};
+use super::recorder::{FoldedLabel, Recorder};
+use crate::primitives::capped_map::{Admission, CappedMap};
 use crate::primitives::snapshot_family::SnapshotFamily;
 
 const GRPC_STATUS: &str = "grpc-status";
@@ -43,16 +42,14 @@ pub(crate) const GRPC_FAMILY: FamilySpec = FamilySpec {
 pub(crate) struct GrpcMetrics {
     handled: SnapshotFamily<GrpcLabels, Counter>,
     /// Admitted calls by path (`/service/method`): a call seen before allocates nothing.
-    calls: RwLock<HashMap<Box<str>, GrpcCall>>,
-    max_label_sets: usize,
+    calls: CappedMap<Box<str>, GrpcCall>,
 }
 
 impl GrpcMetrics {
     pub(crate) fn new(max_label_sets: usize) -> Self {
         Self {
             handled: SnapshotFamily::default(),
-            calls: RwLock::default(),
-            max_label_sets,
+            calls: CappedMap::new(max_label_sets),
         }
     }
 
@@ -64,30 +61,15 @@ impl GrpcMetrics {
     /// (service, method) pairs fold into `<overflow>`, counted once per call.
     pub(crate) fn call(&self, uri: &http::Uri, headers: &HeaderMap, recorder: &Recorder) -> Option<GrpcCall> {
         let (service, method) = GrpcCall::names(uri, headers)?;
-        let path = uri.path();
-        if let Some(call) = self.calls.read().get(path) {
-            return Some(call.clone());
+        let (call, admission) = self.calls.get_or_admit(
+            uri.path(),
+            |path| (path.into(), GrpcCall::new(service, method)),
+            || GrpcCall::new(OVERFLOW, OVERFLOW),
+        );
+        if admission == Admission::Folded {
+            recorder.fold(FoldedLabel::GrpcMethod);
         }
-        Some(self.admit(path, service, method, recorder))
-    }
-
-    #[cold]
-    fn admit(&self, path: &str, service: &str, method: &str, recorder: &Recorder) -> GrpcCall {
-        let mut calls = self.calls.write();
-        if let Some(call) = calls.get(path) {
-            return call.clone();
-        }
-        if calls.len() < self.max_label_sets {
-            let call = GrpcCall::new(service, method);
-            calls.insert(path.into(), call.clone());
-            return call;
-        }
-        recorder
-            .families
-            .label_overflow
-            .get_or_create_owned(&OverflowLabels { label: "grpc_method" })
-            .inc();
-        GrpcCall::new(OVERFLOW, OVERFLOW)
+        Some(call)
     }
 
     /// Counts one completed call.

@@ -32,6 +32,7 @@ use super::labels::{
     StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
     ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
 };
+use crate::primitives::capped_map::{Admission, CappedMap};
 use crate::primitives::stripes::{MaybeStripedCounter, StripedCounter};
 use crate::primitives::view_arena::{ViewArena, ViewId};
 
@@ -70,26 +71,28 @@ pub(crate) struct Recorder {
     first_charset: OnceLock<(Box<str>, MaybeStripedCounter)>,
     first_content_type: OnceLock<(HeaderValue, MaybeStripedCounter)>,
     charsets: RwLock<FastMap<Box<str>, MaybeStripedCounter>>,
-    error_types: RwLock<FastMap<&'static str, Counter>>,
+    error_types: CappedMap<&'static str, Counter>,
     overflow_folds: [OnceLock<Counter>; FoldedLabel::COUNT],
 }
 
 /// Which of our labels an overflow fold replaced.
 #[derive(Clone, Copy, Debug)]
-enum FoldedLabel {
+pub(crate) enum FoldedLabel {
     View,
     Charset,
     Type,
+    GrpcMethod,
 }
 
 impl FoldedLabel {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 
     fn as_str(self) -> &'static str {
         match self {
             Self::View => "view",
             Self::Charset => "charset",
             Self::Type => "type",
+            Self::GrpcMethod => "grpc_method",
         }
     }
 }
@@ -131,7 +134,7 @@ impl Recorder {
             first_charset: OnceLock::new(),
             first_content_type: OnceLock::new(),
             charsets: RwLock::default(),
-            error_types: RwLock::default(),
+            error_types: CappedMap::new(max_label_sets),
             overflow_folds: Default::default(),
         }
     }
@@ -262,7 +265,8 @@ impl Recorder {
         self.handles(self.overflow_view_id(method))
     }
 
-    fn fold(&self, label: FoldedLabel) {
+    /// Counts one observation folded into `<overflow>` under `label`.
+    pub(crate) fn fold(&self, label: FoldedLabel) {
         self.overflow_folds[label as usize]
             .get_or_init(|| {
                 self.families.label_overflow.get_or_create_owned(&OverflowLabels {
@@ -484,30 +488,27 @@ impl Recorder {
 
     /// Counts an error by the Rust type name of the error (or [`super::labels::PANIC_TYPE`]).
     pub(crate) fn exceptions_by_type(&self, type_name: &'static str) {
-        if let Some(counter) = self.error_types.read().get(type_name) {
-            counter.inc();
-            return;
-        }
-        let mut error_types = self.error_types.write();
-        let full_name = if error_types.contains_key(type_name) || error_types.len() < self.max_label_sets {
-            type_name
-        } else {
-            self.fold(FoldedLabel::Type);
-            OVERFLOW
-        };
-        error_types
-            .entry(full_name)
-            .or_insert_with(|| {
-                let kind = if full_name == OVERFLOW || full_name == super::labels::PANIC_TYPE {
-                    LabelValue::new(full_name)
+        let family = &self.families.exceptions_by_type;
+        let (counter, admission) = self.error_types.get_or_admit(
+            type_name,
+            |_| {
+                let kind = if type_name == super::labels::PANIC_TYPE {
+                    LabelValue::new(type_name)
                 } else {
-                    LabelValue::new(&short_type_name(full_name))
+                    LabelValue::new(&short_type_name(type_name))
                 };
-                self.families
-                    .exceptions_by_type
-                    .get_or_create_owned(&TypeLabels { kind })
-            })
-            .inc();
+                (type_name, family.get_or_create_owned(&TypeLabels { kind }))
+            },
+            || {
+                family.get_or_create_owned(&TypeLabels {
+                    kind: LabelValue::new(OVERFLOW),
+                })
+            },
+        );
+        counter.inc();
+        if admission == Admission::Folded {
+            self.fold(FoldedLabel::Type);
+        }
     }
 
     fn admit(series: &AtomicUsize, cap: usize) -> bool {
