@@ -46,6 +46,17 @@ impl<K: Eq + Hash, V: Clone> CappedMap<K, V> {
         }
     }
 
+    /// Calls `f` on the value of `key` if the map holds one, under the read lock and without
+    /// cloning it: the warm path.
+    #[inline]
+    pub(crate) fn with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries.read().get(key).map(f)
+    }
+
     /// The value of `key`, creating it with `create` (or the overflow value with
     /// `create_overflow`, once the cap is reached) under the write lock, so that creators are
     /// serialised and the cap counts each key exactly once.

@@ -70,7 +70,7 @@ pub(crate) struct Recorder {
     no_charset: OnceLock<MaybeStripedCounter>,
     first_charset: OnceLock<(Box<str>, MaybeStripedCounter)>,
     first_content_type: OnceLock<(HeaderValue, MaybeStripedCounter)>,
-    charsets: RwLock<FastMap<Box<str>, MaybeStripedCounter>>,
+    charsets: CappedMap<Box<str>, MaybeStripedCounter>,
     error_types: CappedMap<&'static str, Counter>,
     overflow_folds: [OnceLock<Counter>; FoldedLabel::COUNT],
 }
@@ -133,7 +133,7 @@ impl Recorder {
             no_charset: OnceLock::new(),
             first_charset: OnceLock::new(),
             first_content_type: OnceLock::new(),
-            charsets: RwLock::default(),
+            charsets: CappedMap::new(max_label_sets),
             error_types: CappedMap::new(max_label_sets),
             overflow_folds: Default::default(),
         }
@@ -420,54 +420,34 @@ impl Recorder {
             }
             None => Cow::Owned(charset.to_ascii_lowercase()),
         };
-        if let Some(counter) = self.charsets.read().get(&*lower) {
-            counter.inc();
-            return;
+        if self.charsets.with(&*lower, MaybeStripedCounter::inc).is_none() {
+            self.new_charset(&lower);
         }
-        self.new_charset(&lower);
     }
 
-    /// Counts a charset not seen yet (or not yet published); the write lock serialises
-    /// creators so the cap counts every label set exactly once.
+    /// Counts a charset not seen yet. Every charset, the two cached in fast slots included,
+    /// is an entry of the capped map, so the cap counts each exactly once.
     #[cold]
     fn new_charset(&self, charset: &str) {
-        let mut charsets = self.charsets.write();
         let is_none = charset == NO_CHARSET;
-        let known = if is_none {
-            self.no_charset.get()
-        } else {
-            self.first_charset
-                .get()
-                .filter(|(first, _)| **first == *charset)
-                .map(|(_, counter)| counter)
-                .or_else(|| charsets.get(charset))
-        };
-        if let Some(counter) = known {
-            counter.inc();
-            return;
-        }
-        let label_sets = charsets.len()
-            + usize::from(self.no_charset.get().is_some())
-            + usize::from(self.first_charset.get().is_some());
-        if label_sets >= self.max_label_sets {
-            self.fold(FoldedLabel::Charset);
-            charsets
-                .entry(OVERFLOW.into())
-                .or_insert_with(|| self.charset_counter(OVERFLOW, false))
-                .inc();
-            return;
-        }
         // No charset and the first charset seen are what nearly every response carries:
         // those two are striped per thread; later charsets take a plain counter.
-        let first = is_none || self.first_charset.get().is_none();
-        let counter = self.charset_counter(charset, first);
+        let striped = is_none || self.first_charset.get().is_none();
+        let (counter, admission) = self.charsets.get_or_admit(
+            charset,
+            |charset| (charset.into(), self.charset_counter(charset, striped)),
+            || self.charset_counter(OVERFLOW, false),
+        );
         counter.inc();
-        if is_none {
-            let _ = self.no_charset.set(counter);
-        } else if self.first_charset.get().is_none() {
-            let _ = self.first_charset.set((charset.into(), counter));
-        } else {
-            charsets.insert(charset.into(), counter);
+        match admission {
+            Admission::Folded => self.fold(FoldedLabel::Charset),
+            Admission::Own if is_none => {
+                let _ = self.no_charset.set(counter);
+            }
+            Admission::Own if striped => {
+                let _ = self.first_charset.set((charset.into(), counter));
+            }
+            Admission::Own => {}
         }
     }
 
