@@ -178,7 +178,7 @@ impl MetricsBuilder {
     /// rewritten behind your back.
     ///
     /// ```
-    /// let refused = tower_prometheus::Metrics::builder().namespace("my-app").build().unwrap();
+    /// let refused = tower_prometheus::Metrics::builder().namespace("my-app").build();
     /// assert_eq!(refused.unwrap_err().option(), "namespace");
     ///
     /// let metrics = tower_prometheus::Metrics::builder().namespace("django").build().unwrap();
@@ -393,7 +393,8 @@ impl MetricsBuilder {
     ///         let id = request.headers.get("x-trace-id")?.to_str().ok()?;
     ///         Some(id.to_owned())
     ///     })
-    ///     .build();
+    ///     .build()
+    ///     .unwrap();
     /// # let _ = metrics;
     /// ```
     pub fn exemplars_from<F>(mut self, trace_id: F) -> Self
@@ -477,7 +478,7 @@ impl MetricsBuilder {
     /// let metrics = tower_prometheus::Metrics::builder().namespace("shop").build()?;
     /// assert_eq!(metrics.metrics_path(), Some("/metrics"));
     ///
-    /// let refused = tower_prometheus::Metrics::builder().latency_buckets([]).build().unwrap();
+    /// let refused = tower_prometheus::Metrics::builder().latency_buckets([]).build();
     /// assert_eq!(refused.unwrap_err().option(), "latency_buckets");
     /// # Ok::<(), tower_prometheus::ConfigError>(())
     /// ```
