@@ -95,7 +95,11 @@ fn assert_marks_the_defaults(section: &str, item_prefix: &str, is_default: impl 
         .flat_map(|line| documented(line, item_prefix))
         .collect();
     marked.sort_unstable();
-    assert_eq!(marked, default_features(), "default features marked in:\n{section}");
+    assert_eq!(
+        marked,
+        default_features(),
+        "default features marked in:\n{section}"
+    );
 }
 
 #[test]
@@ -107,5 +111,7 @@ fn crate_docs_mark_exactly_the_default_features() {
 #[test]
 fn the_configuration_guide_marks_exactly_the_default_features() {
     let table = section(GUIDE, "\n# Cargo features\n", "\n# ");
-    assert_marks_the_defaults(table, "| ", |row| row.split('|').nth(2).map(str::trim) == Some("yes"));
+    assert_marks_the_defaults(table, "| ", |row| {
+        row.split('|').nth(2).map(str::trim) == Some("yes")
+    });
 }

@@ -43,7 +43,9 @@ fn tables(text: &str) -> Vec<Vec<&str>> {
 
 /// The metric name in the first column of a table row.
 fn name_of(row: &str) -> Option<&str> {
-    row.strip_prefix("| `").and_then(|rest| rest.split_once('`')).map(|(name, _)| name)
+    row.strip_prefix("| `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
 }
 
 /// The first column of every metric table of the guide, and the `process_…` names in the prose
@@ -174,5 +176,8 @@ fn the_readme_table_is_the_guides_http_table() {
         guide[0].len() > 20 && guide[0].iter().all(|row| name_of(row).is_some()),
         "the guide's first table lists the HTTP families"
     );
-    assert_eq!(readme[0], guide[0], "the README's table differs from the metrics guide's");
+    assert_eq!(
+        readme[0], guide[0],
+        "the README's table differs from the metrics guide's"
+    );
 }

@@ -58,7 +58,11 @@ fn every_marked_block_is_its_example_file() {
     let mut checked = 0;
     for (document, text) in documents() {
         for (path, block) in marked_blocks(&document, &text) {
-            assert_eq!(block, read(&path), "{document}: the block for {path} differs from the file");
+            assert_eq!(
+                block,
+                read(&path),
+                "{document}: the block for {path} differs from the file"
+            );
             checked += 1;
         }
     }
@@ -75,7 +79,10 @@ fn every_readme_example_is_shown() {
     for entry in std::fs::read_dir(Path::new(ROOT).join("examples/readme")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let path = format!("examples/readme/{name}");
-        assert!(shown.contains(&path), "{path} is shown neither in the README nor in a guide");
+        assert!(
+            shown.contains(&path),
+            "{path} is shown neither in the README nor in a guide"
+        );
     }
 }
 
