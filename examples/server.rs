@@ -9,7 +9,7 @@
 //! another address (`HOST=0.0.0.0` lets the Prometheus container of `examples/monitoring`
 //! reach it through `host.docker.internal`).
 //! `TOWER_PROMETHEUS_NATIVE_HISTOGRAMS=1` adds native buckets to the latency histograms
-//! (served as protobuf with `--features axum,protobuf`), and `TOWER_PROMETHEUS_EXEMPLARS=1`
+//! (served as protobuf with `--features protobuf`), and `TOWER_PROMETHEUS_EXEMPLARS=1`
 //! attaches the trace id of sampled `traceparent` headers as exemplars.
 
 use std::convert::Infallible;

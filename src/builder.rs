@@ -297,7 +297,8 @@ impl MetricsBuilder {
     ///         let id = request.headers.get("x-trace-id")?.to_str().ok()?;
     ///         Some(id.to_owned())
     ///     })
-    ///     .build();
+    ///     .build()
+    ///     .unwrap();
     /// # let _ = metrics;
     /// ```
     pub fn exemplars_from<F>(mut self, trace_id: F) -> Self

@@ -6,27 +6,55 @@
 //! # async fn user() -> &'static str { "user" }
 //! let metrics = tower_prometheus::Metrics::new();                                  // line 1
 //! let app = Router::new().route("/users/{id}", get(user)).layer(metrics.layer()); // line 2
-//! # let _: Router = app;
+//! # let _: &Router = &app;
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! #     use tower::ServiceExt;
+//! #     let scrape = http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+//! #     assert_eq!(app.oneshot(scrape).await.unwrap().status(), 200);
+//! # });
 //! ```
 //!
 //! Every request through the layer is measured, and `GET /metrics` on the same service
 //! answers with the exposition (Prometheus text 0.0.4, OpenMetrics 1.0, or Prometheus
-//! protobuf with the `protobuf` feature, negotiated on `Accept`). The metric families mirror django-prometheus's request/response metrics; with
-//! `.namespace("django")` the names are exactly django-prometheus's, so its dashboards work.
+//! protobuf with the `protobuf` feature, negotiated on `Accept`). The metric families mirror
+//! django-prometheus's request/response metrics; with `.namespace("django")` the names are
+//! exactly django-prometheus's, so its dashboards work.
 //!
-//! The crate has three parts, and two optional ones:
+//! Create one [`Metrics`] per service and clone it wherever it is needed (the layer takes a
+//! clone): clones share one registry, while two `Metrics` built separately share nothing, so a
+//! metric registered on one never shows on the other's `/metrics`.
+//!
+//! # Guides
+//!
+//! The manual lives in [`guide`], one page per topic, every example a doctest:
+//! [configuration](guide::configuration) (every builder option, your own metrics, Cargo
+//! features), [metrics](guide::metrics), [labels](guide::labels),
+//! [frameworks](guide::frameworks) (axum, hyper, tonic, any tower service, with their
+//! `[dependencies]`), [placement](guide::placement) (where the layer goes on a router and in a
+//! tower-http stack), [formats](guide::formats), [native histograms](guide::native_histograms),
+//! [exemplars](guide::exemplars) and [security](guide::security).
+//!
+//! The crate is not on crates.io yet: depend on a local clone by path,
+//! `tower-prometheus = { path = "../tower-prometheus" }` (once published,
+//! `tower-prometheus = "0.1"`). axum support is a default feature.
+//!
+//! # Modules
+//!
+//! The crate has three parts, two optional ones, and the guides:
 //! - [`registry`]: [`Metrics`], its [`MetricsBuilder`], the families and label rules;
 //! - [`middleware`]: the tower [`MetricsLayer`] and what it is made of;
 //! - [`exposition`]: content negotiation, rendering, gzip, the scrape self-metrics, and a
 //!   stand-alone [`ExpositionService`];
 //! - `process` (feature `process`): the standard `process_*` metrics;
-//! - `server` (feature `server`): the exposition on a separate listener.
+//! - `server` (feature `server`): the exposition on a separate listener;
+//! - [`guide`]: documentation only.
 //!
 //! # Example
 //!
 //! Any `Service<http::Request<_>>` works; here a `tower::service_fn` whose view (route
 //! template) comes from a resolver closure, with small buckets to keep the exposition short.
-//! With the `axum` feature, axum's `MatchedPath` names the view without any resolver.
+//! With the `axum` feature (on by default), axum's `MatchedPath` names the view without any
+//! resolver.
 //!
 //! ```
 //! use http::{Request, Response};
@@ -129,11 +157,11 @@
 //! ```
 //!
 //! # Feature flags
-//! - `axum`: reads axum's `MatchedPath` for the `view` label.
+//! - `axum` (default): reads axum's `MatchedPath` for the `view` label.
 //! - `process` (default): registers the standard `process_*` metrics (Linux), see [`process`].
 //! - `gzip` (default): compresses the exposition when `Accept-Encoding` allows gzip.
 //! - `protobuf`: serves the Prometheus protobuf format, the one that carries native histograms.
-//! - `server`: [`Metrics::serve`] serves the exposition on a separate listener (hyper 1 +
+//! - `server`: [`Metrics::server`] serves the exposition on a separate listener (hyper 1 +
 //!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -141,6 +169,7 @@
 mod builder;
 mod config_error;
 pub mod exposition;
+pub mod guide;
 mod metrics;
 pub mod middleware;
 mod primitives;

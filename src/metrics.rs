@@ -23,7 +23,10 @@ use crate::RegistrationError;
 /// The HTTP metrics of one service: the registry, the families, and the configuration.
 ///
 /// Create one with [`Metrics::new`] or [`Metrics::builder`], then hand [`Metrics::layer`] to
-/// your router. See the [crate documentation](crate) for a complete example.
+/// your router. Create one `Metrics` per service and clone it wherever it is needed: clones
+/// share everything, while two instances built separately share nothing (a metric registered
+/// on one never shows on the other's `/metrics`). See the [crate documentation](crate) for a
+/// complete example and the [guides](crate::guide) for the rest.
 ///
 /// ```
 /// let metrics = tower_prometheus::Metrics::new();

@@ -1,10 +1,10 @@
 //! Every Cargo feature is documented where users look for it: the crate docs' "Feature flags"
-//! list and the README's "Cargo features" table, and neither names a feature that does not
-//! exist.
+//! list and the configuration guide's "Cargo features" table. Neither names a feature that does
+//! not exist, and both say which features are on by default, as Cargo.toml's `default` does.
 
 const MANIFEST: &str = include_str!("../Cargo.toml");
 const CRATE_DOCS: &str = include_str!("../src/lib.rs");
-const README: &str = include_str!("../README.md");
+const GUIDE: &str = include_str!("../src/docs/configuration.md");
 
 /// The feature names of `[features]` in Cargo.toml, `default` left out.
 fn features() -> Vec<&'static str> {
@@ -19,6 +19,21 @@ fn features() -> Vec<&'static str> {
         .filter_map(|line| line.split_once('=').map(|(name, _)| name.trim()))
         .filter(|name| *name != "default")
         .collect()
+}
+
+/// The features of Cargo.toml's `default = [...]`.
+fn default_features() -> Vec<&'static str> {
+    let line = MANIFEST
+        .lines()
+        .find(|line| line.starts_with("default = ["))
+        .expect("Cargo.toml declares default features");
+    let mut names: Vec<&str> = line["default = [".len()..line.len() - 1]
+        .split(',')
+        .map(|name| name.trim().trim_matches('"'))
+        .filter(|name| !name.is_empty())
+        .collect();
+    names.sort_unstable();
+    names
 }
 
 /// The backticked names at the start of the items of a list or table: "- `x`" or "| `x` |".
@@ -62,6 +77,41 @@ fn crate_docs_list_exactly_the_features() {
 }
 
 #[test]
-fn the_readme_tables_exactly_the_features() {
-    assert_documents_every_feature(section(README, "### Cargo features\n", "\n## "), "| ");
+fn the_configuration_guide_tables_exactly_the_features() {
+    assert_documents_every_feature(section(GUIDE, "\n# Cargo features\n", "\n# "), "| ");
+}
+
+#[test]
+fn the_manifest_parser_finds_the_default_features() {
+    assert_eq!(default_features(), ["axum", "gzip", "process"]);
+}
+
+/// The items of `section` (lines starting with `item_prefix`) marked default by `is_default`
+/// are exactly Cargo.toml's default features.
+fn assert_marks_the_defaults(section: &str, item_prefix: &str, is_default: impl Fn(&str) -> bool) {
+    let mut marked: Vec<String> = section
+        .lines()
+        .filter(|line| line.starts_with(item_prefix) && is_default(line))
+        .flat_map(|line| documented(line, item_prefix))
+        .collect();
+    marked.sort_unstable();
+    assert_eq!(
+        marked,
+        default_features(),
+        "default features marked in:\n{section}"
+    );
+}
+
+#[test]
+fn crate_docs_mark_exactly_the_default_features() {
+    let list = section(CRATE_DOCS, "//! # Feature flags\n", "\n#![");
+    assert_marks_the_defaults(list, "//! - ", |item| item.contains("` (default)"));
+}
+
+#[test]
+fn the_configuration_guide_marks_exactly_the_default_features() {
+    let table = section(GUIDE, "\n# Cargo features\n", "\n# ");
+    assert_marks_the_defaults(table, "| ", |row| {
+        row.split('|').nth(2).map(str::trim) == Some("yes")
+    });
 }

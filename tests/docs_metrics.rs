@@ -1,6 +1,7 @@
-//! The README documents exactly the metric families a `Metrics` exposes: once traffic has
-//! given every family a sample, the `# TYPE` names of the exposition are the names of the
-//! README's metric tables and of its process-metrics list.
+//! The metrics guide (`src/docs/metrics.md`) documents exactly the metric families a `Metrics`
+//! exposes: once traffic has given every family a sample, the `# TYPE` names of the exposition
+//! are the names of the guide's metric tables and of its process-metrics list. The README's
+//! metric table is the guide's HTTP table, row for row.
 
 mod support;
 
@@ -18,28 +19,49 @@ use support::exposition::body_text;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_prometheus::{EncodeErrorPolicy, Format, Metrics, ViewName};
 
+const GUIDE: &str = include_str!("../src/docs/metrics.md");
 const README: &str = include_str!("../README.md");
 
-/// The first column of every README table headed `| exposed name |`, and the `process_…` names
-/// of the "Process metrics" section.
-fn documented_families() -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let mut in_table = false;
-    for line in README.lines() {
+/// The rows of every table headed `| exposed name |` in `text`, one `Vec` per table.
+fn tables(text: &str) -> Vec<Vec<&str>> {
+    let mut tables = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in text.lines() {
         if line.starts_with("| exposed name |") {
-            in_table = true;
+            current = Some(Vec::new());
         } else if !line.starts_with('|') {
-            in_table = false;
-        } else if in_table {
-            if let Some(name) = line.strip_prefix("| `").and_then(|rest| rest.split_once('`')) {
-                names.insert(name.0.to_owned());
+            tables.extend(current.take());
+        } else if let Some(rows) = &mut current {
+            if !line.starts_with("|---") {
+                rows.push(line);
             }
         }
     }
-    let process = &README[README
-        .find("### Process metrics")
+    tables.extend(current);
+    tables
+}
+
+/// The metric name in the first column of a table row.
+fn name_of(row: &str) -> Option<&str> {
+    row.strip_prefix("| `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
+}
+
+/// The first column of every metric table of the guide, and the `process_…` names in the prose
+/// of its "Process metrics" section.
+fn documented_families() -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = tables(GUIDE)
+        .iter()
+        .flatten()
+        .filter_map(|row| name_of(row))
+        .map(str::to_owned)
+        .collect();
+    let process = &GUIDE[GUIDE
+        .find("\n# Process metrics\n")
         .expect("a Process metrics section")..];
-    let process = &process[..process[1..].find("\n#").map_or(process.len(), |end| end + 1)];
+    // The prose of the section: up to its first code block.
+    let process = &process[..process.find("```").expect("the section has an example")];
     if cfg!(all(feature = "process", target_os = "linux")) {
         names.extend(
             process
@@ -134,13 +156,28 @@ async fn exposed_families() -> BTreeSet<String> {
 }
 
 #[tokio::test]
-async fn the_readme_names_every_exposed_family_and_no_other() {
+async fn the_metrics_guide_names_every_exposed_family_and_no_other() {
     let exposed = exposed_families().await;
     let documented = documented_families();
     let undocumented: Vec<_> = exposed.difference(&documented).collect();
     let not_exposed: Vec<_> = documented.difference(&exposed).collect();
     assert!(
         undocumented.is_empty() && not_exposed.is_empty(),
-        "exposed but not in the README: {undocumented:?}\nin the README but not exposed: {not_exposed:?}"
+        "exposed but not in the metrics guide: {undocumented:?}\nin the guide but not exposed: {not_exposed:?}"
+    );
+}
+
+#[test]
+fn the_readme_table_is_the_guides_http_table() {
+    let readme = tables(README);
+    let guide = tables(GUIDE);
+    assert_eq!(readme.len(), 1, "the README has one metric table");
+    assert!(
+        guide[0].len() > 20 && guide[0].iter().all(|row| name_of(row).is_some()),
+        "the guide's first table lists the HTTP families"
+    );
+    assert_eq!(
+        readme[0], guide[0],
+        "the README's table differs from the metrics guide's"
     );
 }

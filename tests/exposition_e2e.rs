@@ -146,7 +146,7 @@ fn prometheus_scrapes_protobuf_native_histograms_with_the_right_quantile() {
     eprintln!("native histogram quantiles of 6 x /slow?ms=200: p50 {p50:.4} s, p99 {p99:.4} s");
 
     // Prometheus 2.42 stores only the native part of a histogram that has both: the classic
-    // `_bucket` series of the same histogram are not ingested (README, "Formats").
+    // `_bucket` series of the same histogram are not ingested (src/docs/native_histograms.md).
     assert_eq!(
         prometheus
             .query_single(r#"count(http_requests_latency_seconds_by_view_method_bucket{view="/slow"})"#),

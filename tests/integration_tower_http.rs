@@ -1,5 +1,6 @@
 //! Where the layer goes in a tower-http stack and in an axum router, and what each placement
-//! sees. The README's "tower-http stacks" section states these results.
+//! sees. The placement guide's "In a tower-http stack" section (src/docs/placement.md) states
+//! these results.
 
 #![cfg(feature = "axum")]
 

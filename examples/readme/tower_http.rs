@@ -1,4 +1,4 @@
-//! A tower-http stack: `cargo run --example readme-tower-http --features axum`.
+//! A tower-http stack: `cargo run --example readme-tower-http`.
 use std::time::Duration;
 
 use axum::routing::get;

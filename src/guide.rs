@@ -1,0 +1,41 @@
+//! The manual: one page per topic, written in `src/docs/*.md` and included here as rustdoc,
+//! so that every Rust block in it compiles and runs as a doctest.
+//!
+//! This module holds no code.
+#![doc = include_str!("docs/guide.md")]
+
+pub mod configuration {
+    #![doc = include_str!("docs/configuration.md")]
+}
+
+pub mod metrics {
+    #![doc = include_str!("docs/metrics.md")]
+}
+
+pub mod labels {
+    #![doc = include_str!("docs/labels.md")]
+}
+
+pub mod frameworks {
+    #![doc = include_str!("docs/frameworks.md")]
+}
+
+pub mod placement {
+    #![doc = include_str!("docs/placement.md")]
+}
+
+pub mod formats {
+    #![doc = include_str!("docs/formats.md")]
+}
+
+pub mod native_histograms {
+    #![doc = include_str!("docs/native_histograms.md")]
+}
+
+pub mod exemplars {
+    #![doc = include_str!("docs/exemplars.md")]
+}
+
+pub mod security {
+    #![doc = include_str!("docs/security.md")]
+}
