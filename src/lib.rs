@@ -39,7 +39,7 @@
 //! let metrics = Metrics::builder()
 //!     .latency_buckets([60.0])
 //!     .size_buckets([16.0])
-//!     .view_resolver(|request| (request.uri.path() == "/hello").then(|| ViewName::new("/hello")))
+//!     .view_resolver(|request| (request.uri().path() == "/hello").then(|| ViewName::new("/hello")))
 //!     .process_metrics(false)
 //!     .build().unwrap();
 //! let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_request: Request<String>| async {
@@ -144,6 +144,7 @@ pub mod middleware;
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
 pub mod registry;
+mod request_head;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
@@ -151,6 +152,7 @@ pub mod server;
 pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
 pub use registry::{ConfigError, Metrics, MetricsBuilder, NativeHistograms, RegistrationError, ViewName};
+pub use request_head::RequestHead;
 
 /// The prometheus-client this crate is built on, for the metrics you register with
 /// [`Metrics::register`]: use its types from here, so that they are always of the version

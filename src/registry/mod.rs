@@ -95,7 +95,7 @@ pub(crate) struct Config {
     pub(crate) metrics_bearer_token: Option<crate::exposition::auth::BearerToken>,
 }
 
-type ResolveView = dyn Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync;
+type ResolveView = dyn Fn(&crate::RequestHead<'_>) -> Option<ViewName> + Send + Sync;
 
 /// The builder's view resolver closure.
 #[derive(Clone)]
