@@ -142,7 +142,11 @@ async fn a_matched_path_names_the_view_without_the_resolver() {
         .await
         .unwrap();
     assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "user");
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "axum's MatchedPath names the view");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "axum's MatchedPath names the view"
+    );
     assert!(requests_of_view(&metrics, "/users/{id}", "GET"));
     assert!(!requests_of_view(&metrics, "/resolved", "GET"));
 }
@@ -188,10 +192,7 @@ async fn the_exemplar_closure_sees_the_whole_head_too() {
 
 /// Checks, inside the inner service, that the request is the one [`detailed_request`] built
 /// with a second header value and a shared extension added.
-async fn unchanged(
-    request: Request<String>,
-    shared: Arc<Tenant>,
-) -> Result<Response<String>, Infallible> {
+async fn unchanged(request: Request<String>, shared: Arc<Tenant>) -> Result<Response<String>, Infallible> {
     assert_eq!(request.method(), Method::PUT);
     assert_eq!(request.uri(), "/items/9?color=red");
     assert_eq!(request.version(), Version::HTTP_2);
@@ -227,11 +228,9 @@ async fn the_inner_service_gets_the_request_unchanged() {
         let response = metrics.layer().layer(inner).oneshot(request).await.unwrap();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(body, "checked");
-        assert!(
-            metrics
-                .render(Format::PrometheusText)
-                .unwrap()
-                .contains("http_responses_total_by_status_total{status=\"200\"} 1\n")
-        );
+        assert!(metrics
+            .render(Format::PrometheusText)
+            .unwrap()
+            .contains("http_responses_total_by_status_total{status=\"200\"} 1\n"));
     }
 }
