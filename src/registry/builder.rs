@@ -399,8 +399,8 @@ impl MetricsBuilder {
 
     /// Attaches exemplars as [`exemplars_from_traceparent`](Self::exemplars_from_traceparent)
     /// does, with the trace id your closure reads from the [`RequestHead`] (say, from your
-    /// tracing context in its extensions, or another header). `None`, an empty id, or one longer than the 120
-    /// characters OpenMetrics leaves for it, records no exemplar.
+    /// tracing context in its extensions, or another header). `None`, an empty id, or one
+    /// longer than the 120 characters OpenMetrics leaves for it, records no exemplar.
     ///
     /// ```
     /// let metrics = tower_prometheus::Metrics::builder()
