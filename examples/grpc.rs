@@ -42,7 +42,7 @@ use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
-use tower_prometheus::{Format, Metrics, ViewName};
+use tower_prometheus::{Format, Metrics, RequestHead, ViewName};
 
 /// `inventory.ItemRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -114,12 +114,12 @@ where
 /// The metrics: gRPC paths are route templates already, so they name the view.
 pub(crate) fn metrics() -> Metrics {
     Metrics::builder()
-        .view_resolver(|request: &http::request::Parts| {
+        .view_resolver(|request: &RequestHead<'_>| {
             let is_grpc = request
-                .headers
+                .headers()
                 .get(http::header::CONTENT_TYPE)
                 .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
-            is_grpc.then(|| ViewName::new(request.uri.path().to_owned()))
+            is_grpc.then(|| ViewName::new(request.uri().path().to_owned()))
         })
         .build()
         .unwrap()

@@ -22,12 +22,12 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_prometheus::{Metrics, ViewName};
+use tower_prometheus::{Metrics, RequestHead, ViewName};
 
 /// The metrics of this server: fixed paths are named by a resolver from the request head.
 pub(crate) fn metrics() -> Metrics {
     Metrics::builder()
-        .view_resolver(|request: &http::request::Parts| match request.uri.path() {
+        .view_resolver(|request: &RequestHead<'_>| match request.uri().path() {
             "/" => Some(ViewName::new("/")),
             "/health" => Some(ViewName::new("/health")),
             _ => None,

@@ -13,7 +13,7 @@ use crate::metrics::Config;
 use crate::registry::config::ViewResolver;
 use crate::registry::exemplars::TraceIdSource;
 use crate::registry::names::{label_name_problem, metric_name_problem, RESERVED_LABEL_NAMES};
-use crate::{Metrics, NativeHistograms, ViewName};
+use crate::{Metrics, NativeHistograms, RequestHead, ViewName};
 
 /// Configures and builds a [`Metrics`]. Every option is optional; [`build`](Self::build)
 /// checks them all and names the first one it refuses.
@@ -178,24 +178,38 @@ impl MetricsBuilder {
         self
     }
 
-    /// Names the view of a request from its head, for services that neither insert a
+    /// Names the view of a request from its [`RequestHead`], for services that neither insert a
     /// [`ViewName`] into their responses nor run behind axum's router. Return `None` to fall
     /// back to `<unnamed view>`. Return route templates, never raw paths: the label-set cap
     /// folds anything beyond it into `<overflow>`.
     ///
-    /// ```
-    /// use tower_prometheus::{Metrics, ViewName};
+    /// The closure runs when the request arrives, and only when neither the metrics path nor
+    /// axum's `MatchedPath` names the view; a [`ViewName`] in the response still wins over
+    /// its answer.
     ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use tower_prometheus::{Format, Metrics, RequestHead, ViewName};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// let metrics = Metrics::builder()
-    ///     .view_resolver(|request: &http::request::Parts| {
-    ///         request.uri.path().starts_with("/users/").then(|| ViewName::new("/users/{id}"))
+    ///     .view_resolver(|request: &RequestHead<'_>| {
+    ///         request.uri().path().starts_with("/users/").then(|| ViewName::new("/users/{id}"))
     ///     })
     ///     .build().unwrap();
-    /// # let _ = metrics;
+    /// let inner = tower::service_fn(|_request: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// });
+    /// let service = tower_prometheus::MetricsService::new(inner, metrics.clone());
+    /// service.oneshot(http::Request::get("/users/7").body(()).unwrap()).await.unwrap();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains(r#"view="/users/{id}",method="GET""#));
+    /// # }
     /// ```
     pub fn view_resolver<F>(mut self, resolver: F) -> Self
     where
-        F: Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync + 'static,
+        F: Fn(&RequestHead<'_>) -> Option<ViewName> + Send + Sync + 'static,
     {
         self.config.recording.view_resolver = Some(ViewResolver(Arc::new(resolver)));
         self
@@ -287,23 +301,22 @@ impl MetricsBuilder {
     }
 
     /// Attaches exemplars as [`exemplars_from_traceparent`](Self::exemplars_from_traceparent)
-    /// does, with the trace id your closure reads from the request head (say, from your
-    /// tracing context or another header). `None`, an empty id, or one longer than the 120
-    /// characters OpenMetrics leaves for it, records no exemplar.
+    /// does, with the trace id your closure reads from the [`RequestHead`] (say, from your
+    /// tracing context in its extensions, or another header). `None`, an empty id, or one
+    /// longer than the 120 characters OpenMetrics leaves for it, records no exemplar.
     ///
     /// ```
     /// let metrics = tower_prometheus::Metrics::builder()
-    ///     .exemplars_from(|request: &http::request::Parts| {
-    ///         let id = request.headers.get("x-trace-id")?.to_str().ok()?;
+    ///     .exemplars_from(|request: &tower_prometheus::RequestHead<'_>| {
+    ///         let id = request.headers().get("x-trace-id")?.to_str().ok()?;
     ///         Some(id.to_owned())
     ///     })
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = metrics;
+    ///     .build();
+    /// assert!(metrics.is_ok());
     /// ```
     pub fn exemplars_from<F>(mut self, trace_id: F) -> Self
     where
-        F: Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
+        F: Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
     {
         self.config.recording.trace_id_source = Some(TraceIdSource::Custom(Arc::new(trace_id)));
         self

@@ -67,7 +67,7 @@
 //! let metrics = Metrics::builder()
 //!     .latency_buckets([60.0])
 //!     .size_buckets([16.0])
-//!     .view_resolver(|request| (request.uri.path() == "/hello").then(|| ViewName::new("/hello")))
+//!     .view_resolver(|request| (request.uri().path() == "/hello").then(|| ViewName::new("/hello")))
 //!     .process_metrics(false)
 //!     .build().unwrap();
 //! let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_request: Request<String>| async {
@@ -178,6 +178,7 @@ mod primitives;
 pub mod process;
 mod registration_error;
 pub mod registry;
+mod request_head;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
@@ -189,6 +190,7 @@ pub use metrics::Metrics;
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
 pub use registration_error::RegistrationError;
 pub use registry::{NativeHistograms, ViewName};
+pub use request_head::RequestHead;
 
 /// The prometheus-client this crate is built on, for the metrics you register with
 /// [`Metrics::register`]: use its types from here, so that they are always of the version

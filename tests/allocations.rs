@@ -110,7 +110,7 @@ fn warm_requests_allocate_nothing_and_new_label_sets_stay_small() {
 
     // Without a view name and with a resolver returning a static name: nothing at all.
     let resolved = Metrics::builder()
-        .view_resolver(|parts| (parts.uri.path() == "/users/7").then_some(ViewName::new("users")))
+        .view_resolver(|request| (request.uri().path() == "/users/7").then_some(ViewName::new("users")))
         .build()
         .unwrap();
     for metrics in [Metrics::new(), resolved] {

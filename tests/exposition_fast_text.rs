@@ -66,7 +66,7 @@ fn metrics(group_status_codes: bool) -> Metrics {
         .group_status_codes(group_status_codes)
         .process_metrics(false)
         .view_resolver(|request| {
-            let view = request.headers.get("x-view")?;
+            let view = request.headers().get("x-view")?;
             Some(ViewName::new(
                 String::from_utf8_lossy(view.as_bytes()).into_owned(),
             ))

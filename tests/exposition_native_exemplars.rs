@@ -291,8 +291,8 @@ async fn without_the_option_traceparent_is_ignored() {
 #[tokio::test]
 async fn a_closure_can_supply_the_trace_id_within_the_openmetrics_limit() {
     let metrics = Metrics::builder()
-        .exemplars_from(|request: &http::request::Parts| {
-            Some(request.headers.get("x-trace-id")?.to_str().ok()?.to_owned())
+        .exemplars_from(|request: &tower_prometheus::RequestHead<'_>| {
+            Some(request.headers().get("x-trace-id")?.to_str().ok()?.to_owned())
         })
         .build()
         .unwrap();
@@ -313,7 +313,7 @@ async fn a_closure_can_supply_the_trace_id_within_the_openmetrics_limit() {
     // 121 characters would exceed OpenMetrics' 128 for `trace_id` + value: not recorded.
     let too_long = "x".repeat(121);
     let fresh = Metrics::builder()
-        .exemplars_from(move |_request: &http::request::Parts| Some(too_long.clone()))
+        .exemplars_from(move |_request: &tower_prometheus::RequestHead<'_>| Some(too_long.clone()))
         .build()
         .unwrap();
     request(&fresh, Duration::from_millis(1), &[]).await;

@@ -275,9 +275,9 @@ async fn wrapping_the_router_serves_metrics_without_views() {
 async fn wrapping_the_router_with_a_resolver_names_views_again() {
     let metrics = Metrics::builder()
         .process_metrics(false)
-        .view_resolver(|request: &http::request::Parts| {
+        .view_resolver(|request: &tower_prometheus::RequestHead<'_>| {
             request
-                .uri
+                .uri()
                 .path()
                 .starts_with("/users/")
                 .then(|| tower_prometheus::ViewName::new("/users/{id}"))

@@ -45,7 +45,7 @@ async fn view_precedence_is_extension_then_resolver_then_unnamed() {
     let metrics = Metrics::builder()
         .view_resolver(|request| {
             request
-                .uri
+                .uri()
                 .path()
                 .starts_with("/resolved/")
                 .then(|| ViewName::new("/resolved/{x}"))
@@ -155,7 +155,7 @@ async fn charsets_are_lower_cased_and_missing_ones_share_a_value() {
 async fn the_label_set_cap_folds_new_views_into_overflow() {
     let metrics = Metrics::builder()
         .max_label_sets(3)
-        .view_resolver(|request| Some(ViewName::new(request.uri.path().to_owned())))
+        .view_resolver(|request| Some(ViewName::new(request.uri().path().to_owned())))
         .build()
         .unwrap();
     for id in 0..20 {

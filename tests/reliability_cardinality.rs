@@ -238,7 +238,7 @@ async fn the_cap_holds_a_resolver_returning_raw_paths() {
     const REQUESTS: usize = 3_000;
     let metrics = Metrics::builder()
         .max_label_sets(CAP)
-        .view_resolver(|request: &http::request::Parts| Some(ViewName::new(request.uri.path().to_owned())))
+        .view_resolver(|request| Some(ViewName::new(request.uri().path().to_owned())))
         .build()
         .unwrap();
     let app = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(ok);
@@ -362,7 +362,7 @@ async fn the_cap_holds_unbounded_values_from_every_source() {
 async fn the_default_cap_folds_beyond_ten_thousand_label_sets() {
     assert_eq!(tower_prometheus::registry::DEFAULT_MAX_LABEL_SETS, 10_000);
     let metrics = Metrics::builder()
-        .view_resolver(|request: &http::request::Parts| Some(ViewName::new(request.uri.path().to_owned())))
+        .view_resolver(|request| Some(ViewName::new(request.uri().path().to_owned())))
         .build()
         .unwrap();
     let app = tower::ServiceBuilder::new().layer(metrics.layer()).service_fn(ok);

@@ -94,8 +94,8 @@ fn case() -> impl Strategy<Value = Case> {
 /// Sends one request per hostile view (each with one of the charsets) and returns the metrics.
 fn record(case: &Case) -> Metrics {
     let metrics = Metrics::builder()
-        .view_resolver(|request: &http::request::Parts| {
-            let hostile = request.extensions.get::<Hostile>()?;
+        .view_resolver(|request: &tower_prometheus::RequestHead<'_>| {
+            let hostile = request.extensions().get::<Hostile>()?;
             hostile
                 .source_is_resolver
                 .then(|| ViewName::new(hostile.view.clone()))

@@ -123,8 +123,8 @@ fn configured_metrics(hardened: bool) -> Metrics {
         .const_label("service", "fuzz \"\\\n")
         .max_label_sets(20)
         .metrics_bearer_token(TOKEN)
-        .view_resolver(|request: &http::request::Parts| {
-            let view = request.headers.get("x-view")?;
+        .view_resolver(|request: &tower_prometheus::RequestHead<'_>| {
+            let view = request.headers().get("x-view")?;
             Some(ViewName::new(
                 String::from_utf8_lossy(view.as_bytes()).into_owned(),
             ))

@@ -201,8 +201,8 @@ async fn a_panicking_body_is_counted_once() {
 async fn a_panicking_view_resolver_poisons_nothing() {
     support::tools::quiet_intentional_panics();
     let metrics = Metrics::builder()
-        .view_resolver(|request: &http::request::Parts| {
-            if request.uri.path() == "/boom" {
+        .view_resolver(|request: &tower_prometheus::RequestHead<'_>| {
+            if request.uri().path() == "/boom" {
                 panic!("resolver panics on purpose");
             }
             Some(ViewName::new("/resolved"))

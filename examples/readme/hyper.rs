@@ -24,7 +24,7 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 async fn main() -> std::io::Result<()> {
     // Or name views from the request head, before the handler runs.
     let metrics = Metrics::builder()
-        .view_resolver(|request| (request.uri.path() == "/").then(|| ViewName::new("/")))
+        .view_resolver(|request| (request.uri().path() == "/").then(|| ViewName::new("/")))
         .build()
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;

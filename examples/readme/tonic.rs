@@ -6,7 +6,7 @@ use tower_prometheus::{Metrics, ViewName};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let metrics = Metrics::builder()
         // tonic routes inside the layer: gRPC paths (/package.Service/Method) are the views.
-        .view_resolver(|request| Some(ViewName::new(request.uri.path().to_owned())))
+        .view_resolver(|request| Some(ViewName::new(request.uri().path().to_owned())))
         .build()
         .unwrap();
     // Any generated `FooServer::new(...)` goes here; the health service ships ready-made.

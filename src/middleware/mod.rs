@@ -12,10 +12,11 @@ mod layer;
 mod service;
 mod tracker;
 mod unwind;
+mod view;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::MetricsLayer;
 pub use service::MetricsService;
 
-use tracker::{RequestHead, RequestTracker};
+use tracker::RequestTracker;

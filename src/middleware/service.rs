@@ -6,10 +6,11 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::{RequestHead, RequestTracker, ResponseBody, ResponseFuture};
+use super::view::RequestView;
+use super::{RequestTracker, ResponseBody, ResponseFuture};
 use crate::exposition::respond::respond;
-use crate::registry::labels::UNNAMED_VIEW;
-use crate::Metrics;
+use crate::registry::exemplars::{TraceId, TraceIdSource};
+use crate::{Metrics, RequestHead};
 
 /// Measures each request of `S` and answers the metrics path. Built by
 /// [`MetricsLayer`](super::MetricsLayer); see the [crate documentation](crate) for an example.
@@ -97,25 +98,16 @@ where
         let path = request.uri().path();
         let is_metrics_path = shared.exposition_config().metrics_path.as_deref() == Some(path);
         let excluded = config.excluded_paths.iter().any(|excluded| excluded == path);
-        let named = if is_metrics_path {
-            Some(path)
-        } else {
-            request_view(request.extensions())
-        };
-        // The resolver and the trace-id source read `Parts`: only then is the request taken
-        // apart (and put back together), which copies its head twice.
-        let needs_parts = !excluded
-            && ((named.is_none() && config.view_resolver.is_some()) || config.trace_id_source.is_some());
-        if needs_parts {
-            return self.call_with_parts(request, is_metrics_path);
-        }
+        // The view resolver and the trace-id source read the request in place, through a
+        // borrowed head: the request goes on to the inner service untouched.
         let tracker = (!excluded).then(|| {
-            RequestTracker::start(
-                shared,
-                RequestHead::of(&request),
-                named.unwrap_or(UNNAMED_VIEW),
-                None,
-            )
+            let head = RequestHead::new(&request);
+            let view = RequestView::of(config, &head, is_metrics_path);
+            let trace_id = config
+                .trace_id_source
+                .as_ref()
+                .and_then(|source| trace_id(source, &head));
+            RequestTracker::start(shared, &head, view.as_str(), trace_id)
         });
         if is_metrics_path {
             let response = respond(shared, request.method(), request.headers());
@@ -125,53 +117,8 @@ where
     }
 }
 
-impl<S> MetricsService<S> {
-    /// [`Service::call`] for a request the view resolver or the trace-id source must read.
-    #[cold]
-    fn call_with_parts<ReqBody, ResBody>(
-        &mut self,
-        request: Request<ReqBody>,
-        is_metrics_path: bool,
-    ) -> ResponseFuture<S::Future, S::Error>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    {
-        let shared = &self.metrics.shared;
-        let config = shared.recording_config();
-        let (parts, body) = request.into_parts();
-        let view = if is_metrics_path {
-            parts.uri.path()
-        } else {
-            request_view(&parts.extensions).unwrap_or(UNNAMED_VIEW)
-        };
-        let resolved;
-        let view = match (view == UNNAMED_VIEW, &config.view_resolver) {
-            (true, Some(resolver)) if !is_metrics_path => {
-                resolved = (resolver.0)(&parts);
-                resolved.as_ref().map_or(UNNAMED_VIEW, |view| view.as_str())
-            }
-            _ => view,
-        };
-        let trace_id = config
-            .trace_id_source
-            .as_ref()
-            .and_then(|source| source.trace_id(&parts));
-        let tracker = RequestTracker::start(shared, RequestHead::of_parts(&parts), view, trace_id);
-        if is_metrics_path {
-            let response = respond(shared, &parts.method, &parts.headers);
-            return ResponseFuture::exposition(response, Some(tracker));
-        }
-        let future = self.inner.call(Request::from_parts(parts, body));
-        ResponseFuture::inner(future, Some(tracker))
-    }
-}
-
-/// The view the request itself names (axum's `MatchedPath`), before any resolver.
-#[cfg_attr(not(feature = "axum"), allow(unused_variables))]
-fn request_view(extensions: &http::Extensions) -> Option<&str> {
-    #[cfg(feature = "axum")]
-    if let Some(matched) = extensions.get::<axum::extract::MatchedPath>() {
-        return Some(matched.as_str());
-    }
-    None
+/// The trace id of a request, for its exemplars: kept out of line, as exemplars are opt-in.
+#[cold]
+fn trace_id(source: &TraceIdSource, request: &RequestHead<'_>) -> Option<TraceId> {
+    source.trace_id(request)
 }

@@ -13,14 +13,17 @@ use std::sync::Arc;
 use quanta::Instant;
 
 use http::header::{HeaderName, CONTENT_LENGTH};
-use http::{HeaderMap, Method, Uri};
+use http::HeaderMap;
 
-use crate::metrics::Shared;
-use crate::primitives::view_arena::ViewId;
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
-use crate::registry::labels::{MethodLabel, StatusLabel, Transport, ViewName, PANIC_TYPE};
+use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
+use crate::primitives::view_arena::ViewId;
+use crate::metrics::Shared;
+use crate::RequestHead;
+
+use super::view;
 
 const UNKNOWN_SIZE: u64 = u64::MAX;
 const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
@@ -33,33 +36,6 @@ enum Stage {
     Streaming,
     /// Everything is recorded; dropping does nothing more.
     Done,
-}
-
-/// What the tracker reads of a request: borrowed from the request itself, so the usual request
-/// is never taken apart into `Parts` and put back together (two copies of a 224-byte head).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RequestHead<'a> {
-    pub(crate) method: &'a Method,
-    pub(crate) uri: &'a Uri,
-    pub(crate) headers: &'a HeaderMap,
-}
-
-impl<'a> RequestHead<'a> {
-    pub(crate) fn of<B>(request: &'a http::Request<B>) -> Self {
-        Self {
-            method: request.method(),
-            uri: request.uri(),
-            headers: request.headers(),
-        }
-    }
-
-    pub(crate) fn of_parts(parts: &'a http::request::Parts) -> Self {
-        Self {
-            method: &parts.method,
-            uri: &parts.uri,
-            headers: &parts.headers,
-        }
-    }
 }
 
 /// The accounting state of one request.
@@ -96,34 +72,35 @@ impl std::fmt::Debug for RequestTracker {
 }
 
 impl RequestTracker {
-    /// Records the request's arrival and marks it in flight.
+    /// Records the request's arrival and marks it in flight under `view` (decided by
+    /// [`view::RequestView`]).
     pub(crate) fn start(
         shared: &Arc<Shared>,
-        request: RequestHead<'_>,
+        request: &RequestHead<'_>,
         view: &str,
         trace_id: Option<TraceId>,
     ) -> Self {
         let start = Instant::now();
         let recorder = &shared.recorder();
         let families = &recorder.families;
-        let method = MethodLabel::of(request.method);
+        let method = MethodLabel::of(request.method());
         let transport = Transport::of(
-            request.uri,
-            request.headers,
+            request.uri(),
+            request.headers(),
             shared.recording_config().forwarded_proto_header.as_ref(),
         );
         families.requests_before_middlewares.inc();
         recorder.requests_by_method(method).inc();
         recorder.requests_by_transport(transport).inc();
         if request
-            .headers
+            .headers()
             .get(X_REQUESTED_WITH)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
         {
             families.ajax_requests.inc();
         }
         if let Some(length) = request
-            .headers
+            .headers()
             .get(CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok())
@@ -146,7 +123,7 @@ impl RequestTracker {
             expected_body_bytes: UNKNOWN_SIZE,
             // gRPC calls are always POSTs: other requests skip the content-type lookup.
             grpc: (method == MethodLabel::Post)
-                .then(|| shared.grpc().call(request.uri, request.headers, recorder))
+                .then(|| shared.grpc().call(request.uri(), request.headers(), recorder))
                 .flatten(),
             trace_id,
         }
@@ -164,8 +141,8 @@ impl RequestTracker {
     ) {
         let elapsed = self.elapsed_seconds();
         self.on_grpc_status(headers);
-        if let Some(view) = extensions.get::<ViewName>() {
-            self.switch_view(view.as_str());
+        if let Some(view) = view::of_response(extensions) {
+            self.switch_view(view);
         }
         let recorder = &self.shared.recorder();
         let families = &recorder.families;
@@ -224,8 +201,7 @@ impl RequestTracker {
         if self.stage != Stage::Streaming {
             return;
         }
-        self.shared
-            .recorder()
+        self.shared.recorder()
             .families
             .response_body_bytes
             .observe(self.body_bytes as f64);
@@ -277,8 +253,7 @@ impl RequestTracker {
 
     /// The handles of the best view known so far (the response's view once the head arrived).
     fn view(&self) -> &ViewHandles {
-        self.shared
-            .recorder()
+        self.shared.recorder()
             .handles(self.switched_view.unwrap_or(self.in_flight))
     }
 

@@ -111,7 +111,7 @@ impl Default for RecordingConfig {
     }
 }
 
-type ResolveView = dyn Fn(&http::request::Parts) -> Option<ViewName> + Send + Sync;
+type ResolveView = dyn Fn(&crate::RequestHead<'_>) -> Option<ViewName> + Send + Sync;
 
 /// The builder's view resolver closure.
 #[derive(Clone)]

@@ -23,7 +23,7 @@ const TRACE_ID: &str = "trace_id";
 /// a longer id is dropped rather than break the exposition.
 const MAX_TRACE_ID_CHARS: usize = 128 - TRACE_ID.len();
 
-type ExtractTraceId = dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync;
+type ExtractTraceId = dyn Fn(&crate::RequestHead<'_>) -> Option<String> + Send + Sync;
 
 /// Where the trace id of a request comes from.
 #[derive(Clone)]
@@ -45,10 +45,10 @@ impl fmt::Debug for TraceIdSource {
 
 impl TraceIdSource {
     /// The trace id of a request, if it has a usable one.
-    pub(crate) fn trace_id(&self, request: &http::request::Parts) -> Option<TraceId> {
+    pub(crate) fn trace_id(&self, head: &crate::RequestHead<'_>) -> Option<TraceId> {
         let id = match self {
-            Self::Traceparent => sampled_trace_id(request.headers.get("traceparent")?.as_bytes())?.to_owned(),
-            Self::Custom(extract) => extract(request)?,
+            Self::Traceparent => sampled_trace_id(head.headers().get("traceparent")?.as_bytes())?.to_owned(),
+            Self::Custom(extract) => extract(head)?,
         };
         let chars = id.chars().count();
         (chars > 0 && chars <= MAX_TRACE_ID_CHARS).then(|| TraceId(Arc::new(id)))

@@ -89,7 +89,7 @@ pub const NO_CHARSET: &str = "<no charset>";
 /// # async fn main() {
 /// let metrics = Metrics::builder()
 ///     .max_label_sets(1)
-///     .view_resolver(|request| Some(tower_prometheus::ViewName::new(request.uri.path().to_owned())))
+///     .view_resolver(|request| Some(tower_prometheus::ViewName::new(request.uri().path().to_owned())))
 ///     .build().unwrap();
 /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
 ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
