@@ -2,7 +2,7 @@
 //! formats of the example server, and every family, label set and value it reads back equals
 //! what the traffic the test sent must have produced.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -2,9 +2,9 @@
 //! list and the README's "Cargo features" table, and neither names a feature that does not
 //! exist.
 
-const MANIFEST: &str = include_str!("../Cargo.toml");
-const CRATE_DOCS: &str = include_str!("../src/lib.rs");
-const README: &str = include_str!("../README.md");
+const MANIFEST: &str = include_str!("../../Cargo.toml");
+const CRATE_DOCS: &str = include_str!("../../src/lib.rs");
+const README: &str = include_str!("../../README.md");
 
 /// The feature names of `[features]` in Cargo.toml, `default` left out.
 fn features() -> Vec<&'static str> {

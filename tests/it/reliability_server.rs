@@ -2,7 +2,7 @@
 //! application's public port need not serve `/metrics` at all.
 #![cfg(feature = "server")]
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -2,7 +2,7 @@
 //! are refused with a clear error, never a panic; two `Metrics` in one process keep separate
 //! series (axum-prometheus panics on a second instance).
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 

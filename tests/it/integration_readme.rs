@@ -1,7 +1,7 @@
 //! The README's framework examples are the files under `examples/readme/`, which CI compiles:
 //! each `<!-- file: PATH -->` marker must be followed by a code block equal to that file.
 
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../README.md");
 
 /// The code block right after `<!-- file: {path} -->`.
 fn block_after_marker(path: &str) -> Option<&'static str> {
@@ -17,27 +17,27 @@ fn framework_sections_embed_the_compiled_examples() {
         (
             "### axum",
             "examples/readme/axum.rs",
-            include_str!("../examples/readme/axum.rs"),
+            include_str!("../../examples/readme/axum.rs"),
         ),
         (
             "### hyper",
             "examples/readme/hyper.rs",
-            include_str!("../examples/readme/hyper.rs"),
+            include_str!("../../examples/readme/hyper.rs"),
         ),
         (
             "### tonic",
             "examples/readme/tonic.rs",
-            include_str!("../examples/readme/tonic.rs"),
+            include_str!("../../examples/readme/tonic.rs"),
         ),
         (
             "### any tower service",
             "examples/readme/tower.rs",
-            include_str!("../examples/readme/tower.rs"),
+            include_str!("../../examples/readme/tower.rs"),
         ),
         (
             "### tower-http stacks",
             "examples/readme/tower_http.rs",
-            include_str!("../examples/readme/tower_http.rs"),
+            include_str!("../../examples/readme/tower_http.rs"),
         ),
     ];
     let mut previous = 0;

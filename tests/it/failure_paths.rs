@@ -2,7 +2,7 @@
 //! at every stage: response, body streaming, body end, body dropped, future dropped, inner
 //! `Err`, panic in `call`, panic in the future, panic and error in the body.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 use std::future::Future;

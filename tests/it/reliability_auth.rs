@@ -2,7 +2,7 @@
 //! `WWW-Authenticate` unless the exact token is presented, through the layer and the
 //! stand-alone exposition service; the default stays public; the token never leaks.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 

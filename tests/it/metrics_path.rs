@@ -1,6 +1,6 @@
 //! The metrics path: methods, content negotiation, the stand-alone service, custom metrics.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 

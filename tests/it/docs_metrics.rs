@@ -2,7 +2,7 @@
 //! given every family a sample, the `# TYPE` names of the exposition are the names of the
 //! README's metric tables and of its process-metrics list.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -18,7 +18,7 @@ use support::exposition::body_text;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_prometheus::{EncodeErrorPolicy, Format, Metrics, ViewName};
 
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../README.md");
 
 /// The first column of every README table headed `| exposed name |`, and the `process_…` names
 /// of the "Process metrics" section.

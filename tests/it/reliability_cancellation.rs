@@ -2,7 +2,7 @@
 //! in-flight gauge returns to 0 — with hand-driven futures stage by stage, and with a real
 //! hyper server whose client hangs up mid-request.
 
-mod support;
+use crate::support;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
