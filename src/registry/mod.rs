@@ -29,6 +29,7 @@ use parking_lot::{Mutex, RwLock};
 use prometheus_client::collector::Collector;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
+#[cfg(feature = "server")]
 pub(crate) use builder::check_path;
 pub use builder::{
     MetricsBuilder, DEFAULT_LATENCY_BUCKETS, DEFAULT_MAX_LABEL_SETS, DEFAULT_METRICS_PATH,
