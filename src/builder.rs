@@ -156,11 +156,25 @@ impl MetricsBuilder {
     /// unless it is excluded too. Like the metrics path it must start with `/`.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder()
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder()
     ///     .exclude_path("/healthz")
     ///     .exclude_path("/metrics")
     ///     .build().unwrap();
-    /// # let _ = metrics;
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// for path in ["/healthz", "/metrics", "/orders"] {
+    ///     app.clone().oneshot(Request::get(path).body(String::new()).unwrap()).await.unwrap();
+    /// }
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("\nhttp_requests_before_middlewares_total 1\n"), "only /orders: {text}");
+    /// # }
     /// ```
     pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
         self.config.recording.excluded_paths.push(path.into());
@@ -170,8 +184,23 @@ impl MetricsBuilder {
     /// Labels responses by status class (`2xx` … `5xx`) instead of the exact code.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().group_status_codes(true).build().unwrap();
-    /// # let _ = metrics;
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder().group_status_codes(true).build().unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     let mut response = Response::new(String::new());
+    ///     *response.status_mut() = StatusCode::NOT_FOUND;
+    ///     Ok::<_, std::convert::Infallible>(response)
+    /// });
+    /// app.oneshot(Request::get("/missing").body(String::new()).unwrap()).await.unwrap();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_responses_total_by_status_total{status=\"4xx\"} 1"), "{text}");
+    /// assert!(!text.contains("status=\"404\""), "{text}");
+    /// # }
     /// ```
     pub fn group_status_codes(mut self, group: bool) -> Self {
         self.config.recording.group_status_codes = group;
@@ -219,10 +248,24 @@ impl MetricsBuilder {
     /// label. Off by default: clients can send any header, so only name one your proxy sets.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder()
-    ///     .trusted_forwarded_proto_header(http::HeaderName::from_static("x-forwarded-proto"))
+    /// use http::{HeaderName, Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder()
+    ///     .trusted_forwarded_proto_header(HeaderName::from_static("x-forwarded-proto"))
     ///     .build().unwrap();
-    /// # let _ = metrics;
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// // What the proxy in front of the service sets for a TLS client.
+    /// let request = Request::get("/").header("x-forwarded-proto", "https").body(String::new()).unwrap();
+    /// app.oneshot(request).await.unwrap();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_requests_total_by_transport_total{transport=\"https\"} 1"), "{text}");
+    /// # }
     /// ```
     pub fn trusted_forwarded_proto_header(mut self, header: HeaderName) -> Self {
         self.config.recording.forwarded_proto_header = Some(header);
@@ -253,8 +296,30 @@ impl MetricsBuilder {
     /// every such value.
     ///
     /// ```
-    /// let metrics = tower_prometheus::Metrics::builder().max_label_sets(500).build().unwrap();
-    /// # let _ = metrics;
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics, ViewName};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder().max_label_sets(2).build().unwrap();
+    /// // A handler that names views after raw paths: unbounded values.
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|request: Request<String>| async move {
+    ///     let mut response = Response::new(String::new());
+    ///     response.extensions_mut().insert(ViewName::new(request.uri().path().to_owned()));
+    ///     Ok::<_, std::convert::Infallible>(response)
+    /// });
+    /// for path in ["/orders/1", "/orders/2", "/orders/3"] {
+    ///     app.clone().oneshot(Request::get(path).body(String::new()).unwrap()).await.unwrap();
+    /// }
+    /// // The two (view, method) pairs: `<unnamed view>` (each request's until its handler names
+    /// // the view) and the first path; the later paths fold.
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("view=\"/orders/1\""), "{text}");
+    /// assert!(!text.contains("view=\"/orders/2\""), "{text}");
+    /// assert!(text.contains("view=\"<overflow>\""), "{text}");
+    /// assert!(text.contains("http_metrics_label_overflow_total{label=\"view\"}"), "{text}");
+    /// # }
     /// ```
     pub fn max_label_sets(mut self, max: usize) -> Self {
         self.config.recording.max_label_sets = max;
@@ -289,11 +354,23 @@ impl MetricsBuilder {
     /// counter carries them (prometheus-client has no native histogram with exemplars).
     ///
     /// ```
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
     /// use tower_prometheus::{Format, Metrics};
     ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// let metrics = Metrics::builder().exemplars_from_traceparent().build().unwrap();
-    /// let text = metrics.render(Format::OpenMetrics).unwrap();
-    /// assert!(text.ends_with("# EOF\n"));
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// let sampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    /// let request = Request::get("/").header("traceparent", sampled).body(String::new()).unwrap();
+    /// app.oneshot(request).await.unwrap();
+    /// let exemplar = "# {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"}";
+    /// assert!(metrics.render(Format::OpenMetrics).unwrap().contains(exemplar));
+    /// assert!(!metrics.render(Format::PrometheusText).unwrap().contains(exemplar));
+    /// # }
     /// ```
     pub fn exemplars_from_traceparent(mut self) -> Self {
         self.config.recording.trace_id_source = Some(TraceIdSource::Traceparent);
@@ -323,16 +400,7 @@ impl MetricsBuilder {
     }
 
     /// What a scrape answers when one of your metrics or collectors fails to encode: `500`
-    /// (the default) or everything else; see [`EncodeErrorPolicy`].
-    ///
-    /// ```
-    /// use tower_prometheus::{EncodeErrorPolicy, Metrics};
-    ///
-    /// let metrics = Metrics::builder()
-    ///     .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
-    ///     .build().unwrap();
-    /// # let _ = metrics;
-    /// ```
+    /// (the default) or everything else; see [`EncodeErrorPolicy`] and its example.
     pub fn encode_error_policy(mut self, policy: EncodeErrorPolicy) -> Self {
         self.config.exposition.encode_error_policy = policy;
         self

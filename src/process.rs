@@ -71,12 +71,7 @@ pub struct ProcessCollector {
 }
 
 impl ProcessCollector {
-    /// A collector of the current process.
-    ///
-    /// ```
-    /// let collector = tower_prometheus::process::ProcessCollector::new();
-    /// # let _ = collector;
-    /// ```
+    /// A collector of the current process (the type's example registers one).
     #[must_use]
     pub fn new() -> Self {
         Self::default()

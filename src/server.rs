@@ -73,22 +73,23 @@ impl Metrics {
     /// only if binding fails. To see that failure before the application starts, bind with
     /// [`MetricsServer::bind`] in `main` and spawn [`BoundMetricsServer::serve`] instead.
     ///
-    /// ```no_run
-    /// # #[tokio::main]
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// tower_prometheus::Metrics::new().serve("127.0.0.1:9100").await
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// // In a program: `tokio::spawn(async move { metrics.serve("0.0.0.0:9100").await })`.
+    /// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let error = metrics.serve(taken.local_addr()?).await.unwrap_err();
+    /// assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+    /// # Ok(())
     /// # }
     /// ```
     pub async fn serve(&self, address: impl ToSocketAddrs + fmt::Debug) -> io::Result<()> {
         self.server().bind(address).await?.serve().await
     }
 
-    /// A [`MetricsServer`] to configure before serving.
-    ///
-    /// ```
-    /// let server = tower_prometheus::Metrics::new().server().path("/internal/metrics");
-    /// # let _ = server;
-    /// ```
+    /// A [`MetricsServer`] to configure before serving (see its example, and
+    /// [`MetricsServer::path`]'s).
     pub fn server(&self) -> MetricsServer {
         MetricsServer {
             metrics: self.clone(),
@@ -103,8 +104,27 @@ impl MetricsServer {
     /// methods refuse anything else with [`io::ErrorKind::InvalidInput`].
     ///
     /// ```
-    /// let server = tower_prometheus::Metrics::new().server().path("/-/metrics");
-    /// # let _ = server;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// let bound = metrics.server().path("/-/metrics").bind("127.0.0.1:0").await?;
+    /// let address = bound.local_addr()?;
+    /// tokio::spawn(bound.serve());
+    /// for (path, status) in [("/-/metrics", "200"), ("/metrics", "404")] {
+    ///     let mut stream = tokio::net::TcpStream::connect(address).await?;
+    ///     let request = format!("GET {path} HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n");
+    ///     stream.write_all(request.as_bytes()).await?;
+    ///     let mut response = String::new();
+    ///     stream.read_to_string(&mut response).await?;
+    ///     assert!(response.starts_with(&format!("HTTP/1.1 {status} ")), "{path}: {response}");
+    /// }
+    ///
+    /// let refused = metrics.server().path("metrics").bind("127.0.0.1:0").await.unwrap_err();
+    /// assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
@@ -236,9 +256,9 @@ impl MetricsServer {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let bound = tower_prometheus::Metrics::new().server().bind("127.0.0.1:0").await?;
-/// let address = bound.local_addr()?;
+/// // The port is held from here on, before anything is served.
+/// assert!(std::net::TcpListener::bind(bound.local_addr()?).is_err());
 /// tokio::spawn(bound.serve());
-/// # let _ = address;
 /// # Ok(())
 /// # }
 /// ```
@@ -270,8 +290,12 @@ impl BoundMetricsServer {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let bound = tower_prometheus::Metrics::new().server().bind("127.0.0.1:0").await?;
+    /// let address = bound.local_addr()?;
     /// let task = tokio::spawn(bound.serve());
     /// task.abort();
+    /// assert!(task.await.unwrap_err().is_cancelled());
+    /// // The listener went with the task.
+    /// assert!(tokio::net::TcpStream::connect(address).await.is_err());
     /// # Ok(())
     /// # }
     /// ```

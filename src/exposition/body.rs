@@ -24,8 +24,13 @@ impl ExpositionBody {
     /// A body holding `data`.
     ///
     /// ```
-    /// let body = tower_prometheus::ExpositionBody::new(bytes::Bytes::from_static(b"# EOF\n"));
-    /// # let _ = body;
+    /// use http_body::Body;
+    /// use tower_prometheus::ExpositionBody;
+    ///
+    /// let body = ExpositionBody::new(bytes::Bytes::from_static(b"# EOF\n"));
+    /// assert_eq!(body.size_hint().exact(), Some(6));
+    /// // No data is an empty body, ended from the start.
+    /// assert!(ExpositionBody::new("").is_end_stream());
     /// ```
     pub fn new(data: impl Into<Bytes>) -> Self {
         let data = data.into();

@@ -12,12 +12,32 @@
 /// is counted in `http_metrics_encode_errors_total{format}`.
 ///
 /// ```
-/// use tower_prometheus::{EncodeErrorPolicy, Metrics};
+/// use tower_prometheus::prometheus_client::collector::Collector;
+/// use tower_prometheus::prometheus_client::encoding::DescriptorEncoder;
+/// use tower_prometheus::{EncodeErrorPolicy, Format, Metrics};
 ///
-/// let metrics = Metrics::builder()
+/// /// A collector whose every encoding fails.
+/// #[derive(Debug)]
+/// struct Broken;
+///
+/// impl Collector for Broken {
+///     fn encode(&self, _encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+///         Err(std::fmt::Error)
+///     }
+/// }
+///
+/// let strict = Metrics::new();
+/// strict.register_collector(Box::new(Broken));
+/// assert!(strict.render(Format::PrometheusText).is_err());
+///
+/// let lenient = Metrics::builder()
 ///     .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
 ///     .build().unwrap();
-/// # let _ = metrics;
+/// lenient.register_collector(Box::new(Broken));
+/// lenient.render(Format::PrometheusText).unwrap();
+/// // The loss shows from the next scrape on.
+/// let text = lenient.render(Format::PrometheusText).unwrap();
+/// assert!(text.contains("http_metrics_encode_errors_total{format=\"prometheus-text-0.0.4\"} 1"));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]

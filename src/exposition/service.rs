@@ -37,12 +37,7 @@ pub struct ExpositionService {
 }
 
 impl Metrics {
-    /// The exposition as a stand-alone [`ExpositionService`].
-    ///
-    /// ```
-    /// let service = tower_prometheus::Metrics::new().exposition_service();
-    /// # let _ = service;
-    /// ```
+    /// The exposition as a stand-alone [`ExpositionService`] (its example shows it serving).
     #[must_use]
     pub fn exposition_service(&self) -> ExpositionService {
         ExpositionService {

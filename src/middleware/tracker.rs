@@ -15,12 +15,12 @@ use quanta::Instant;
 use http::header::{HeaderName, CONTENT_LENGTH};
 use http::HeaderMap;
 
+use crate::metrics::Shared;
+use crate::primitives::view_arena::ViewId;
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
-use crate::primitives::view_arena::ViewId;
-use crate::metrics::Shared;
 use crate::RequestHead;
 
 use super::view;
@@ -201,7 +201,8 @@ impl RequestTracker {
         if self.stage != Stage::Streaming {
             return;
         }
-        self.shared.recorder()
+        self.shared
+            .recorder()
             .families
             .response_body_bytes
             .observe(self.body_bytes as f64);
@@ -253,7 +254,8 @@ impl RequestTracker {
 
     /// The handles of the best view known so far (the response's view once the head arrived).
     fn view(&self) -> &ViewHandles {
-        self.shared.recorder()
+        self.shared
+            .recorder()
             .handles(self.switched_view.unwrap_or(self.in_flight))
     }
 

@@ -15,8 +15,8 @@
 
 use http::Extensions;
 
-use crate::registry::labels::{ViewName, UNNAMED_VIEW};
 use crate::registry::config::{RecordingConfig, ViewResolver};
+use crate::registry::labels::{ViewName, UNNAMED_VIEW};
 use crate::RequestHead;
 
 /// The view a request has when it arrives (steps 1, 3, 4 and 5 of the [module](self) order).

@@ -293,7 +293,7 @@ impl EncodeLabelValue for StatusLabel {
 ///
 /// Values are kept verbatim, never sanitized: prometheus-client escapes `\`, `"` and newline,
 /// and every other character (control characters and non-ASCII included) is valid as is in
-/// both text formats; `tests/reliability_hostile_labels.rs` checks this against the Python
+/// both text formats; `tests/e2e/reliability_hostile_labels.rs` checks this against the Python
 /// client, promtool and Prometheus's OpenMetrics parser.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct LabelValue(Arc<str>);

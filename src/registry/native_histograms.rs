@@ -14,12 +14,22 @@ use prometheus_client::metrics::histogram::{Histogram, NativeHistogramConfig};
 /// see only `_count`, `_sum` and the `+Inf` bucket, and OpenMetrics is not offered.
 ///
 /// ```
-/// use tower_prometheus::{Metrics, NativeHistograms};
+/// use tower_prometheus::{Format, Metrics, NativeHistograms};
 ///
-/// let metrics = Metrics::builder()
+/// let both = Metrics::builder()
 ///     .native_histograms(NativeHistograms::classic_and_native().bucket_factor(1.1).max_buckets(160))
 ///     .build().unwrap();
-/// # let _ = metrics;
+/// let native_only = Metrics::builder().native_histograms(NativeHistograms::native_only()).build().unwrap();
+///
+/// let bucket = "http_requests_latency_including_middlewares_seconds_bucket";
+/// let text = both.render(Format::PrometheusText).unwrap();
+/// assert!(text.contains(&format!("{bucket}{{le=\"0.01\"}} 0")));
+/// assert!(both.render(Format::OpenMetrics).is_ok());
+///
+/// let text = native_only.render(Format::PrometheusText).unwrap();
+/// assert!(!text.contains(&format!("{bucket}{{le=\"0.01\"}}")));
+/// assert!(text.contains(&format!("{bucket}{{le=\"+Inf\"}} 0")));
+/// assert!(native_only.render(Format::OpenMetrics).is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NativeHistograms {

@@ -3,7 +3,7 @@
 
 #![cfg(feature = "axum")]
 
-mod support;
+use crate::support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

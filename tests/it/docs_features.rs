@@ -2,9 +2,9 @@
 //! list and the configuration guide's "Cargo features" table. Neither names a feature that does
 //! not exist, and both say which features are on by default, as Cargo.toml's `default` does.
 
-const MANIFEST: &str = include_str!("../Cargo.toml");
-const CRATE_DOCS: &str = include_str!("../src/lib.rs");
-const GUIDE: &str = include_str!("../src/docs/configuration.md");
+const MANIFEST: &str = include_str!("../../Cargo.toml");
+const CRATE_DOCS: &str = include_str!("../../src/lib.rs");
+const GUIDE: &str = include_str!("../../src/docs/configuration.md");
 
 /// The feature names of `[features]` in Cargo.toml, `default` left out.
 fn features() -> Vec<&'static str> {

@@ -3,7 +3,7 @@
 //! are the names of the guide's metric tables and of its process-metrics list. The README's
 //! metric table is the guide's HTTP table, row for row.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -19,8 +19,8 @@ use support::exposition::body_text;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_prometheus::{EncodeErrorPolicy, Format, Metrics, ViewName};
 
-const GUIDE: &str = include_str!("../src/docs/metrics.md");
-const README: &str = include_str!("../README.md");
+const GUIDE: &str = include_str!("../../src/docs/metrics.md");
+const README: &str = include_str!("../../README.md");
 
 /// The rows of every table headed `| exposed name |` in `text`, one `Vec` per table.
 fn tables(text: &str) -> Vec<Vec<&str>> {

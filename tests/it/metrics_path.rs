@@ -1,6 +1,6 @@
 //! The metrics path: methods, content negotiation, the stand-alone service, custom metrics.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 
@@ -181,24 +181,5 @@ async fn custom_metrics_appear_beside_ours_and_collisions_are_refused() {
         text.matches("# TYPE shop_http_requests_in_flight ").count(),
         1,
         "no family appears twice"
-    );
-}
-
-#[tokio::test]
-async fn two_instances_in_one_process_keep_separate_series() {
-    let first = Metrics::new();
-    let second = Metrics::new();
-    call(&first, Request::get("/").body(()).unwrap()).await;
-    call(&first, Request::get("/").body(()).unwrap()).await;
-    call(&second, Request::get("/").body(()).unwrap()).await;
-    let first = parse_text(&first.render(Format::PrometheusText).unwrap());
-    let second = parse_text(&second.render(Format::PrometheusText).unwrap());
-    assert_eq!(
-        value(&first, "http_requests_before_middlewares_total", &[]),
-        Some(2.0)
-    );
-    assert_eq!(
-        value(&second, "http_requests_before_middlewares_total", &[]),
-        Some(1.0)
     );
 }

@@ -1,7 +1,7 @@
 //! hyper 1 without axum, end to end on loopback: the `examples/hyper.rs` server, driven over
 //! HTTP/1.1 and HTTP/2 by a hyper-util client, then scraped through its own `/metrics`.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use support::exposition::{parse_text, value};
 use tokio::net::TcpListener;
 
-#[path = "../examples/hyper.rs"]
+#[path = "../../examples/hyper.rs"]
 #[allow(dead_code)]
 mod example;
 

@@ -8,7 +8,7 @@
 //! `(status, view, method)` at most 90 per status code the application itself returns. No
 //! family can exceed the label-set cap (default 10 000, plus one `<overflow>` value).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;

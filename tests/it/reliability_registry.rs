@@ -2,7 +2,7 @@
 //! are refused with a clear error, never a panic; two `Metrics` in one process keep separate
 //! series (axum-prometheus panics on a second instance).
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 
@@ -216,6 +216,9 @@ async fn two_instances_in_one_process_keep_separate_series() {
     let name = "http_requests_total_by_view_transport_method_total";
     assert_eq!(total(&first_samples, name, &[("view", "/hello")]), 3.0);
     assert_eq!(total(&second_samples, name, &[("view", "/hello")]), 1.0);
+    let name = "http_requests_before_middlewares_total";
+    assert_eq!(total(&first_samples, name, &[]), 3.0);
+    assert_eq!(total(&second_samples, name, &[]), 1.0);
 
     // Each serves its own exposition on its own layer.
     let scrape_second = second_app

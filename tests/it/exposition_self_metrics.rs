@@ -1,7 +1,7 @@
 //! The scrape self-metrics: scrapes by format and status, encode time, bytes written (after
 //! compression), and their names are reserved.
 
-mod support;
+use crate::support;
 
 use http::Request;
 use http_body_util::BodyExt;

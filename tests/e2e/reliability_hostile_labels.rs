@@ -5,7 +5,7 @@
 //! reference client (both formats), `promtool check metrics` (text) and Prometheus's own
 //! OpenMetrics parser (`promtool tsdb create-blocks-from openmetrics` + `promtool tsdb dump`).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;

@@ -4,7 +4,7 @@
 //! service and the negotiation; every request gets a valid answer from the inner service or
 //! the exposition, and the exposition stays well-formed.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 

@@ -1,7 +1,7 @@
 //! gRPC outcomes: the `examples/grpc.rs` tonic server end to end on loopback, plus hand-built
 //! answers that put `grpc-status` in the trailers, in the headers, or nowhere.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ use tonic::Code;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_prometheus::{Format, Metrics};
 
-#[path = "../examples/grpc.rs"]
+#[path = "../../examples/grpc.rs"]
 #[allow(dead_code)]
 mod example;
 

@@ -3,7 +3,7 @@
 //! and reference files that exist, and the dashboard has the panels the README promises.
 //! (Its PromQL is evaluated against a real Prometheus in `e2e_prometheus.rs`.)
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

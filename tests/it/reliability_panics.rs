@@ -2,7 +2,7 @@
 //! `type="panic"`, the in-flight gauge returns, no lock stays held, and later requests are
 //! measured normally.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 use std::pin::Pin;

@@ -2,7 +2,7 @@
 //! in-flight gauge returns to 0 — with hand-driven futures stage by stage, and with a real
 //! hyper server whose client hangs up mid-request.
 
-mod support;
+use crate::support;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -211,10 +211,34 @@ fn dropping_the_future_before_the_head_cancels_once() {
         &[
             ("http_requests_in_flight", &[], 0.0),
             ("http_requests_cancelled_total", &[], 1.0),
+            (
+                "http_requests_cancelled_total",
+                &[("view", "<unnamed view>"), ("method", "GET")],
+                1.0,
+            ),
             ("http_requests_unknown_latency_total", &[], 1.0),
+            (
+                "http_requests_unknown_latency_including_middlewares_total",
+                &[],
+                1.0,
+            ),
             ("http_responses_before_middlewares_total", &[], 0.0),
             ("http_requests_total_by_view_transport_method_total", &[], 1.0),
+            (
+                "http_requests_total_by_view_transport_method_total",
+                &[
+                    ("view", "<unnamed view>"),
+                    ("transport", "http"),
+                    ("method", "GET"),
+                ],
+                1.0,
+            ),
             ("http_requests_latency_seconds_by_view_method_count", &[], 0.0),
+            (
+                "http_requests_latency_including_middlewares_seconds_count",
+                &[],
+                0.0,
+            ),
         ],
     );
 }
@@ -247,6 +271,7 @@ fn dropping_the_body_mid_stream_cancels_once() {
         Pin::new(&mut response_body).poll_frame(&mut cx),
         Poll::Ready(Some(Ok(_)))
     ));
+    assert_eq!(in_flight(&metrics), 1.0, "mid-body");
     drop(response_body);
     let after = samples(&metrics);
     assert_totals(
@@ -268,6 +293,13 @@ fn dropping_the_body_mid_stream_cancels_once() {
             ("http_requests_unknown_latency_total", &[], 0.0),
             ("http_requests_latency_seconds_by_view_method_count", &[], 1.0),
             ("http_requests_total_by_view_transport_method_total", &[], 1.0),
+            (
+                "http_requests_total_by_view_transport_method_total",
+                &[("view", "/hand"), ("transport", "http"), ("method", "GET")],
+                1.0,
+            ),
+            ("http_responses_before_middlewares_total", &[], 1.0),
+            // no size for a cut body
             ("http_responses_body_total_bytes_count", &[], 0.0),
         ],
     );

@@ -2,7 +2,7 @@
 //! what it stores equals the traffic the tests sent. The first test also loads the alerting
 //! rules of `examples/monitoring` and evaluates every dashboard and alert expression.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,7 +3,7 @@
 //! exactly what the general path records, including under the label-set cap; the TSC clock
 //! (quanta) still yields latencies in seconds.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 

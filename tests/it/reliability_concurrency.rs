@@ -1,6 +1,6 @@
 //! Item 1: counters are exact under concurrency, also while `/metrics` is scraped in a loop.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

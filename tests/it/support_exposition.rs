@@ -1,7 +1,7 @@
 //! The shared exposition parser of the tests (`support/exposition.rs`) is strict, and its
 //! lookups tell series apart: a test reading an exposition through it can fail.
 
-mod support;
+use crate::support;
 
 use support::exposition::{parse, parse_text, series, total, value, value_or_zero};
 use tower_prometheus::Format;

@@ -3,7 +3,7 @@
 //! refused by `register`; an axum app that names no Cargo feature gets route templates; the
 //! separate listener fails in `main` on a busy port.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;

@@ -1,7 +1,7 @@
 //! The Python client's OpenMetrics parser, an independent implementation, reads the exemplars
 //! back from the exposition (and accepts the scrape self-metrics).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,11 +1,11 @@
 //! Every way a request can end is accounted for exactly once, and the in-flight gauge is right
-//! at every stage: response, body streaming, body end, body dropped, future dropped, inner
-//! `Err`, panic in `call`, panic in the future, panic and error in the body.
+//! at every stage: response, body streaming, body end, inner `Err`, panic in the future, panic
+//! and error in the body. A body or future dropped early: `reliability_cancellation`; a panic
+//! in `call`: `reliability_panics`.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -101,90 +101,6 @@ async fn streamed_body_keeps_the_request_in_flight_until_it_ends() {
 }
 
 #[tokio::test]
-async fn dropping_the_body_mid_stream_cancels_once() {
-    let metrics = Metrics::new();
-    let inner = tower::service_fn(|_request: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(chunks(&["a", "b", "c"])))
-    });
-    let response = metrics.layer().layer(inner).oneshot(get("/")).await.unwrap();
-    let mut body = response.into_body();
-    body.frame().await.unwrap().unwrap();
-    assert_eq!(in_flight(&metrics), 1.0);
-    drop(body);
-
-    let output = samples(&metrics);
-    assert_values(
-        &output,
-        &[
-            ("http_requests_in_flight", UNNAMED, 0.0),
-            ("http_requests_cancelled_total", UNNAMED, 1.0),
-            // no size for a cut body
-            ("http_responses_body_total_bytes_count", &[], 0.0),
-            ("http_responses_before_middlewares_total", &[], 1.0),
-            // counted once, not again on cancellation
-            (
-                "http_requests_total_by_view_transport_method_total",
-                &[
-                    ("view", "<unnamed view>"),
-                    ("transport", "http"),
-                    ("method", "GET"),
-                ],
-                1.0,
-            ),
-            // the head had arrived
-            ("http_requests_unknown_latency_total", &[], 0.0),
-        ],
-    );
-}
-
-#[tokio::test]
-async fn dropping_the_future_before_the_head_cancels_with_unknown_latency() {
-    let metrics = Metrics::new();
-    let inner = tower::service_fn(|_request: Request<()>| {
-        std::future::pending::<Result<Response<String>, Infallible>>()
-    });
-    let mut service = metrics.layer().layer(inner);
-    service.ready().await.unwrap();
-    let mut future = service.call(get("/slow"));
-    assert!(
-        (&mut future).now_or_never().is_none(),
-        "the inner future never completes"
-    );
-    assert_eq!(in_flight(&metrics), 1.0);
-    drop(future);
-
-    let output = samples(&metrics);
-    assert_values(
-        &output,
-        &[
-            ("http_requests_in_flight", UNNAMED, 0.0),
-            ("http_requests_cancelled_total", UNNAMED, 1.0),
-            ("http_requests_unknown_latency_total", &[], 1.0),
-            (
-                "http_requests_unknown_latency_including_middlewares_total",
-                &[],
-                1.0,
-            ),
-            ("http_responses_before_middlewares_total", &[], 0.0),
-            (
-                "http_requests_latency_including_middlewares_seconds_count",
-                &[],
-                0.0,
-            ),
-            (
-                "http_requests_total_by_view_transport_method_total",
-                &[
-                    ("view", "<unnamed view>"),
-                    ("transport", "http"),
-                    ("method", "GET"),
-                ],
-                1.0,
-            ),
-        ],
-    );
-}
-
-#[tokio::test]
 async fn inner_errors_are_counted_by_type_and_view() {
     let metrics = Metrics::builder()
         .view_resolver(|_| Some(ViewName::new("/fails")))
@@ -260,43 +176,6 @@ async fn a_panicking_future_is_counted_and_the_next_request_is_measured() {
         &[
             ("http_responses_total_by_status_total", &[("status", "200")], 1.0),
             ("http_requests_in_flight", UNNAMED, 0.0),
-        ],
-    );
-}
-
-/// A service whose `call` itself panics, before any future exists.
-#[derive(Clone)]
-struct PanicsInCall;
-
-impl Service<Request<()>> for PanicsInCall {
-    type Response = Response<String>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<String>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _request: Request<()>) -> Self::Future {
-        panic!("call panics on purpose")
-    }
-}
-
-#[test]
-fn a_panic_in_call_is_counted() {
-    let metrics = Metrics::new();
-    let mut service = metrics.layer().layer(PanicsInCall);
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let _future = service.call(get("/"));
-    }));
-    assert!(outcome.is_err());
-    let output = samples(&metrics);
-    assert_values(
-        &output,
-        &[
-            ("http_exceptions_total_by_type_total", &[("type", "panic")], 1.0),
-            ("http_requests_in_flight", UNNAMED, 0.0),
-            ("http_requests_cancelled_total", UNNAMED, 0.0),
         ],
     );
 }

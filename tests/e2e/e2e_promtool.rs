@@ -1,7 +1,7 @@
 //! End-to-end: `promtool check metrics` accepts the example server's Prometheus text 0.0.4
 //! exposition, with no error and no lint warning, once every family has samples.
 
-mod support;
+use crate::support;
 
 use support::example_server::{send_every_route, ExampleServer};
 use support::tools::{promtool_check_metrics, require_tool};

@@ -2,7 +2,7 @@
 //! formats of the example server, and every family, label set and value it reads back equals
 //! what the traffic the test sent must have produced.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -351,7 +351,7 @@ fn assert_matches(format: &str, families: &[ParsedFamily], expected: &Expected, 
             continue;
         }
         // The scrape self-metrics count earlier scrapes, not the traffic modelled here; the
-        // parser has accepted them, and tests/exposition_self_metrics.rs checks their values.
+        // parser has accepted them, and tests/it/exposition_self_metrics.rs checks their values.
         if SCRAPE_SELF_METRICS.contains(&family.name.as_str()) {
             continue;
         }

@@ -3,7 +3,7 @@
 
 #![cfg(all(feature = "gzip", feature = "protobuf"))]
 
-mod support;
+use crate::support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,7 +1,7 @@
 //! Label rules: view precedence, status grouping, excluded paths, transport, charset, and the
 //! label-set cap.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 
