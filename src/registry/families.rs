@@ -228,4 +228,25 @@ mod tests {
         assert!(names.contains(&"http_requests_total_by_method_total".to_owned()));
         assert!(names.contains(&"http_requests_in_flight".to_owned()));
     }
+
+    /// The metrics guide's first table lists the table's families, in its order, with their
+    /// kind: adding a row here without documenting it fails.
+    #[test]
+    fn the_metrics_guide_lists_the_table_in_order() {
+        let guide = include_str!("../docs/metrics.md");
+        let documented: Vec<(String, String)> = guide
+            .lines()
+            .skip_while(|line| !line.starts_with("| `http_"))
+            .take_while(|line| line.starts_with("| `"))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].trim_matches('`').to_owned(), cells[2].to_owned())
+            })
+            .collect();
+        let table: Vec<(String, String)> = FAMILIES
+            .iter()
+            .map(|spec| (spec.exposed_name(), format!("{:?}", spec.kind).to_lowercase()))
+            .collect();
+        assert_eq!(documented, table);
+    }
 }
