@@ -27,7 +27,18 @@ use tower_http::catch_panic::CatchPanicLayer;
 const MAX_SLEEP: Duration = Duration::from_secs(10);
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> std::process::ExitCode {
+    // Errors are printed with Display: the Debug form `main` would print escapes the message.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::io::Result<()> {
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port
             .parse()
