@@ -105,6 +105,36 @@ impl<K: Eq + Hash, V: Clone> CappedMap<K, V> {
     }
 }
 
+impl<K: Eq + Hash, V: Clone> CappedMap<K, V> {
+    /// The value of `key`, creating it with `create` only while the cap and `allowed()` both
+    /// let a new key in; `None` when they do not, for a caller that keeps its own overflow
+    /// (the views, whose cap counts `(view, method)` pairs rather than views).
+    pub(crate) fn get_or_insert_within<Q>(
+        &self,
+        key: &Q,
+        allowed: impl FnOnce() -> bool,
+        create: impl FnOnce(&Q) -> (K, V),
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(value) = self.entries.read().get(key) {
+            return Some(value.clone());
+        }
+        let mut entries = self.entries.write();
+        if let Some(value) = entries.get(key) {
+            return Some(value.clone());
+        }
+        if entries.len() >= self.cap || !allowed() {
+            return None;
+        }
+        let (key, value) = create(key);
+        entries.insert(key, value.clone());
+        Some(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +148,21 @@ mod tests {
         assert_eq!(map.get_or_admit("ccc", create, || 99), (99, Admission::Folded));
         assert_eq!(map.get_or_admit("dddd", create, || 7), (99, Admission::Folded));
         assert_eq!(map.get_or_admit("a", create, || 0), (1, Admission::Own));
+    }
+
+    #[test]
+    fn keys_are_refused_when_the_caller_says_so_or_the_cap_is_reached() {
+        let map: CappedMap<String, u32> = CappedMap::new(2);
+        let create = |key: &str| (key.to_owned(), 1);
+        assert_eq!(map.get_or_insert_within("a", || false, create), None);
+        assert_eq!(map.get_or_insert_within("a", || true, create), Some(1));
+        assert_eq!(
+            map.get_or_insert_within("a", || false, create),
+            Some(1),
+            "known keys stay"
+        );
+        assert_eq!(map.get_or_insert_within("b", || true, create), Some(1));
+        assert_eq!(map.get_or_insert_within("c", || true, create), None, "the cap");
     }
 
     #[test]

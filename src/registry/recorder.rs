@@ -6,7 +6,9 @@
 //! allocates nothing. Every cache is bounded by the label-set cap: once full, new values fold
 //! into [`OVERFLOW`] and `http_metrics_label_overflow_total` counts the folded observations.
 //!
-//! The maps use foldhash rather than std's SipHash: their keys are view names, charsets and
+//! Every map of label values is a [`CappedMap`] (views, charsets, error types; gRPC calls in
+//! [`super::grpc`]), so the cap and the overflow accounting are the same everywhere. The maps
+//! use foldhash rather than std's SipHash: their keys are view names, charsets and
 //! type names chosen by the application, never by clients, and bounded by the cap, so
 //! HashDoS resistance buys nothing, while SipHash was the largest single cost of a warm
 //! lookup. The most common values (the first charset seen, the first status of a view) sit in
@@ -14,7 +16,6 @@
 //! map, so the usual request takes no lock at all.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -38,7 +39,6 @@ use crate::primitives::view_arena::{ViewArena, ViewId};
 
 type MethodSlots = [OnceLock<ViewId>; MethodLabel::COUNT];
 type IndexedView = (LabelValue, Arc<MethodSlots>);
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Slots of the lock-free view index (a power of two), and how far a lookup probes.
 const VIEW_INDEX_SLOTS: usize = 256;
@@ -55,7 +55,7 @@ pub(crate) struct Recorder {
     by_method: [OnceLock<StripedCounter>; MethodLabel::COUNT],
     by_transport: [OnceLock<StripedCounter>; Transport::COUNT],
     by_status: Box<[OnceLock<StripedCounter>]>,
-    views: RwLock<FastMap<LabelValue, Arc<MethodSlots>>>,
+    views: CappedMap<LabelValue, IndexedView>,
     /// The first views, findable without taking `views`' lock: every request looks its view
     /// up, and a read lock is two atomic writes to one cache line shared by every thread.
     /// Append-only open addressing; a view that finds no free slot is in `views` only.
@@ -122,7 +122,7 @@ impl Recorder {
             by_method: Default::default(),
             by_transport: Default::default(),
             by_status: (0..StatusLabel::COUNT).map(|_| OnceLock::new()).collect(),
-            views: RwLock::default(),
+            views: CappedMap::new(max_label_sets),
             view_index: (0..VIEW_INDEX_SLOTS).map(|_| OnceLock::new()).collect(),
             view_hasher: foldhash::fast::RandomState::default(),
             view_method_pairs: AtomicUsize::new(0),
@@ -170,10 +170,11 @@ impl Recorder {
             if let Some(id) = slots[method.index()].get() {
                 return *id;
             }
-        } else if let Some(slots) = self.views.read().get(view) {
-            if let Some(id) = slots[method.index()].get() {
-                return *id;
-            }
+        } else if let Some(Some(id)) = self
+            .views
+            .with(view, |(_, slots)| slots[method.index()].get().copied())
+        {
+            return id;
         }
         self.new_view(view, method)
     }
@@ -198,7 +199,7 @@ impl Recorder {
     }
 
     /// Puts a new view in the lock-free index if a slot in its probe range is free. Callers
-    /// hold `views`' write lock, so no two insertions race.
+    /// create views under `views`' write lock, so no two insertions race.
     fn index_view(&self, view: &LabelValue, slots: &Arc<MethodSlots>) {
         let start = self.view_hasher.hash_one(view.as_str()) as usize;
         let free = (0..VIEW_INDEX_PROBES)
@@ -211,25 +212,18 @@ impl Recorder {
 
     #[cold]
     fn new_view(&self, view: &str, method: MethodLabel) -> ViewId {
-        let slots = {
-            let mut views = self.views.write();
-            match views.get(view) {
-                Some(slots) => Some(Arc::clone(slots)),
-                None if self.view_method_pairs.load(Ordering::Relaxed) < self.max_label_sets => {
-                    let slots: Arc<MethodSlots> = Arc::default();
-                    let key = LabelValue::new(view);
-                    self.index_view(&key, &slots);
-                    views.insert(key, Arc::clone(&slots));
-                    Some(slots)
-                }
-                None => None,
-            }
-            .map(|slots| {
-                // The map's key is the label value every family of this view shares.
-                let (key, _) = views.get_key_value(view).expect("inserted above");
-                (key.clone(), slots)
-            })
-        };
+        // A new view is let in while the cap on `(view, method)` pairs has room.
+        let slots = self.views.get_or_insert_within(
+            view,
+            || self.view_method_pairs.load(Ordering::Relaxed) < self.max_label_sets,
+            |view| {
+                // The key is the label value every family of this view shares.
+                let key = LabelValue::new(view);
+                let slots: Arc<MethodSlots> = Arc::default();
+                self.index_view(&key, &slots);
+                (key.clone(), (key, slots))
+            },
+        );
         let admitted = slots.as_ref().and_then(|(view, slots)| {
             let slot = &slots[method.index()];
             if let Some(id) = slot.get() {
@@ -619,7 +613,7 @@ mod tests {
                 .collect();
             workers.into_iter().map(|worker| worker.join().unwrap()).collect()
         });
-        let mut by_name = HashMap::new();
+        let mut by_name = std::collections::HashMap::new();
         for (name, id) in ids.into_iter().flatten() {
             assert_eq!(recorder.handles(id).view(), name);
             assert_eq!(*by_name.entry(name).or_insert(id), id, "one id per pair");
