@@ -45,6 +45,7 @@ pub(crate) struct Shared {
     grpc: GrpcMetrics,
     exposition: ExpositionConfig,
     scrape_metrics: ScrapeMetrics,
+    #[cfg(feature = "process")]
     process_metrics: bool,
     /// Our part: the HTTP families, then the gRPC family and the scrape self-metrics.
     registry: RwLock<Registry>,
@@ -183,6 +184,7 @@ impl Metrics {
                 grpc,
                 exposition: config.exposition,
                 scrape_metrics,
+                #[cfg(feature = "process")]
                 process_metrics: config.process_metrics,
                 registry: RwLock::new(registry),
                 custom_parts: RwLock::new(custom_parts),
