@@ -14,3 +14,4 @@ mod exposition_e2e;
 mod exposition_python;
 mod kubernetes;
 mod reliability_hostile_labels;
+mod remote_write;
