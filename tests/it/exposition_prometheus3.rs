@@ -4,7 +4,7 @@
 //!
 //! The header strings are copied from Prometheus' source (tags of github.com/prometheus/prometheus):
 //! - v3.14.0 `scrape/scrape_test.go:4426` `TestAcceptHeader` holds the four headers built by
-//!   `acceptHeader` (`scrape/scrape.go:705-722`): the protocols of `ScrapeProtocolsHeaders`
+//!   `acceptHeader` (`scrape/scrape.go:705-721`): the protocols of `ScrapeProtocolsHeaders`
 //!   (`config/config.go:581-587`) in the order of `DefaultScrapeProtocols` (`:591`) or
 //!   `DefaultProtoFirstScrapeProtocols` (`:602`), `;escaping=<scheme>` on the 1.0.0 text
 //!   formats only, and q-weights falling from `0.(len(ScrapeProtocolsHeaders)+1)` = `0.6`,
@@ -15,9 +15,9 @@
 //! - Reordered `scrape_protocols` follow the same `acceptHeader` rule (3.14.0), written out.
 //!
 //! Prometheus 3 picks its parser by media type alone: `textparse.New`
-//! (v3.14.0 `model/textparse/interface.go:166-204`, v3.0.0 `:128`) calls `extractMediaType`
-//! (`:93-123`; v3.0.0 `:88-123`), which parses the `Content-Type` with Go's
-//! `mime.ParseMediaType` and accepts exactly `application/openmetrics-text`,
+//! (v3.14.0 `model/textparse/interface.go:166-201`, v3.0.0 `:128-144`) calls `extractMediaType`
+//! (`:93-123`, the accepted types at `:115`; v3.0.0 `:88-118`, `:110`), which parses the
+//! `Content-Type` with Go's `mime.ParseMediaType` and accepts exactly `application/openmetrics-text`,
 //! `application/vnd.google.protobuf` and `text/plain`, whatever their `version`. Any other,
 //! blank or unparsable `Content-Type` is an error without `fallback_scrape_protocol`. So a
 //! `text/plain;version=1.0.0` request answered with `text/plain; version=0.0.4` text is parsed
@@ -77,7 +77,8 @@ const PROMETHEUS_3_ACCEPT: &[(&str, &str, Wanted)] = &[
         "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
         Wanted::ProtobufElse(Format::OpenMetrics),
     ),
-    // v3.0.0 scrape/scrape.go:765-780 with config/config.go:516-543.
+    // v3.0.0 scrape/scrape.go:765-780 with config/config.go:516-522 (headers), 526 and 537
+    // (the two default orders).
     (
         "3.0 default scrape_protocols, utf8 validation (the default)",
         "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;escaping=allow-utf-8;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;escaping=allow-utf-8;q=0.3,*/*;q=0.2",
