@@ -20,17 +20,19 @@ const MANIFESTS: [&str; 3] = ["deployment.yaml", "servicemonitor.yaml", "podmoni
 /// Validates every document of the files given as arguments whose kind Kubernetes itself
 /// defines, against the schemas of each version below, strictly (an unknown field is an
 /// error). Prints one JSON line per (document, version): kind, version, error or null.
-/// The last document is a control: the Deployment with a misspelt field and a string where an
-/// integer belongs, which a working validator refuses.
+/// The last two documents are controls, which a strict validator refuses: the Deployment with
+/// a misspelt field, and with a string where an integer belongs.
 const VALIDATE: &str = r#"
 import copy, json, sys, yaml, kubernetes_validate
 docs = [d for path in sys.argv[1:] for d in yaml.safe_load_all(open(path))]
-control = copy.deepcopy(next(d for d in docs if d["kind"] == "Deployment"))
-control["kind"] = "Deployment"
-control["metadata"]["name"] = "control"
-control["spec"]["replicas"] = "3"
-control["spec"]["template"]["spec"]["containers"][0]["containerPorts"] = []
-for doc in docs + [control]:
+deployment = next(d for d in docs if d["kind"] == "Deployment")
+unknown_field = copy.deepcopy(deployment)
+unknown_field["metadata"]["name"] = "control-unknown-field"
+unknown_field["spec"]["template"]["spec"]["containers"][0]["containerPorts"] = []
+wrong_type = copy.deepcopy(deployment)
+wrong_type["metadata"]["name"] = "control-wrong-type"
+wrong_type["spec"]["replicas"] = "3"
+for doc in docs + [unknown_field, wrong_type]:
     if doc["apiVersion"].startswith("monitoring.coreos.com/"):
         continue
     for version in ["1.25", "1.37"]:
@@ -64,13 +66,15 @@ fn core_kinds_pass_the_kubernetes_api_schemas_strictly() {
         .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
         .collect();
     let mut validated = Vec::new();
+    let mut refused_controls = 0;
     for result in &results {
         let (name, kind, version) = (&result["name"], &result["kind"], &result["version"]);
-        if name == "control" {
-            let error = result["error"].as_str().unwrap_or_else(|| {
-                panic!("the validator accepted a Deployment with unknown fields ({version})")
-            });
+        if name.as_str().is_some_and(|name| name.starts_with("control-")) {
+            let error = result["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("the validator accepted {name} ({version})"));
             assert!(error.contains("ValidationError"), "{error}");
+            refused_controls += 1;
         } else {
             assert!(
                 result["error"].is_null(),
@@ -84,6 +88,7 @@ fn core_kinds_pass_the_kubernetes_api_schemas_strictly() {
             ));
         }
     }
+    assert_eq!(refused_controls, 4, "both controls refused for both versions");
     assert_eq!(
         validated,
         [
