@@ -12,4 +12,6 @@ mod e2e_promtool;
 mod e2e_python;
 mod exposition_e2e;
 mod exposition_python;
+mod kubernetes;
 mod reliability_hostile_labels;
+mod remote_write;

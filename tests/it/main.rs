@@ -12,6 +12,7 @@ mod exposition_encode_errors;
 mod exposition_fast_text;
 mod exposition_formats;
 mod exposition_native_exemplars;
+mod exposition_prometheus3;
 mod exposition_self_metrics;
 mod failure_paths;
 mod families;

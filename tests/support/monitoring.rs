@@ -1,4 +1,5 @@
-//! The files of `examples/monitoring`: the Grafana dashboard and YAML read through PyYAML.
+//! The files of `examples/monitoring` and `examples/kubernetes`: the Grafana dashboard and YAML
+//! read through PyYAML.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,4 +58,32 @@ pub(crate) fn yaml_as_json(python: &Path, path: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("python printed JSON")
+}
+
+/// `examples/kubernetes` in this repository.
+pub(crate) fn kubernetes_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes")
+}
+
+/// Every document of a multi-document YAML file (PyYAML's `safe_load_all`), as JSON.
+pub(crate) fn yaml_documents_as_json(python: &Path, path: &Path) -> Vec<serde_json::Value> {
+    let output = run(
+        Command::new(python)
+            .args([
+                "-c",
+                "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+            ])
+            .arg(path),
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{} is not valid YAML: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    match serde_json::from_slice(&output.stdout).expect("python printed JSON") {
+        serde_json::Value::Array(documents) => documents,
+        other => panic!("safe_load_all gave {other}"),
+    }
 }

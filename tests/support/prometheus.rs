@@ -31,6 +31,19 @@ impl PrometheusServer {
     /// [`Self::start`] with the binary given (from [`require_tool`]). The config lives in a
     /// fresh directory, so files it references (rule files) need absolute paths.
     pub(crate) fn start_with(binary: &Path, config_yaml: &str, extra_flags: &[&str]) -> Self {
+        Self::spawn(binary, config_yaml, "--storage.tsdb.path", extra_flags)
+    }
+
+    /// [`Self::start_with`] in agent mode (Prometheus 2.42: `--enable-feature=agent`): it
+    /// scrapes and remote-writes, has no query API, and refuses `--storage.tsdb.path`, so its
+    /// WAL goes to `--storage.agent.path`.
+    pub(crate) fn start_agent(binary: &Path, config_yaml: &str, extra_flags: &[&str]) -> Self {
+        let mut flags = vec!["--enable-feature=agent"];
+        flags.extend_from_slice(extra_flags);
+        Self::spawn(binary, config_yaml, "--storage.agent.path", &flags)
+    }
+
+    fn spawn(binary: &Path, config_yaml: &str, storage_flag: &str, extra_flags: &[&str]) -> Self {
         let dir = TempDir::new("tower-prometheus-e2e");
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, config_yaml).expect("write prometheus.yml");
@@ -40,10 +53,7 @@ impl PrometheusServer {
         let mut command = Command::new(binary);
         command
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
+            .arg(format!("{storage_flag}={}", dir.path().join("data").display()))
             .arg(format!("--web.listen-address={addr}"))
             .args(extra_flags)
             .current_dir(dir.path())
