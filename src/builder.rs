@@ -177,7 +177,102 @@ impl MetricsBuilder {
     /// # }
     /// ```
     pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
-        self.config.recording.excluded_paths.push(path.into());
+        self.config.recording.exclusions.add_path(path.into());
+        self
+    }
+
+    /// A path prefix whose requests are not measured: `"/assets/"` excludes `/assets/app.js`
+    /// and `/assets/img/logo.png`, not `/assets` itself (add it with
+    /// [`exclude_path`](Self::exclude_path) if it should be). The prefix is compared with the
+    /// request path byte for byte; like a path it must start with `/`.
+    ///
+    /// An excluded request touches no family, not even the in-flight gauge: its only cost is
+    /// the check.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder().exclude_path_prefix("/assets/").build().unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// for path in ["/assets/app.js", "/assets/img/logo.png", "/orders"] {
+    ///     app.clone().oneshot(Request::get(path).body(String::new()).unwrap()).await.unwrap();
+    /// }
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("\nhttp_requests_before_middlewares_total 1\n"), "only /orders: {text}");
+    ///
+    /// let refused = Metrics::builder().exclude_path_prefix("assets/").build().unwrap_err();
+    /// assert_eq!((refused.option(), refused.input()), ("exclude_path_prefix", "assets/"));
+    /// # }
+    /// ```
+    pub fn exclude_path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.recording.exclusions.add_prefix(prefix.into());
+        self
+    }
+
+    /// A method whose requests are not measured, such as `OPTIONS` for CORS preflights.
+    ///
+    /// ```
+    /// use http::{Method, Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder().exclude_method(Method::OPTIONS).build().unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// for method in [Method::OPTIONS, Method::GET] {
+    ///     let request = Request::builder().method(method).uri("/orders").body(String::new()).unwrap();
+    ///     app.clone().oneshot(request).await.unwrap();
+    /// }
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_requests_total_by_method_total{method=\"GET\"} 1"), "{text}");
+    /// assert!(!text.contains("OPTIONS"), "{text}");
+    /// # }
+    /// ```
+    pub fn exclude_method(mut self, method: http::Method) -> Self {
+        self.config.recording.exclusions.add_method(method);
+        self
+    }
+
+    /// Leaves unmeasured every request for which `exclude` returns `true`, decided from its
+    /// [`RequestHead`] when it arrives (say, a health check told apart by a header). The
+    /// closure runs only when no exact path, prefix or method rule excluded the request
+    /// already, and before any family is touched.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics, RequestHead};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder()
+    ///     .exclude(|head: &RequestHead<'_>| head.headers().contains_key("x-synthetic-probe"))
+    ///     .build()
+    ///     .unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// let probe = Request::get("/").header("x-synthetic-probe", "1").body(String::new()).unwrap();
+    /// app.clone().oneshot(probe).await.unwrap();
+    /// app.oneshot(Request::get("/").body(String::new()).unwrap()).await.unwrap();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("\nhttp_requests_before_middlewares_total 1\n"), "{text}");
+    /// # }
+    /// ```
+    pub fn exclude<F>(mut self, exclude: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.config.recording.exclusions.add_predicate(Arc::new(exclude));
         self
     }
 
@@ -479,8 +574,11 @@ impl MetricsBuilder {
         if let Some(path) = &self.config.exposition.metrics_path {
             check_path("metrics_path", path)?;
         }
-        for path in &self.config.recording.excluded_paths {
+        for path in &self.config.recording.exclusions.paths {
             check_path("exclude_path", path)?;
+        }
+        for prefix in &self.config.recording.exclusions.prefixes {
+            check_path("exclude_path_prefix", prefix)?;
         }
         for (index, (name, _)) in self.config.const_labels.iter().enumerate() {
             check_const_label(name)?;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::exclusions::Exclusions;
 use super::exemplars::TraceIdSource;
 use super::labels::ViewName;
 use super::native_histograms::NativeHistograms;
@@ -86,7 +87,7 @@ pub const DEFAULT_MAX_LABEL_SETS: usize = 10_000;
 pub(crate) struct RecordingConfig {
     pub(crate) latency_buckets: Vec<f64>,
     pub(crate) size_buckets: Vec<f64>,
-    pub(crate) excluded_paths: Vec<String>,
+    pub(crate) exclusions: Exclusions,
     pub(crate) group_status_codes: bool,
     pub(crate) view_resolver: Option<ViewResolver>,
     pub(crate) forwarded_proto_header: Option<http::HeaderName>,
@@ -100,7 +101,7 @@ impl Default for RecordingConfig {
         Self {
             latency_buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
             size_buckets: DEFAULT_SIZE_BUCKETS.to_vec(),
-            excluded_paths: Vec::new(),
+            exclusions: Exclusions::default(),
             group_status_codes: false,
             view_resolver: None,
             forwarded_proto_header: None,
