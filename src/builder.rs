@@ -302,6 +302,42 @@ impl MetricsBuilder {
         self
     }
 
+    /// Adds `http_responses_duration_seconds_by_view_method`, a histogram by view and method
+    /// of the whole response's duration: from the request's arrival to the end of its
+    /// response body, or to the body's drop (the request is then also counted in
+    /// `http_requests_cancelled_total`). It uses the latency buckets. Off by default: the
+    /// django latency histograms stop at the response head, which says nothing of a slow
+    /// download or a long stream. A request that never got a response head (an inner `Err`,
+    /// a panic, a dropped future) has no response to time and is not observed.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use http_body_util::BodyExt;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder().response_duration_histogram(true).build().unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::from("hello")))
+    /// });
+    /// let response = app.oneshot(Request::get("/").body(String::new()).unwrap()).await.unwrap();
+    /// response.into_body().collect().await.unwrap();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// let count = r#"http_responses_duration_seconds_by_view_method_count{view="<unnamed view>",method="GET"} 1"#;
+    /// assert!(text.contains(count), "{text}");
+    ///
+    /// // Off (the default), the family is not exposed at all.
+    /// let off = Metrics::new().render(Format::PrometheusText).unwrap();
+    /// assert!(!off.contains("http_responses_duration_seconds"));
+    /// # }
+    /// ```
+    pub fn response_duration_histogram(mut self, enabled: bool) -> Self {
+        self.config.recording.response_duration_histogram = enabled;
+        self
+    }
+
     /// Names the view of a request from its [`RequestHead`], for services that neither insert a
     /// [`ViewName`] into their responses nor run behind axum's router. Return `None` to fall
     /// back to `<unnamed view>`. Return route templates, never raw paths: the label-set cap

@@ -89,6 +89,9 @@ pub(crate) struct RecordingConfig {
     pub(crate) size_buckets: Vec<f64>,
     pub(crate) exclusions: Exclusions,
     pub(crate) group_status_codes: bool,
+    /// Whether `http_responses_duration_seconds_by_view_method` is observed; off, the family
+    /// never gets a series and so never shows in the exposition.
+    pub(crate) response_duration_histogram: bool,
     pub(crate) view_resolver: Option<ViewResolver>,
     pub(crate) forwarded_proto_header: Option<http::HeaderName>,
     pub(crate) max_label_sets: usize,
@@ -103,6 +106,7 @@ impl Default for RecordingConfig {
             size_buckets: DEFAULT_SIZE_BUCKETS.to_vec(),
             exclusions: Exclusions::default(),
             group_status_codes: false,
+            response_duration_histogram: false,
             view_resolver: None,
             forwarded_proto_header: None,
             max_label_sets: DEFAULT_MAX_LABEL_SETS,

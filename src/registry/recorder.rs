@@ -103,6 +103,7 @@ pub(crate) struct ViewHandles {
     labels: ViewMethodLabels,
     folded: bool,
     latency: OnceLock<LatencyHistogram>,
+    response_duration: OnceLock<LatencyHistogram>,
     in_flight: OnceLock<Gauge>,
     by_transport: [OnceLock<RequestCounter>; Transport::COUNT],
     cancelled: OnceLock<Counter>,
@@ -339,6 +340,18 @@ impl Recorder {
             .observe_with_exemplar(seconds, trace_id);
     }
 
+    /// Observes the whole response's duration (opt-in), when its body ended or was dropped.
+    pub(crate) fn response_duration(&self, handles: &ViewHandles, seconds: f64, trace_id: Option<&TraceId>) {
+        handles
+            .response_duration
+            .get_or_init(|| {
+                self.families
+                    .response_duration_by_view_method
+                    .get_or_create_owned(&handles.labels)
+            })
+            .observe_with_exemplar(seconds, trace_id);
+    }
+
     /// The in-flight gauge of `handles`, created on first use like the latency series.
     pub(crate) fn in_flight<'h>(&self, handles: &'h ViewHandles) -> &'h Gauge {
         handles
@@ -506,6 +519,7 @@ impl ViewHandles {
         let labels = ViewMethodLabels { view, method };
         Self {
             latency: OnceLock::new(),
+            response_duration: OnceLock::new(),
             in_flight: OnceLock::new(),
             labels,
             folded,

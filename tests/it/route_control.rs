@@ -50,6 +50,7 @@ async fn excluded_requests_touch_no_family_in_flight_included() {
         .exclude_path_prefix("/assets/")
         .exclude_method(Method::OPTIONS)
         .exclude(|head: &RequestHead<'_>| head.headers().contains_key("x-probe"))
+        .response_duration_histogram(true)
         // Process metrics change by themselves between two renders.
         .process_metrics(false)
         .build()
@@ -134,4 +135,101 @@ fn exclusion_prefixes_are_validated_like_paths() {
         assert_eq!((error.option(), error.input()), ("exclude_path_prefix", prefix));
     }
     assert!(Metrics::builder().exclude_path_prefix("/").build().is_ok());
+}
+
+const DURATION: &str = "http_responses_duration_seconds_by_view_method";
+
+#[tokio::test]
+async fn the_response_duration_is_observed_when_the_body_ends() {
+    let metrics = Metrics::builder()
+        .response_duration_histogram(true)
+        .build()
+        .unwrap();
+    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(streaming);
+    let response = app.oneshot(request(Method::GET, "/download")).await.unwrap();
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+    let text = metrics.render(Format::PrometheusText).unwrap();
+    assert!(!text.contains(DURATION), "not before the body ends: {text}");
+
+    // The client is slow to read the rest: the head's latency does not see it, the whole
+    // response's duration does.
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    while body.frame().await.is_some() {}
+    let samples = parse_text(&metrics.render(Format::PrometheusText).unwrap());
+    let labels = [("view", "/download"), ("method", "GET")];
+    assert_eq!(value(&samples, &format!("{DURATION}_count"), &labels), Some(1.0));
+    let duration = value(&samples, &format!("{DURATION}_sum"), &labels).unwrap();
+    let latency = value(
+        &samples,
+        "http_requests_latency_seconds_by_view_method_sum",
+        &labels,
+    )
+    .unwrap();
+    assert!(duration >= 0.06, "{duration}");
+    assert!(latency < 0.06, "{latency}");
+    // The latency buckets.
+    assert_eq!(
+        value(
+            &samples,
+            &format!("{DURATION}_bucket"),
+            &[("view", "/download"), ("method", "GET"), ("le", "0.075")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "http_requests_cancelled_total",
+            &[("view", "/download"), ("method", "GET")]
+        ),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_body_is_observed_and_counted_as_cancelled() {
+    let metrics = Metrics::builder()
+        .response_duration_histogram(true)
+        .build()
+        .unwrap();
+    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(streaming);
+    let response = app.oneshot(request(Method::GET, "/download")).await.unwrap();
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    let samples = parse_text(&metrics.render(Format::PrometheusText).unwrap());
+    let labels = [("view", "/download"), ("method", "GET")];
+    assert_eq!(value(&samples, &format!("{DURATION}_count"), &labels), Some(1.0));
+    assert_eq!(
+        value(&samples, "http_requests_cancelled_total", &labels),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn without_the_option_the_response_duration_family_is_not_exposed() {
+    let metrics = Metrics::new();
+    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(streaming);
+    let response = app.oneshot(request(Method::GET, "/download")).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    for format in [Format::PrometheusText, Format::OpenMetrics] {
+        let text = metrics.render(format).unwrap();
+        assert!(text.contains("http_requests_latency_seconds_by_view_method"));
+        assert!(!text.contains("http_responses_duration_seconds"), "{text}");
+    }
+    #[cfg(feature = "protobuf")]
+    {
+        let bytes = metrics.render_bytes(Format::Protobuf).unwrap();
+        let has = |name: &[u8]| bytes.windows(name.len()).any(|window| window == name);
+        assert!(has(b"http_requests_latency_seconds_by_view_method"));
+        assert!(!has(b"http_responses_duration_seconds"));
+    }
+    // The name stays reserved, on or off: a custom metric cannot take it.
+    let taken = metrics.register(
+        "http_responses_duration_seconds_by_view_method",
+        "mine",
+        prometheus_client::metrics::histogram::Histogram::new([1.0]),
+    );
+    assert!(taken.is_err());
 }
