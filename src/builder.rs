@@ -109,6 +109,59 @@ impl MetricsBuilder {
         self
     }
 
+    /// Upper bounds, in seconds, of the latency buckets of one view, for
+    /// `http_requests_latency_seconds_by_view_method` (and
+    /// [`http_responses_duration_seconds_by_view_method`](Self::response_duration_histogram)
+    /// when on): an upload or report route whose requests take minutes gets buckets that
+    /// tell them apart, while every other view keeps [`latency_buckets`](Self::latency_buckets).
+    /// `view` is the view label exactly as exposed (a route template such as `/users/{id}`).
+    /// Works for classic and [native](Self::native_histograms) histograms; the unlabelled
+    /// `http_requests_latency_including_middlewares_seconds` keeps the default buckets.
+    ///
+    /// [`build`](Self::build) checks the bounds as it checks `latency_buckets`, and refuses an
+    /// empty view and a view given twice. A rule whose view no request ever gets does nothing:
+    /// [`Metrics::unmatched_bucket_views`] lists those.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics, ViewName};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder()
+    ///     .latency_buckets_for_view("/upload", [1.0, 30.0, 300.0])
+    ///     .build()
+    ///     .unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|request: Request<String>| async move {
+    ///     let mut response = Response::new(String::new());
+    ///     response.extensions_mut().insert(ViewName::new(request.uri().path().to_owned()));
+    ///     Ok::<_, std::convert::Infallible>(response)
+    /// });
+    /// for path in ["/upload", "/orders"] {
+    ///     app.clone().oneshot(Request::post(path).body(String::new()).unwrap()).await.unwrap();
+    /// }
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains(r#"http_requests_latency_seconds_by_view_method_bucket{view="/upload",method="POST",le="300"} 1"#));
+    /// assert!(text.contains(r#"http_requests_latency_seconds_by_view_method_bucket{view="/orders",method="POST",le="0.01"} 1"#));
+    /// assert!(!text.contains(r#"view="/upload",method="POST",le="0.01""#));
+    ///
+    /// let refused = Metrics::builder().latency_buckets_for_view("/upload", [10.0, 1.0]).build();
+    /// assert_eq!(refused.unwrap_err().option(), "latency_buckets_for_view");
+    /// # }
+    /// ```
+    pub fn latency_buckets_for_view(
+        mut self,
+        view: impl Into<String>,
+        buckets: impl IntoIterator<Item = f64>,
+    ) -> Self {
+        self.config
+            .recording
+            .view_latency_buckets
+            .push((view.into(), buckets.into_iter().collect()));
+        self
+    }
+
     /// Upper bounds, in bytes, of the request and response body-size histograms' buckets,
     /// checked as [`latency_buckets`](Self::latency_buckets) are.
     ///
@@ -607,6 +660,7 @@ impl MetricsBuilder {
         }
         check_buckets("latency_buckets", &self.config.recording.latency_buckets)?;
         check_buckets("size_buckets", &self.config.recording.size_buckets)?;
+        check_view_buckets(&self.config.recording.view_latency_buckets)?;
         if let Some(path) = &self.config.exposition.metrics_path {
             check_path("metrics_path", path)?;
         }
@@ -638,7 +692,31 @@ impl MetricsBuilder {
 }
 
 fn check_buckets(option: &'static str, buckets: &[f64]) -> Result<(), ConfigError> {
-    let problem = if buckets.is_empty() {
+    match bucket_problem(buckets) {
+        Some(problem) => Err(ConfigError::new(option, format!("{buckets:?}"), problem)),
+        None => Ok(()),
+    }
+}
+
+fn check_view_buckets(rules: &[(String, Vec<f64>)]) -> Result<(), ConfigError> {
+    const OPTION: &str = "latency_buckets_for_view";
+    for (index, (view, buckets)) in rules.iter().enumerate() {
+        let problem = if view.is_empty() {
+            Some("name the view as it is exposed in the `view` label, such as `/upload`")
+        } else if rules[..index].iter().any(|(earlier, _)| earlier == view) {
+            Some("this view's buckets are given twice; keep one list")
+        } else {
+            bucket_problem(buckets)
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError::new(OPTION, format!("{view:?} {buckets:?}"), problem));
+        }
+    }
+    Ok(())
+}
+
+fn bucket_problem(buckets: &[f64]) -> Option<&'static str> {
+    if buckets.is_empty() {
         Some("give at least one bucket bound (`+Inf` is always added)")
     } else if buckets.iter().any(|bound| !bound.is_finite()) {
         Some("every bound must be a finite number (`+Inf` is always added; NaN is not a bound)")
@@ -646,10 +724,6 @@ fn check_buckets(option: &'static str, buckets: &[f64]) -> Result<(), ConfigErro
         Some("bounds must be strictly increasing: sort them and remove repeated ones")
     } else {
         None
-    };
-    match problem {
-        Some(problem) => Err(ConfigError::new(option, format!("{buckets:?}"), problem)),
-        None => Ok(()),
     }
 }
 

@@ -92,6 +92,8 @@ pub(crate) struct RecordingConfig {
     /// Whether `http_responses_duration_seconds_by_view_method` is observed; off, the family
     /// never gets a series and so never shows in the exposition.
     pub(crate) response_duration_histogram: bool,
+    /// `(view, buckets)`: the latency buckets of the views named here.
+    pub(crate) view_latency_buckets: Vec<(String, Vec<f64>)>,
     pub(crate) view_resolver: Option<ViewResolver>,
     pub(crate) forwarded_proto_header: Option<http::HeaderName>,
     pub(crate) max_label_sets: usize,
@@ -107,6 +109,7 @@ impl Default for RecordingConfig {
             exclusions: Exclusions::default(),
             group_status_codes: false,
             response_duration_histogram: false,
+            view_latency_buckets: Vec::new(),
             view_resolver: None,
             forwarded_proto_header: None,
             max_label_sets: DEFAULT_MAX_LABEL_SETS,

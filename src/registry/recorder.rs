@@ -25,14 +25,16 @@ use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
-use super::exemplars::{LatencyHistogram, RequestCounter, TraceId};
+use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, TraceId};
 use super::families::HttpFamilies;
 use super::labels::{
     charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels,
     StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
     ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
 };
+use super::view_buckets::ViewBuckets;
 use crate::primitives::capped_map::{Admission, CappedMap};
+use crate::primitives::snapshot_family::SnapshotFamily;
 use crate::primitives::stripes::{MaybeStripedCounter, StripedCounter};
 use crate::primitives::view_arena::{ViewArena, ViewId};
 
@@ -73,6 +75,7 @@ pub(crate) struct Recorder {
     charsets: CappedMap<Box<str>, MaybeStripedCounter>,
     error_types: CappedMap<&'static str, Counter>,
     overflow_folds: [OnceLock<Counter>; FoldedLabel::COUNT],
+    view_buckets: ViewBuckets,
 }
 
 /// Which of our labels an overflow fold replaced.
@@ -113,7 +116,7 @@ pub(crate) struct ViewHandles {
 }
 
 impl Recorder {
-    pub(crate) fn new(families: HttpFamilies, max_label_sets: usize) -> Self {
+    pub(crate) fn new(families: HttpFamilies, max_label_sets: usize, view_buckets: ViewBuckets) -> Self {
         // The first reading calibrates quanta's clock (about half a millisecond): do it here
         // rather than in some request's latency.
         quanta::Instant::now();
@@ -137,6 +140,7 @@ impl Recorder {
             charsets: CappedMap::new(max_label_sets),
             error_types: CappedMap::new(max_label_sets),
             overflow_folds: Default::default(),
+            view_buckets,
         }
     }
 
@@ -332,11 +336,7 @@ impl Recorder {
     pub(crate) fn latency(&self, handles: &ViewHandles, seconds: f64, trace_id: Option<&TraceId>) {
         handles
             .latency
-            .get_or_init(|| {
-                self.families
-                    .latency_by_view_method
-                    .get_or_create_owned(&handles.labels)
-            })
+            .get_or_init(|| self.duration_series(&self.families.latency_by_view_method, handles))
             .observe_with_exemplar(seconds, trace_id);
     }
 
@@ -344,12 +344,26 @@ impl Recorder {
     pub(crate) fn response_duration(&self, handles: &ViewHandles, seconds: f64, trace_id: Option<&TraceId>) {
         handles
             .response_duration
-            .get_or_init(|| {
-                self.families
-                    .response_duration_by_view_method
-                    .get_or_create_owned(&handles.labels)
-            })
+            .get_or_init(|| self.duration_series(&self.families.response_duration_by_view_method, handles))
             .observe_with_exemplar(seconds, trace_id);
+    }
+
+    /// The series of `handles` in one of the two view-labelled duration histograms, with the
+    /// view's own buckets when a rule names it.
+    #[cold]
+    fn duration_series(
+        &self,
+        family: &SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms>,
+        handles: &ViewHandles,
+    ) -> LatencyHistogram {
+        match self.view_buckets.histogram_for(handles.view()) {
+            Some(histogram) => family.get_or_create_with(&handles.labels, || histogram),
+            None => family.get_or_create_owned(&handles.labels),
+        }
+    }
+
+    pub(crate) fn view_buckets(&self) -> &ViewBuckets {
+        &self.view_buckets
     }
 
     /// The in-flight gauge of `handles`, created on first use like the latency series.

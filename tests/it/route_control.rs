@@ -233,3 +233,129 @@ async fn without_the_option_the_response_duration_family_is_not_exposed() {
     );
     assert!(taken.is_err());
 }
+
+/// Answers at once, naming the view after the path.
+async fn named(request: Request<()>) -> Result<Response<String>, Infallible> {
+    let mut response = Response::new(String::from("ok"));
+    response
+        .extensions_mut()
+        .insert(ViewName::new(request.uri().path().to_owned()));
+    Ok(response)
+}
+
+/// The `le` bounds of `family`'s series for `view`.
+fn bounds(text: &str, family: &str, view: &str) -> Vec<String> {
+    parse_text(text)
+        .into_iter()
+        .filter(|sample| sample.name == format!("{family}_bucket"))
+        .filter(|sample| sample.labels.get("view").map(String::as_str) == Some(view))
+        .map(|sample| sample.labels["le"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_views_buckets_apply_to_its_duration_histograms_only() {
+    let metrics = Metrics::builder()
+        .latency_buckets([0.1, 1.0])
+        .latency_buckets_for_view("/upload", [5.0, 60.0, 600.0])
+        .response_duration_histogram(true)
+        .build()
+        .unwrap();
+    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(named);
+    for path in ["/upload", "/orders"] {
+        for method in [Method::POST, Method::GET] {
+            let response = app.clone().oneshot(request(method, path)).await.unwrap();
+            response.into_body().collect().await.unwrap();
+        }
+    }
+    let text = metrics.render(Format::PrometheusText).unwrap();
+    for family in [
+        "http_requests_latency_seconds_by_view_method",
+        "http_responses_duration_seconds_by_view_method",
+    ] {
+        assert_eq!(
+            bounds(&text, family, "/upload"),
+            ["5", "60", "600", "+Inf", "5", "60", "600", "+Inf"],
+            "{family}"
+        );
+        assert_eq!(
+            bounds(&text, family, "/orders"),
+            ["0.1", "1", "+Inf", "0.1", "1", "+Inf"],
+            "{family}"
+        );
+    }
+    // The unlabelled histogram keeps the default buckets.
+    assert!(text.contains("http_requests_latency_including_middlewares_seconds_bucket{le=\"0.1\"} 4"));
+    assert!(!text.contains("http_requests_latency_including_middlewares_seconds_bucket{le=\"600\"}"));
+    // The OpenMetrics encoder (prometheus-client's) agrees.
+    let open = metrics.render(Format::OpenMetrics).unwrap();
+    assert!(open.contains(
+        "http_requests_latency_seconds_by_view_method_bucket{le=\"600.0\",view=\"/upload\",method=\"GET\"} 1"
+    ));
+    assert!(metrics.unmatched_bucket_views().is_empty());
+}
+
+#[tokio::test]
+async fn bucket_rules_no_request_used_are_listed() {
+    let metrics = Metrics::builder()
+        .latency_buckets_for_view("/upload", [5.0, 60.0])
+        .latency_buckets_for_view("/upload/{id}", [5.0, 60.0])
+        .build()
+        .unwrap();
+    assert_eq!(metrics.unmatched_bucket_views(), ["/upload", "/upload/{id}"]);
+    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(named);
+    app.clone()
+        .oneshot(request(Method::GET, "/upload/7"))
+        .await
+        .unwrap();
+    assert_eq!(
+        metrics.unmatched_bucket_views(),
+        ["/upload", "/upload/{id}"],
+        "raw paths never match"
+    );
+    app.oneshot(request(Method::GET, "/upload")).await.unwrap();
+    assert_eq!(metrics.unmatched_bucket_views(), ["/upload/{id}"]);
+}
+
+#[test]
+fn view_bucket_rules_are_validated() {
+    let refused = |builder: tower_prometheus::MetricsBuilder| builder.build().unwrap_err();
+    for buckets in [
+        vec![],
+        vec![2.0, 1.0],
+        vec![1.0, 1.0],
+        vec![f64::NAN],
+        vec![f64::INFINITY],
+    ] {
+        let error = refused(Metrics::builder().latency_buckets_for_view("/upload", buckets.clone()));
+        assert_eq!(error.option(), "latency_buckets_for_view");
+        assert!(error.input().starts_with("\"/upload\""), "{error}");
+    }
+    let error = refused(Metrics::builder().latency_buckets_for_view("", [1.0]));
+    assert_eq!(error.option(), "latency_buckets_for_view");
+    let error = refused(
+        Metrics::builder()
+            .latency_buckets_for_view("/upload", [1.0])
+            .latency_buckets_for_view("/upload", [2.0]),
+    );
+    assert!(error.to_string().contains("twice"), "{error}");
+}
+
+#[cfg(feature = "protobuf")]
+#[tokio::test]
+async fn a_views_buckets_hold_with_native_histograms() {
+    let metrics = Metrics::builder()
+        .native_histograms(tower_prometheus::NativeHistograms::classic_and_native())
+        .latency_buckets_for_view("/upload", [5.0, 60.0])
+        .build()
+        .unwrap();
+    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(named);
+    for path in ["/upload", "/orders"] {
+        app.clone().oneshot(request(Method::GET, path)).await.unwrap();
+    }
+    let text = metrics.render(Format::PrometheusText).unwrap();
+    let family = "http_requests_latency_seconds_by_view_method";
+    assert_eq!(bounds(&text, family, "/upload"), ["5", "60", "+Inf"]);
+    assert_eq!(bounds(&text, family, "/orders").len(), 17);
+    assert!(metrics.render_bytes(Format::Protobuf).is_ok());
+}
