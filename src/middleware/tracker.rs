@@ -291,9 +291,7 @@ impl RequestTracker {
         let recorder = &self.shared.recorder();
         recorder.in_flight(recorder.handles(self.in_flight)).dec();
     }
-}
 
-impl RequestTracker {
     /// The whole response's duration, from the request to the end (or the drop) of its body:
     /// out of line, as the histogram is opt-in.
     #[cold]
