@@ -22,7 +22,9 @@ const GROUP: &str = "middleware";
 /// `VARIANT:N` runs N warm requests through one variant and exits, for instruction counts:
 /// `MIDDLEWARE_FIXED_RUN=tower_prometheus:20000 valgrind --tool=callgrind <bench binary>`;
 /// the difference of two runs with different N, divided by their difference, is the count per
-/// request without the setup.
+/// request without the setup. Besides the criterion variants, `tower_prometheus_excluded` (every
+/// request excluded by a prefix), `tower_prometheus_not_excluded` (exclusion rules that match
+/// nothing) and `tower_prometheus_response_duration` price the route-level options.
 const FIXED_RUN: &str = "MIDDLEWARE_FIXED_RUN";
 
 fn router() -> Router {
@@ -280,6 +282,12 @@ fn print_paired() {
 
 criterion_group!(benches, middleware);
 
+/// Our layer on the router, built with `builder`'s options.
+fn with_builder(builder: tower_prometheus::MetricsBuilder) -> App {
+    let metrics = builder.build().expect("valid options");
+    App::Router(finalize(router().layer(metrics.layer())))
+}
+
 fn fixed_run(spec: &str) {
     let (variant, requests) = spec.split_once(':').expect("VARIANT:N");
     let requests: u64 = requests.parse().expect("N");
@@ -295,6 +303,18 @@ fn fixed_run(spec: &str) {
             ))
         }
         "tower_prometheus_around_router" => around_router(),
+        // The cost of each route-level option, against `tower_prometheus`.
+        "tower_prometheus_excluded" => {
+            with_builder(tower_prometheus::Metrics::builder().exclude_path_prefix("/users/"))
+        }
+        "tower_prometheus_not_excluded" => with_builder(
+            tower_prometheus::Metrics::builder()
+                .exclude_path_prefix("/assets/")
+                .exclude_method(http::Method::OPTIONS),
+        ),
+        "tower_prometheus_response_duration" => {
+            with_builder(tower_prometheus::Metrics::builder().response_duration_histogram(true))
+        }
         other => panic!("unknown variant {other}"),
     };
     run(&runtime, &app, 100);

@@ -109,6 +109,59 @@ impl MetricsBuilder {
         self
     }
 
+    /// Upper bounds, in seconds, of the latency buckets of one view, for
+    /// `http_requests_latency_seconds_by_view_method` (and
+    /// [`http_responses_duration_seconds_by_view_method`](Self::response_duration_histogram)
+    /// when on): an upload or report route whose requests take minutes gets buckets that
+    /// tell them apart, while every other view keeps [`latency_buckets`](Self::latency_buckets).
+    /// `view` is the view label exactly as exposed (a route template such as `/users/{id}`).
+    /// Works for classic and [native](Self::native_histograms) histograms; the unlabelled
+    /// `http_requests_latency_including_middlewares_seconds` keeps the default buckets.
+    ///
+    /// [`build`](Self::build) checks the bounds as it checks `latency_buckets`, and refuses an
+    /// empty view and a view given twice. A rule whose view no request ever gets does nothing:
+    /// [`Metrics::unmatched_bucket_views`] lists those.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics, ViewName};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder()
+    ///     .latency_buckets_for_view("/upload", [1.0, 30.0, 300.0])
+    ///     .build()
+    ///     .unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|request: Request<String>| async move {
+    ///     let mut response = Response::new(String::new());
+    ///     response.extensions_mut().insert(ViewName::new(request.uri().path().to_owned()));
+    ///     Ok::<_, std::convert::Infallible>(response)
+    /// });
+    /// for path in ["/upload", "/orders"] {
+    ///     app.clone().oneshot(Request::post(path).body(String::new()).unwrap()).await.unwrap();
+    /// }
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains(r#"http_requests_latency_seconds_by_view_method_bucket{view="/upload",method="POST",le="300"} 1"#));
+    /// assert!(text.contains(r#"http_requests_latency_seconds_by_view_method_bucket{view="/orders",method="POST",le="0.01"} 1"#));
+    /// assert!(!text.contains(r#"view="/upload",method="POST",le="0.01""#));
+    ///
+    /// let refused = Metrics::builder().latency_buckets_for_view("/upload", [10.0, 1.0]).build();
+    /// assert_eq!(refused.unwrap_err().option(), "latency_buckets_for_view");
+    /// # }
+    /// ```
+    pub fn latency_buckets_for_view(
+        mut self,
+        view: impl Into<String>,
+        buckets: impl IntoIterator<Item = f64>,
+    ) -> Self {
+        self.config
+            .recording
+            .view_latency_buckets
+            .push((view.into(), buckets.into_iter().collect()));
+        self
+    }
+
     /// Upper bounds, in bytes, of the request and response body-size histograms' buckets,
     /// checked as [`latency_buckets`](Self::latency_buckets) are.
     ///
@@ -177,7 +230,102 @@ impl MetricsBuilder {
     /// # }
     /// ```
     pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
-        self.config.recording.excluded_paths.push(path.into());
+        self.config.recording.exclusions.add_path(path.into());
+        self
+    }
+
+    /// A path prefix whose requests are not measured: `"/assets/"` excludes `/assets/app.js`
+    /// and `/assets/img/logo.png`, not `/assets` itself (add it with
+    /// [`exclude_path`](Self::exclude_path) if it should be). The prefix is compared with the
+    /// request path byte for byte; like a path it must start with `/`.
+    ///
+    /// An excluded request touches no family, not even the in-flight gauge: its only cost is
+    /// the check.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder().exclude_path_prefix("/assets/").build().unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// for path in ["/assets/app.js", "/assets/img/logo.png", "/orders"] {
+    ///     app.clone().oneshot(Request::get(path).body(String::new()).unwrap()).await.unwrap();
+    /// }
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("\nhttp_requests_before_middlewares_total 1\n"), "only /orders: {text}");
+    ///
+    /// let refused = Metrics::builder().exclude_path_prefix("assets/").build().unwrap_err();
+    /// assert_eq!((refused.option(), refused.input()), ("exclude_path_prefix", "assets/"));
+    /// # }
+    /// ```
+    pub fn exclude_path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.recording.exclusions.add_prefix(prefix.into());
+        self
+    }
+
+    /// A method whose requests are not measured, such as `OPTIONS` for CORS preflights.
+    ///
+    /// ```
+    /// use http::{Method, Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder().exclude_method(Method::OPTIONS).build().unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// for method in [Method::OPTIONS, Method::GET] {
+    ///     let request = Request::builder().method(method).uri("/orders").body(String::new()).unwrap();
+    ///     app.clone().oneshot(request).await.unwrap();
+    /// }
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("http_requests_total_by_method_total{method=\"GET\"} 1"), "{text}");
+    /// assert!(!text.contains("OPTIONS"), "{text}");
+    /// # }
+    /// ```
+    pub fn exclude_method(mut self, method: http::Method) -> Self {
+        self.config.recording.exclusions.add_method(method);
+        self
+    }
+
+    /// Leaves unmeasured every request for which `exclude` returns `true`, decided from its
+    /// [`RequestHead`] when it arrives (say, a health check told apart by a header). The
+    /// closure runs only when no exact path, prefix or method rule excluded the request
+    /// already, and before any family is touched.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics, RequestHead};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder()
+    ///     .exclude(|head: &RequestHead<'_>| head.headers().contains_key("x-synthetic-probe"))
+    ///     .build()
+    ///     .unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// let probe = Request::get("/").header("x-synthetic-probe", "1").body(String::new()).unwrap();
+    /// app.clone().oneshot(probe).await.unwrap();
+    /// app.oneshot(Request::get("/").body(String::new()).unwrap()).await.unwrap();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains("\nhttp_requests_before_middlewares_total 1\n"), "{text}");
+    /// # }
+    /// ```
+    pub fn exclude<F>(mut self, exclude: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.config.recording.exclusions.add_predicate(Arc::new(exclude));
         self
     }
 
@@ -204,6 +352,42 @@ impl MetricsBuilder {
     /// ```
     pub fn group_status_codes(mut self, group: bool) -> Self {
         self.config.recording.group_status_codes = group;
+        self
+    }
+
+    /// Adds `http_responses_duration_seconds_by_view_method`, a histogram by view and method
+    /// of the whole response's duration: from the request's arrival to the end of its
+    /// response body, or to the body's drop (the request is then also counted in
+    /// `http_requests_cancelled_total`). It uses the latency buckets. Off by default: the
+    /// django latency histograms stop at the response head, which says nothing of a slow
+    /// download or a long stream. A request that never got a response head (an inner `Err`,
+    /// a panic, a dropped future) has no response to time and is not observed.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use http_body_util::BodyExt;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder().response_duration_histogram(true).build().unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::from("hello")))
+    /// });
+    /// let response = app.oneshot(Request::get("/").body(String::new()).unwrap()).await.unwrap();
+    /// response.into_body().collect().await.unwrap();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// let count = r#"http_responses_duration_seconds_by_view_method_count{view="<unnamed view>",method="GET"} 1"#;
+    /// assert!(text.contains(count), "{text}");
+    ///
+    /// // Off (the default), the family is not exposed at all.
+    /// let off = Metrics::new().render(Format::PrometheusText).unwrap();
+    /// assert!(!off.contains("http_responses_duration_seconds"));
+    /// # }
+    /// ```
+    pub fn response_duration_histogram(mut self, enabled: bool) -> Self {
+        self.config.recording.response_duration_histogram = enabled;
         self
     }
 
@@ -476,11 +660,15 @@ impl MetricsBuilder {
         }
         check_buckets("latency_buckets", &self.config.recording.latency_buckets)?;
         check_buckets("size_buckets", &self.config.recording.size_buckets)?;
+        check_view_buckets(&self.config.recording.view_latency_buckets)?;
         if let Some(path) = &self.config.exposition.metrics_path {
             check_path("metrics_path", path)?;
         }
-        for path in &self.config.recording.excluded_paths {
+        for path in &self.config.recording.exclusions.paths {
             check_path("exclude_path", path)?;
+        }
+        for prefix in &self.config.recording.exclusions.prefixes {
+            check_path("exclude_path_prefix", prefix)?;
         }
         for (index, (name, _)) in self.config.const_labels.iter().enumerate() {
             check_const_label(name)?;
@@ -504,7 +692,31 @@ impl MetricsBuilder {
 }
 
 fn check_buckets(option: &'static str, buckets: &[f64]) -> Result<(), ConfigError> {
-    let problem = if buckets.is_empty() {
+    match bucket_problem(buckets) {
+        Some(problem) => Err(ConfigError::new(option, format!("{buckets:?}"), problem)),
+        None => Ok(()),
+    }
+}
+
+fn check_view_buckets(rules: &[(String, Vec<f64>)]) -> Result<(), ConfigError> {
+    const OPTION: &str = "latency_buckets_for_view";
+    for (index, (view, buckets)) in rules.iter().enumerate() {
+        let problem = if view.is_empty() {
+            Some("name the view as it is exposed in the `view` label, such as `/upload`")
+        } else if rules[..index].iter().any(|(earlier, _)| earlier == view) {
+            Some("this view's buckets are given twice; keep one list")
+        } else {
+            bucket_problem(buckets)
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError::new(OPTION, format!("{view:?} {buckets:?}"), problem));
+        }
+    }
+    Ok(())
+}
+
+fn bucket_problem(buckets: &[f64]) -> Option<&'static str> {
+    if buckets.is_empty() {
         Some("give at least one bucket bound (`+Inf` is always added)")
     } else if buckets.iter().any(|bound| !bound.is_finite()) {
         Some("every bound must be a finite number (`+Inf` is always added; NaN is not a bound)")
@@ -512,10 +724,6 @@ fn check_buckets(option: &'static str, buckets: &[f64]) -> Result<(), ConfigErro
         Some("bounds must be strictly increasing: sort them and remove repeated ones")
     } else {
         None
-    };
-    match problem {
-        Some(problem) => Err(ConfigError::new(option, format!("{buckets:?}"), problem)),
-        None => Ok(()),
     }
 }
 

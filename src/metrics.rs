@@ -18,6 +18,7 @@ use crate::registry::families::{HttpFamilies, FAMILIES};
 use crate::registry::grpc::GrpcMetrics;
 use crate::registry::names;
 use crate::registry::recorder::Recorder;
+use crate::registry::view_buckets::ViewBuckets;
 use crate::RegistrationError;
 
 /// The HTTP metrics of one service: the registry, the families, and the configuration.
@@ -176,7 +177,7 @@ impl Metrics {
             process.register_collector(Box::new(crate::process::ProcessCollector::new()));
             custom_parts.push(process);
         }
-        let recorder = Recorder::new(families, recording.max_label_sets);
+        let recorder = Recorder::new(families, recording.max_label_sets, ViewBuckets::new(&recording));
         Self {
             shared: Arc::new(Shared {
                 recording,
@@ -203,6 +204,41 @@ impl Metrics {
     #[must_use]
     pub fn metrics_path(&self) -> Option<&str> {
         self.shared.exposition.metrics_path.as_deref()
+    }
+
+    /// The views of [`latency_buckets_for_view`](MetricsBuilder::latency_buckets_for_view)
+    /// rules that no request has been recorded under yet, in the order given. A view that
+    /// stays here after real traffic is most likely misspelt, or not the route template the
+    /// view label carries (`/users/{id}`, not `/users/7`). The crate has no logging
+    /// dependency, so it reports this here rather than in a log line: check it in a test, or
+    /// from a debug endpoint.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Metrics, ViewName};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder()
+    ///     .latency_buckets_for_view("/upload", [1.0, 10.0, 60.0])
+    ///     .latency_buckets_for_view("/uplaod", [1.0, 10.0, 60.0])
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(metrics.unmatched_bucket_views(), ["/upload", "/uplaod"]);
+    ///
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     let mut response = Response::new(String::new());
+    ///     response.extensions_mut().insert(ViewName::new("/upload"));
+    ///     Ok::<_, std::convert::Infallible>(response)
+    /// });
+    /// app.oneshot(Request::post("/upload").body(String::new()).unwrap()).await.unwrap();
+    /// assert_eq!(metrics.unmatched_bucket_views(), ["/uplaod"], "the typo never matches");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn unmatched_bucket_views(&self) -> Vec<String> {
+        self.shared.recorder.view_buckets().unmatched()
     }
 
     /// Registers your own metric beside the HTTP families, under the same namespace and

@@ -97,11 +97,10 @@ where
         let config = shared.recording_config();
         let path = request.uri().path();
         let is_metrics_path = shared.exposition_config().metrics_path.as_deref() == Some(path);
-        let excluded = config.excluded_paths.iter().any(|excluded| excluded == path);
-        // The view resolver and the trace-id source read the request in place, through a
-        // borrowed head: the request goes on to the inner service untouched.
-        let tracker = (!excluded).then(|| {
-            let head = RequestHead::new(&request);
+        // The exclusion rules, the view resolver and the trace-id source read the request in
+        // place, through a borrowed head: the request goes on to the inner service untouched.
+        let head = RequestHead::new(&request);
+        let tracker = (!config.exclusions.excludes(&head)).then(|| {
             let view = RequestView::of(config, &head, is_metrics_path);
             let trace_id = config
                 .trace_id_source

@@ -284,9 +284,22 @@ impl RequestTracker {
     }
 
     fn finish(&mut self) {
+        if self.stage == Stage::Streaming && self.shared.recording_config().response_duration_histogram {
+            self.record_response_duration();
+        }
         self.stage = Stage::Done;
         let recorder = &self.shared.recorder();
         recorder.in_flight(recorder.handles(self.in_flight)).dec();
+    }
+
+    /// The whole response's duration, from the request to the end (or the drop) of its body:
+    /// out of line, as the histogram is opt-in.
+    #[cold]
+    fn record_response_duration(&self) {
+        let elapsed = self.elapsed_seconds();
+        self.shared
+            .recorder()
+            .response_duration(self.view(), elapsed, self.trace_id.as_ref());
     }
 }
 

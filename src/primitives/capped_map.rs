@@ -106,32 +106,38 @@ impl<K: Eq + Hash, V: Clone> CappedMap<K, V> {
 }
 
 impl<K: Eq + Hash, V: Clone> CappedMap<K, V> {
-    /// The value of `key`, creating it with `create` only while the cap and `allowed()` both
-    /// let a new key in; `None` when they do not, for a caller that keeps its own overflow
-    /// (the views, whose cap counts `(view, method)` pairs rather than views).
+    /// The entry of `key` (the stored key and its value), creating it with `create` only
+    /// while the cap and `allowed()` both let a new key in; `None` when they do not, for a
+    /// caller that keeps its own overflow (the views, whose cap counts `(view, method)` pairs
+    /// rather than views). The stored key is handed back so that callers can share it.
     pub(crate) fn get_or_insert_within<Q>(
         &self,
         key: &Q,
         allowed: impl FnOnce() -> bool,
         create: impl FnOnce(&Q) -> (K, V),
-    ) -> Option<V>
+    ) -> Option<(K, V)>
     where
-        K: Borrow<Q>,
+        K: Borrow<Q> + Clone,
         Q: Hash + Eq + ?Sized,
     {
-        if let Some(value) = self.entries.read().get(key) {
-            return Some(value.clone());
+        let entry = |entries: &FastMap<K, V>| {
+            entries
+                .get_key_value(key)
+                .map(|(key, value)| (key.clone(), value.clone()))
+        };
+        if let Some(entry) = entry(&self.entries.read()) {
+            return Some(entry);
         }
         let mut entries = self.entries.write();
-        if let Some(value) = entries.get(key) {
-            return Some(value.clone());
+        if let Some(entry) = entry(&entries) {
+            return Some(entry);
         }
         if entries.len() >= self.cap || !allowed() {
             return None;
         }
         let (key, value) = create(key);
-        entries.insert(key, value.clone());
-        Some(value)
+        entries.insert(key.clone(), value.clone());
+        Some((key, value))
     }
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::exclusions::Exclusions;
 use super::exemplars::TraceIdSource;
 use super::labels::ViewName;
 use super::native_histograms::NativeHistograms;
@@ -86,8 +87,13 @@ pub const DEFAULT_MAX_LABEL_SETS: usize = 10_000;
 pub(crate) struct RecordingConfig {
     pub(crate) latency_buckets: Vec<f64>,
     pub(crate) size_buckets: Vec<f64>,
-    pub(crate) excluded_paths: Vec<String>,
+    pub(crate) exclusions: Exclusions,
     pub(crate) group_status_codes: bool,
+    /// Whether `http_responses_duration_seconds_by_view_method` is observed; off, the family
+    /// never gets a series and so never shows in the exposition.
+    pub(crate) response_duration_histogram: bool,
+    /// `(view, buckets)`: the latency buckets of the views named here.
+    pub(crate) view_latency_buckets: Vec<(String, Vec<f64>)>,
     pub(crate) view_resolver: Option<ViewResolver>,
     pub(crate) forwarded_proto_header: Option<http::HeaderName>,
     pub(crate) max_label_sets: usize,
@@ -100,8 +106,10 @@ impl Default for RecordingConfig {
         Self {
             latency_buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
             size_buckets: DEFAULT_SIZE_BUCKETS.to_vec(),
-            excluded_paths: Vec::new(),
+            exclusions: Exclusions::default(),
             group_status_codes: false,
+            response_duration_histogram: false,
+            view_latency_buckets: Vec::new(),
             view_resolver: None,
             forwarded_proto_header: None,
             max_label_sets: DEFAULT_MAX_LABEL_SETS,

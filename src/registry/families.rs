@@ -130,6 +130,10 @@ http_families! { ctx =>
         SnapshotFamily::new_with_constructor(ctx.latency.clone()),
         "http_requests_latency_seconds_by_view_method", None, Histogram,
         "Histogram of request processing time labelled by view";
+    response_duration_by_view_method: SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms> =
+        SnapshotFamily::new_with_constructor(ctx.latency.clone()),
+        "http_responses_duration_seconds_by_view_method", None, Histogram,
+        "Histogram of the whole response's duration, from the request to the end of its body, labelled by view";
     unknown_latency: Counter = Counter::default(),
         "http_requests_unknown_latency", None, Counter,
         "Count of requests for which the latency was unknown";
@@ -220,7 +224,7 @@ mod tests {
     #[test]
     fn the_table_names_each_family_once() {
         let mut names: Vec<String> = FAMILIES.iter().map(FamilySpec::exposed_name).collect();
-        assert_eq!(names.len(), 21);
+        assert_eq!(names.len(), 22);
         names.sort();
         names.dedup();
         assert_eq!(names.len(), FAMILIES.len());

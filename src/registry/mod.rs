@@ -8,6 +8,7 @@
 //! the recording options.
 
 pub(crate) mod config;
+pub(crate) mod exclusions;
 pub(crate) mod exemplars;
 pub(crate) mod families;
 pub(crate) mod grpc;
@@ -15,6 +16,7 @@ pub(crate) mod labels;
 pub(crate) mod names;
 mod native_histograms;
 pub(crate) mod recorder;
+pub(crate) mod view_buckets;
 
 pub use config::{DEFAULT_LATENCY_BUCKETS, DEFAULT_MAX_LABEL_SETS, DEFAULT_SIZE_BUCKETS};
 pub use labels::{ViewName, INVALID_METHOD, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};

@@ -26,14 +26,16 @@ use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
-use super::exemplars::{LatencyHistogram, RequestCounter, TraceId};
+use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, TraceId};
 use super::families::HttpFamilies;
 use super::labels::{
     charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels,
     StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
     ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
 };
+use super::view_buckets::ViewBuckets;
 use crate::primitives::capped_map::{Admission, CappedMap};
+use crate::primitives::snapshot_family::SnapshotFamily;
 use crate::primitives::stripes::{MaybeStripedCounter, StripedCounter};
 use crate::primitives::view_arena::{ViewArena, ViewId};
 
@@ -55,7 +57,7 @@ pub(crate) struct Recorder {
     by_method: [OnceLock<StripedCounter>; MethodLabel::COUNT],
     by_transport: [OnceLock<StripedCounter>; Transport::COUNT],
     by_status: Box<[OnceLock<StripedCounter>]>,
-    views: CappedMap<LabelValue, IndexedView>,
+    views: CappedMap<LabelValue, Arc<MethodSlots>>,
     /// The first views, findable without taking `views`' lock: every request looks its view
     /// up, and a read lock is two atomic writes to one cache line shared by every thread.
     /// Append-only open addressing; a view that finds no free slot is in `views` only.
@@ -73,6 +75,7 @@ pub(crate) struct Recorder {
     charsets: CappedMap<Box<str>, MaybeStripedCounter>,
     error_types: CappedMap<&'static str, Counter>,
     overflow_folds: [OnceLock<Counter>; FoldedLabel::COUNT],
+    view_buckets: ViewBuckets,
 }
 
 /// Which of our labels an overflow fold replaced.
@@ -103,6 +106,7 @@ pub(crate) struct ViewHandles {
     labels: ViewMethodLabels,
     folded: bool,
     latency: OnceLock<LatencyHistogram>,
+    response_duration: OnceLock<LatencyHistogram>,
     in_flight: OnceLock<Gauge>,
     by_transport: [OnceLock<RequestCounter>; Transport::COUNT],
     cancelled: OnceLock<Counter>,
@@ -112,7 +116,7 @@ pub(crate) struct ViewHandles {
 }
 
 impl Recorder {
-    pub(crate) fn new(families: HttpFamilies, max_label_sets: usize) -> Self {
+    pub(crate) fn new(families: HttpFamilies, max_label_sets: usize, view_buckets: ViewBuckets) -> Self {
         // The first reading calibrates quanta's clock (about half a millisecond): do it here
         // rather than in some request's latency.
         quanta::Instant::now();
@@ -136,6 +140,7 @@ impl Recorder {
             charsets: CappedMap::new(max_label_sets),
             error_types: CappedMap::new(max_label_sets),
             overflow_folds: Default::default(),
+            view_buckets,
         }
     }
 
@@ -172,7 +177,7 @@ impl Recorder {
             }
         } else if let Some(Some(id)) = self
             .views
-            .with(view, |(_, slots)| slots[method.index()].get().copied())
+            .with(view, |slots| slots[method.index()].get().copied())
         {
             return id;
         }
@@ -221,7 +226,7 @@ impl Recorder {
                 let key = LabelValue::new(view);
                 let slots: Arc<MethodSlots> = Arc::default();
                 self.index_view(&key, &slots);
-                (key.clone(), (key, slots))
+                (key, slots)
             },
         );
         let admitted = slots.as_ref().and_then(|(view, slots)| {
@@ -325,12 +330,34 @@ impl Recorder {
     pub(crate) fn latency(&self, handles: &ViewHandles, seconds: f64, trace_id: Option<&TraceId>) {
         handles
             .latency
-            .get_or_init(|| {
-                self.families
-                    .latency_by_view_method
-                    .get_or_create_owned(&handles.labels)
-            })
+            .get_or_init(|| self.duration_series(&self.families.latency_by_view_method, handles))
             .observe_with_exemplar(seconds, trace_id);
+    }
+
+    /// Observes the whole response's duration (opt-in), when its body ended or was dropped.
+    pub(crate) fn response_duration(&self, handles: &ViewHandles, seconds: f64, trace_id: Option<&TraceId>) {
+        handles
+            .response_duration
+            .get_or_init(|| self.duration_series(&self.families.response_duration_by_view_method, handles))
+            .observe_with_exemplar(seconds, trace_id);
+    }
+
+    /// The series of `handles` in one of the two view-labelled duration histograms, with the
+    /// view's own buckets when a rule names it.
+    #[cold]
+    fn duration_series(
+        &self,
+        family: &SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms>,
+        handles: &ViewHandles,
+    ) -> LatencyHistogram {
+        match self.view_buckets.histogram_for(handles.view()) {
+            Some(histogram) => family.get_or_create_with(&handles.labels, || histogram),
+            None => family.get_or_create_owned(&handles.labels),
+        }
+    }
+
+    pub(crate) fn view_buckets(&self) -> &ViewBuckets {
+        &self.view_buckets
     }
 
     /// The in-flight gauge of `handles`, created on first use like the latency series.
@@ -500,6 +527,7 @@ impl ViewHandles {
         let labels = ViewMethodLabels { view, method };
         Self {
             latency: OnceLock::new(),
+            response_duration: OnceLock::new(),
             in_flight: OnceLock::new(),
             labels,
             folded,

@@ -10,6 +10,8 @@ mod e2e_monitoring;
 mod e2e_prometheus;
 mod e2e_promtool;
 mod e2e_python;
+#[cfg(feature = "server")]
+mod e2e_route_control;
 mod exposition_e2e;
 mod exposition_python;
 mod kubernetes;

@@ -110,6 +110,7 @@ async fn exposed_families() -> BTreeSet<String> {
     let metrics = Metrics::builder()
         // One label set per family: the second view folds into <overflow>.
         .max_label_sets(1)
+        .response_duration_histogram(true)
         .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
         .build()
         .unwrap();

@@ -33,4 +33,5 @@ mod reliability_panics;
 mod reliability_registry;
 mod reliability_server;
 mod request_head;
+mod route_control;
 mod support_exposition;

@@ -1,0 +1,76 @@
+//! End-to-end: a real Prometheus scrapes a `Metrics` with its own latency buckets for one
+//! view, served by the separate metrics listener, and stores that view's series with those
+//! buckets while the other views keep the defaults.
+
+use crate::support;
+
+use std::convert::Infallible;
+
+use http::{Request, Response};
+use support::prometheus::{scrape_config, PrometheusServer};
+use support::tools::require_tool;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_prometheus::{Metrics, ViewName};
+
+async fn named(request: Request<()>) -> Result<Response<String>, Infallible> {
+    let mut response = Response::new(String::from("ok"));
+    response
+        .extensions_mut()
+        .insert(ViewName::new(request.uri().path().to_owned()));
+    Ok(response)
+}
+
+#[test]
+fn prometheus_stores_a_views_own_latency_buckets() {
+    let Some(binary) = require_tool("prometheus") else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = Metrics::builder()
+        .latency_buckets_for_view("/upload", [0.5, 30.0, 300.0])
+        .response_duration_histogram(true)
+        .build()
+        .unwrap();
+    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(named);
+    let addr = runtime.block_on(async {
+        for (path, times) in [("/upload", 3), ("/orders", 2)] {
+            for _ in 0..times {
+                let request = Request::post(path).body(()).unwrap();
+                app.clone().oneshot(request).await.unwrap();
+            }
+        }
+        let bound = metrics.server().bind("127.0.0.1:0").await.unwrap();
+        let addr = bound.local_addr().unwrap();
+        tokio::spawn(bound.serve());
+        addr
+    });
+    let config = scrape_config("route-control", &[addr], &[]);
+    let prometheus = PrometheusServer::start_with(&binary, &config, &[]);
+
+    for family in [
+        "http_requests_latency_seconds_by_view_method",
+        "http_responses_duration_seconds_by_view_method",
+    ] {
+        // 3 bounds and +Inf for /upload; the 16 default bounds and +Inf for /orders.
+        prometheus.wait_for_value(&format!(r#"count({family}_bucket{{view="/upload"}})"#), 4.0);
+        prometheus.wait_for_value(&format!(r#"count({family}_bucket{{view="/orders"}})"#), 17.0);
+        // Text writes `le="300"`, OpenMetrics `le="300.0"`: either is the same bound.
+        prometheus.wait_for_value(
+            &format!(r#"sum({family}_bucket{{view="/upload",method="POST",le=~"300(\\.0)?"}})"#),
+            3.0,
+        );
+        assert_eq!(
+            prometheus.query_single(&format!(
+                r#"count({family}_bucket{{view="/orders",le=~"300(\\.0)?"}})"#
+            )),
+            None,
+            "{family}: the default buckets have no 300 s bound"
+        );
+    }
+    drop(prometheus);
+    runtime.shutdown_background();
+}
