@@ -160,14 +160,12 @@ mod tests {
     fn keys_are_refused_when_the_caller_says_so_or_the_cap_is_reached() {
         let map: CappedMap<String, u32> = CappedMap::new(2);
         let create = |key: &str| (key.to_owned(), 1);
+        let entry = |key: &str| Some((key.to_owned(), 1));
         assert_eq!(map.get_or_insert_within("a", || false, create), None);
-        assert_eq!(map.get_or_insert_within("a", || true, create), Some(1));
-        assert_eq!(
-            map.get_or_insert_within("a", || false, create),
-            Some(1),
-            "known keys stay"
-        );
-        assert_eq!(map.get_or_insert_within("b", || true, create), Some(1));
+        assert_eq!(map.get_or_insert_within("a", || true, create), entry("a"));
+        let known = map.get_or_insert_within("a", || false, create);
+        assert_eq!(known, entry("a"), "known keys stay");
+        assert_eq!(map.get_or_insert_within("b", || true, create), entry("b"));
         assert_eq!(map.get_or_insert_within("c", || true, create), None, "the cap");
     }
 
