@@ -51,6 +51,9 @@ const MAX_INLINE_CHARSET: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Recorder {
     pub(crate) families: HttpFamilies,
+    /// Read raw (the TSC where there is one) at a request's start and end, and scaled once:
+    /// `quanta::Instant::now` looks a thread-local override up and scales on every reading.
+    clock: quanta::Clock,
     max_label_sets: usize,
     by_method: [OnceLock<StripedCounter>; MethodLabel::COUNT],
     by_transport: [OnceLock<StripedCounter>; Transport::COUNT],
@@ -113,11 +116,11 @@ pub(crate) struct ViewHandles {
 
 impl Recorder {
     pub(crate) fn new(families: HttpFamilies, max_label_sets: usize) -> Self {
-        // The first reading calibrates quanta's clock (about half a millisecond): do it here
-        // rather than in some request's latency.
-        quanta::Instant::now();
         Self {
             families,
+            // Calibrates once per process (about half a millisecond): here rather than in some
+            // request's latency.
+            clock: quanta::Clock::new(),
             max_label_sets,
             by_method: Default::default(),
             by_transport: Default::default(),
@@ -176,6 +179,18 @@ impl Recorder {
             }
         }
         self.new_view(view, method)
+    }
+
+    /// Now, in the clock's raw ticks: only [`Self::seconds_since`] gives them a meaning.
+    #[inline]
+    pub(crate) fn clock_ticks(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    /// Seconds from `start` (from [`Self::clock_ticks`]) to now; 0 if the clock went back.
+    #[inline]
+    pub(crate) fn seconds_since(&self, start: u64) -> f64 {
+        self.clock.delta_as_nanos(start, self.clock.raw()) as f64 * 1e-9
     }
 
     /// The handles `id` names.
