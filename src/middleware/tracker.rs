@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use http::header::{HeaderName, CONTENT_LENGTH};
+use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use http::HeaderMap;
 
 use crate::metrics::Shared;
@@ -18,6 +18,7 @@ use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
 use crate::registry::recorder::ViewHandles;
 use crate::RequestHead;
 
+use super::headers::first_value;
 use super::view;
 
 const UNKNOWN_SIZE: u64 = u64::MAX;
@@ -91,16 +92,12 @@ impl RequestTracker {
         families.requests_before_middlewares.inc();
         recorder.requests_by_method(method).inc();
         recorder.requests_by_transport(transport).inc();
-        if request
-            .headers()
-            .get(X_REQUESTED_WITH)
+        if first_value(request.headers(), &X_REQUESTED_WITH)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
         {
             families.ajax_requests.inc();
         }
-        if let Some(length) = request
-            .headers()
-            .get(CONTENT_LENGTH)
+        if let Some(length) = first_value(request.headers(), &CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok())
         {
@@ -156,7 +153,7 @@ impl RequestTracker {
         let status = StatusLabel::of(status, self.shared.recording_config().group_status_codes);
         recorder.responses_by_status(status).inc();
         recorder.responses_by_status_view_method(view, status);
-        recorder.responses_by_content_type(headers);
+        recorder.responses_by_content_type(headers, first_value(headers, &CONTENT_TYPE));
         if body_size.is_none() {
             families.responses_streaming.inc();
         }

@@ -19,7 +19,6 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue};
 use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
@@ -381,9 +380,8 @@ impl Recorder {
 
     /// Counts a response by the charset of its `Content-Type`. The first content type seen
     /// with the first charset is remembered whole, so the usual response compares a few bytes
-    /// instead of parsing its header.
-    pub(crate) fn responses_by_content_type(&self, headers: &HeaderMap) {
-        let content_type = headers.get(CONTENT_TYPE);
+    /// instead of parsing its header. `content_type` is the first `Content-Type` of `headers`.
+    pub(crate) fn responses_by_content_type(&self, headers: &HeaderMap, content_type: Option<&HeaderValue>) {
         if let (Some(value), Some((first, counter))) = (content_type, self.first_content_type.get()) {
             if value == first {
                 counter.inc();
