@@ -29,7 +29,7 @@ use super::families::HttpFamilies;
 use super::labels::{
     charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels,
     StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
-    ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
+    ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW, UNNAMED_VIEW,
 };
 use crate::primitives::capped_map::{Admission, CappedMap};
 use crate::primitives::stripes::{MaybeStripedCounter, StripedCounter};
@@ -63,6 +63,10 @@ pub(crate) struct Recorder {
     /// Append-only open addressing; a view that finds no free slot is in `views` only.
     view_index: Box<[OnceLock<IndexedView>]>,
     view_hasher: foldhash::fast::RandomState,
+    /// The ids of [`UNNAMED_VIEW`] by method, once admitted: every request of a service with
+    /// no `MatchedPath` and no resolver carries it, and comparing its 14 bytes costs less
+    /// than hashing them for the index.
+    unnamed_view: MethodSlots,
     view_method_pairs: AtomicUsize,
     overflow_view: MethodSlots,
     /// Every pair's handles, by the id the slots above hold.
@@ -127,6 +131,7 @@ impl Recorder {
             views: RwLock::default(),
             view_index: (0..VIEW_INDEX_SLOTS).map(|_| OnceLock::new()).collect(),
             view_hasher: foldhash::fast::RandomState::default(),
+            unnamed_view: Default::default(),
             view_method_pairs: AtomicUsize::new(0),
             overflow_view: Default::default(),
             handles: ViewArena::default(),
@@ -168,6 +173,23 @@ impl Recorder {
     /// The id of the handles for `(view, method)`; the overflow handles' once the cap is
     /// reached.
     pub(crate) fn view(&self, view: &str, method: MethodLabel) -> ViewId {
+        if view == UNNAMED_VIEW {
+            let slot = &self.unnamed_view[method.index()];
+            if let Some(id) = slot.get() {
+                return *id;
+            }
+            let id = self.indexed_or_new_view(view, method);
+            // Only an admitted id is kept: a pair refused (the cap reached, or lost to a
+            // concurrent creator's reservation) is asked for again next time, as other views are.
+            if !self.handles(id).folded {
+                let _ = slot.set(id);
+            }
+            return id;
+        }
+        self.indexed_or_new_view(view, method)
+    }
+
+    fn indexed_or_new_view(&self, view: &str, method: MethodLabel) -> ViewId {
         if let Some(slots) = self.indexed_view(view) {
             if let Some(id) = slots[method.index()].get() {
                 return *id;
@@ -608,6 +630,24 @@ mod tests {
             recorder.view_method_pairs.load(Ordering::Relaxed),
             2 * names.len()
         );
+    }
+
+    #[test]
+    fn the_unnamed_view_shortcut_gives_the_ids_of_the_general_path() {
+        let metrics = crate::Metrics::builder().max_label_sets(1).build().unwrap();
+        let recorder = &metrics.shared.recorder();
+        let get = recorder.view(UNNAMED_VIEW, MethodLabel::Get);
+        assert_eq!(recorder.handles(get).view(), UNNAMED_VIEW);
+        assert!(!recorder.handles(get).folded);
+        assert_eq!(recorder.view(UNNAMED_VIEW, MethodLabel::Get), get);
+        assert_eq!(recorder.indexed_or_new_view(UNNAMED_VIEW, MethodLabel::Get), get);
+        // The cap (one pair) is reached: POST folds, and keeps folding.
+        for _ in 0..2 {
+            let post = recorder.view(UNNAMED_VIEW, MethodLabel::Post);
+            assert!(recorder.handles(post).folded);
+            assert_eq!(recorder.handles(post).view(), OVERFLOW);
+        }
+        assert!(recorder.unnamed_view[MethodLabel::Post.index()].get().is_none());
     }
 
     #[test]
