@@ -180,6 +180,7 @@ impl RequestTracker {
     }
 
     /// Counts bytes of the response body; finishes once the announced size has streamed.
+    #[inline]
     pub(crate) fn on_body_data(&mut self, bytes: usize) {
         self.body_bytes = self.body_bytes.saturating_add(bytes as u64);
         if self.expected_body_bytes != UNKNOWN_SIZE && self.body_bytes >= self.expected_body_bytes {
