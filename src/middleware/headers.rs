@@ -30,11 +30,10 @@ mod tests {
 
     #[test]
     fn finds_what_get_finds_in_small_and_large_maps() {
-        let custom = HeaderName::from_static("x-requested-with");
         let names = [
             CONTENT_TYPE,
             CONTENT_LENGTH,
-            custom.clone(),
+            HeaderName::from_static("x-requested-with"),
             HeaderName::from_static("x-other"),
         ];
         for size in 0..2 * SCAN_LIMIT {
