@@ -3,7 +3,9 @@
 //!
 //! Run: `cargo bench --all-features --bench middleware` (with the `axum` feature the `view`
 //! label comes from `MatchedPath`, as in a real axum app). After criterion's output, a summary
-//! prints the overhead of each layer over `bare` and the 2-thread scaling, all from this run.
+//! prints the overhead of each layer over `bare` and the 2-thread scaling, all from this run,
+//! then, when `valgrind` is installed, the instructions per request of each variant (this
+//! binary run again under callgrind with `MIDDLEWARE_FIXED_RUN`).
 
 use std::hint::black_box;
 use std::sync::{Barrier, OnceLock};
@@ -26,6 +28,9 @@ const GROUP: &str = "middleware";
 /// request excluded by a prefix), `tower_prometheus_not_excluded` (exclusion rules that match
 /// nothing) and `tower_prometheus_response_duration` price the route-level options.
 const FIXED_RUN: &str = "MIDDLEWARE_FIXED_RUN";
+/// When set, the binary prints only the instructions per request of each variant (valgrind
+/// needed), without criterion's measurements.
+const INSTRUCTIONS_ONLY: &str = "MIDDLEWARE_INSTRUCTIONS_ONLY";
 
 fn router() -> Router {
     Router::new().route("/users/{id}", get(|| async { "user" }))
@@ -315,7 +320,10 @@ fn fixed_run(spec: &str) {
         "tower_prometheus_response_duration" => {
             with_builder(tower_prometheus::Metrics::builder().response_duration_histogram(true))
         }
-        other => panic!("unknown variant {other}"),
+        other => panic!(
+            "unknown variant {other}: expected one of {VARIANTS:?}, tower_prometheus_excluded, \
+             tower_prometheus_not_excluded or tower_prometheus_response_duration"
+        ),
     };
     run(&runtime, &app, 100);
     let elapsed = run(&runtime, &app, requests);
@@ -330,12 +338,99 @@ fn main() {
         fixed_run(&spec);
         return;
     }
+    if std::env::var_os(INSTRUCTIONS_ONLY).is_some() {
+        print_instruction_counts();
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
     // `cargo test --benches` runs each function once without `--bench`: nothing to summarise.
     if std::env::args().any(|argument| argument == "--bench") {
         print_summary();
         print_paired();
+        print_instruction_counts();
+    }
+}
+
+/// The variants `MIDDLEWARE_FIXED_RUN` accepts, in the order the counts are printed.
+const VARIANTS: [&str; 5] = [
+    "bare",
+    "passthrough_layer",
+    "tower_prometheus",
+    "tower_prometheus_around_router",
+    "axum_prometheus",
+];
+/// The two run lengths whose difference gives the count per request, setup excluded.
+const COUNTED_RUNS: [u64; 2] = [5_000, 15_000];
+
+/// Instructions callgrind counts inside the request loop (`middleware::run*`) of this binary
+/// run with `MIDDLEWARE_FIXED_RUN=variant:requests`; `None` if valgrind cannot be run.
+fn callgrind_instructions(variant: &str, requests: u64) -> Option<u64> {
+    let out = std::env::temp_dir().join(format!(
+        "middleware-callgrind-{}-{variant}-{requests}.out",
+        std::process::id()
+    ));
+    let status = std::process::Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg("--collect-atstart=no")
+        .arg("--toggle-collect=middleware::run*")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(std::env::current_exe().ok()?)
+        .env(FIXED_RUN, format!("{variant}:{requests}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    let profile = std::fs::read_to_string(&out).ok();
+    let _ = std::fs::remove_file(&out);
+    if !status.success() {
+        return None;
+    }
+    profile?.lines().find_map(|line| {
+        line.strip_prefix("summary:")
+            .or_else(|| line.strip_prefix("totals:"))
+            .and_then(|total| total.trim().parse().ok())
+    })
+}
+
+/// Instructions per request of each variant: immune to the load of a shared machine, which
+/// moves the timings above by ±15 %.
+fn print_instruction_counts() {
+    let valgrind = std::process::Command::new("valgrind")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !valgrind {
+        println!("\ninstructions per request: skipped, valgrind not found (see benches/README.md)");
+        return;
+    }
+    let [short, long] = COUNTED_RUNS;
+    let per_request: Vec<Option<u64>> = VARIANTS
+        .iter()
+        .map(|variant| {
+            let short = callgrind_instructions(variant, short)?;
+            let long = callgrind_instructions(variant, long)?;
+            Some(long.saturating_sub(short) / (COUNTED_RUNS[1] - COUNTED_RUNS[0]))
+        })
+        .collect();
+    println!(
+        "\ninstructions per request (callgrind, (Ir({long}) - Ir({short})) / {} requests):",
+        long - short
+    );
+    for (variant, count) in VARIANTS.iter().zip(&per_request) {
+        match count {
+            Some(count) => println!("  {variant} {count}"),
+            None => println!("  {variant}: callgrind failed"),
+        }
+    }
+    let over = |variant: usize, base: usize| Some(per_request[variant]? as i64 - per_request[base]? as i64);
+    if let (Some(layer), Some(around)) = (over(2, 1), over(3, 0)) {
+        println!(
+            "  ours through Router::layer, above passthrough_layer: {layer} (target <= 1000); \
+             around the whole router, above bare: {around} (target <= 1100)"
+        );
     }
 }
 

@@ -58,23 +58,21 @@ pin_project! {
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn inner(body: B) -> Self {
+    /// The inner service's body; `tracker`, if any, finishes the request's accounting when
+    /// the body ends or is dropped.
+    pub(crate) fn inner(body: B, tracker: Option<RequestTracker>) -> Self {
         Self {
             kind: Kind::Inner { body },
-            tracker: None,
+            tracker,
         }
     }
 
-    pub(crate) fn exposition(body: ExpositionBody) -> Self {
+    /// The exposition's body, tracked like [`Self::inner`].
+    pub(crate) fn exposition(body: ExpositionBody, tracker: Option<RequestTracker>) -> Self {
         Self {
             kind: Kind::Exposition { body: Box::new(body) },
-            tracker: None,
+            tracker,
         }
-    }
-
-    /// Hands the request's accounting to the body; it finishes when the body does.
-    pub(crate) fn track(&mut self, tracker: RequestTracker) {
-        self.tracker = Some(tracker);
     }
 }
 
@@ -89,7 +87,7 @@ impl<B> ResponseBody<B> {
 /// ```
 impl<B: Default> Default for ResponseBody<B> {
     fn default() -> Self {
-        Self::inner(B::default())
+        Self::inner(B::default(), None)
     }
 }
 

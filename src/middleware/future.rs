@@ -91,7 +91,10 @@ where
             KindProj::Inner { future } => {
                 let result = ready!(record_panic(this.tracker, || future.poll(cx)));
                 match result {
-                    Ok(response) => response.map(ResponseBody::inner),
+                    Ok(response) => {
+                        let tracker = on_response(this.tracker.take(), &response);
+                        response.map(|body| ResponseBody::inner(body, tracker))
+                    }
                     Err(error) => {
                         if let Some(mut tracker) = this.tracker.take() {
                             tracker.on_error(std::any::type_name::<E>());
@@ -101,25 +104,28 @@ where
                 }
             }
             KindProj::Exposition { response } => {
-                (*response.take().expect("ResponseFuture polled after completion"))
-                    .map(ResponseBody::exposition)
+                let response = *response.take().expect("ResponseFuture polled after completion");
+                let tracker = on_response(this.tracker.take(), &response);
+                response.map(|body| ResponseBody::exposition(body, tracker))
             }
         };
-        // The response is read in place: taking it apart and putting it back together copied
-        // its head (status, header map, extensions) twice per request.
-        let mut response = response;
-        if let Some(mut tracker) = this.tracker.take() {
-            let body = response.body();
-            let (body_size, body_ended) = (body.size_hint().exact(), body.is_end_stream());
-            tracker.on_response(
-                response.status(),
-                response.headers(),
-                response.extensions(),
-                body_size,
-                body_ended,
-            );
-            response.body_mut().track(tracker);
-        }
         Poll::Ready(Ok(response))
     }
+}
+
+/// Records the response head, read in place (taking the response apart and putting it back
+/// together copied its head twice per request), and hands the tracker on to the body, which
+/// is built once with it.
+#[inline]
+fn on_response<B: Body>(tracker: Option<RequestTracker>, response: &Response<B>) -> Option<RequestTracker> {
+    let mut tracker = tracker?;
+    let body = response.body();
+    tracker.on_response(
+        response.status(),
+        response.headers(),
+        response.extensions(),
+        body.size_hint().exact(),
+        body.is_end_stream(),
+    );
+    Some(tracker)
 }

@@ -8,6 +8,7 @@
 
 mod body;
 mod future;
+mod headers;
 mod layer;
 mod service;
 mod tracker;

@@ -62,6 +62,7 @@ impl AtomicHistogram {
 
     /// Records `value` in the first bucket whose bound is at least `value` (`NaN` goes to
     /// `+Inf`, as in prometheus-client).
+    #[inline]
     pub(crate) fn observe(&self, value: f64) {
         // A linear scan from the smallest bound, as prometheus-client does: request latencies
         // and small bodies land in the first buckets, where it beats a binary search. `NaN`

@@ -20,7 +20,6 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue};
 use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
@@ -31,7 +30,7 @@ use super::families::HttpFamilies;
 use super::labels::{
     charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels,
     StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
-    ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
+    ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW, UNNAMED_VIEW,
 };
 use super::view_buckets::ViewBuckets;
 use crate::primitives::capped_map::{Admission, CappedMap};
@@ -53,6 +52,9 @@ const MAX_INLINE_CHARSET: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Recorder {
     pub(crate) families: HttpFamilies,
+    /// Read raw (the TSC where there is one) at a request's start and end, and scaled once:
+    /// `quanta::Instant::now` looks a thread-local override up and scales on every reading.
+    clock: quanta::Clock,
     max_label_sets: usize,
     by_method: [OnceLock<StripedCounter>; MethodLabel::COUNT],
     by_transport: [OnceLock<StripedCounter>; Transport::COUNT],
@@ -63,6 +65,10 @@ pub(crate) struct Recorder {
     /// Append-only open addressing; a view that finds no free slot is in `views` only.
     view_index: Box<[OnceLock<IndexedView>]>,
     view_hasher: foldhash::fast::RandomState,
+    /// The ids of [`UNNAMED_VIEW`] by method, once admitted: every request of a service with
+    /// no `MatchedPath` and no resolver carries it, and comparing its 14 bytes costs less
+    /// than hashing them for the index.
+    unnamed_view: MethodSlots,
     view_method_pairs: AtomicUsize,
     overflow_view: MethodSlots,
     /// Every pair's handles, by the id the slots above hold.
@@ -117,11 +123,11 @@ pub(crate) struct ViewHandles {
 
 impl Recorder {
     pub(crate) fn new(families: HttpFamilies, max_label_sets: usize, view_buckets: ViewBuckets) -> Self {
-        // The first reading calibrates quanta's clock (about half a millisecond): do it here
-        // rather than in some request's latency.
-        quanta::Instant::now();
         Self {
             families,
+            // Calibrates once per process (about half a millisecond): here rather than in some
+            // request's latency.
+            clock: quanta::Clock::new(),
             max_label_sets,
             by_method: Default::default(),
             by_transport: Default::default(),
@@ -129,6 +135,7 @@ impl Recorder {
             views: CappedMap::new(max_label_sets),
             view_index: (0..VIEW_INDEX_SLOTS).map(|_| OnceLock::new()).collect(),
             view_hasher: foldhash::fast::RandomState::default(),
+            unnamed_view: Default::default(),
             view_method_pairs: AtomicUsize::new(0),
             overflow_view: Default::default(),
             handles: ViewArena::default(),
@@ -171,6 +178,23 @@ impl Recorder {
     /// The id of the handles for `(view, method)`; the overflow handles' once the cap is
     /// reached.
     pub(crate) fn view(&self, view: &str, method: MethodLabel) -> ViewId {
+        if view == UNNAMED_VIEW {
+            let slot = &self.unnamed_view[method.index()];
+            if let Some(id) = slot.get() {
+                return *id;
+            }
+            let id = self.indexed_or_new_view(view, method);
+            // Only an admitted id is kept: a pair refused (the cap reached, or lost to a
+            // concurrent creator's reservation) is asked for again next time, as other views are.
+            if !self.handles(id).folded {
+                let _ = slot.set(id);
+            }
+            return id;
+        }
+        self.indexed_or_new_view(view, method)
+    }
+
+    fn indexed_or_new_view(&self, view: &str, method: MethodLabel) -> ViewId {
         if let Some(slots) = self.indexed_view(view) {
             if let Some(id) = slots[method.index()].get() {
                 return *id;
@@ -182,6 +206,18 @@ impl Recorder {
             return id;
         }
         self.new_view(view, method)
+    }
+
+    /// Now, in the clock's raw ticks: only [`Self::seconds_since`] gives them a meaning.
+    #[inline]
+    pub(crate) fn clock_ticks(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    /// Seconds from `start` (from [`Self::clock_ticks`]) to now; 0 if the clock went back.
+    #[inline]
+    pub(crate) fn seconds_since(&self, start: u64) -> f64 {
+        self.clock.delta_as_nanos(start, self.clock.raw()) as f64 * 1e-9
     }
 
     /// The handles `id` names.
@@ -387,9 +423,8 @@ impl Recorder {
 
     /// Counts a response by the charset of its `Content-Type`. The first content type seen
     /// with the first charset is remembered whole, so the usual response compares a few bytes
-    /// instead of parsing its header.
-    pub(crate) fn responses_by_content_type(&self, headers: &HeaderMap) {
-        let content_type = headers.get(CONTENT_TYPE);
+    /// instead of parsing its header. `content_type` is the first `Content-Type` of `headers`.
+    pub(crate) fn responses_by_content_type(&self, headers: &HeaderMap, content_type: Option<&HeaderValue>) {
         if let (Some(value), Some((first, counter))) = (content_type, self.first_content_type.get()) {
             if value == first {
                 counter.inc();
@@ -617,6 +652,24 @@ mod tests {
             recorder.view_method_pairs.load(Ordering::Relaxed),
             2 * names.len()
         );
+    }
+
+    #[test]
+    fn the_unnamed_view_shortcut_gives_the_ids_of_the_general_path() {
+        let metrics = crate::Metrics::builder().max_label_sets(1).build().unwrap();
+        let recorder = &metrics.shared.recorder();
+        let get = recorder.view(UNNAMED_VIEW, MethodLabel::Get);
+        assert_eq!(recorder.handles(get).view(), UNNAMED_VIEW);
+        assert!(!recorder.handles(get).folded);
+        assert_eq!(recorder.view(UNNAMED_VIEW, MethodLabel::Get), get);
+        assert_eq!(recorder.indexed_or_new_view(UNNAMED_VIEW, MethodLabel::Get), get);
+        // The cap (one pair) is reached: POST folds, and keeps folding.
+        for _ in 0..2 {
+            let post = recorder.view(UNNAMED_VIEW, MethodLabel::Post);
+            assert!(recorder.handles(post).folded);
+            assert_eq!(recorder.handles(post).view(), OVERFLOW);
+        }
+        assert!(recorder.unnamed_view[MethodLabel::Post.index()].get().is_none());
     }
 
     #[test]
