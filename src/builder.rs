@@ -503,7 +503,7 @@ impl MetricsBuilder {
     }
 }
 
-fn check_buckets(option: &'static str, buckets: &[f64]) -> Result<(), ConfigError> {
+pub(crate) fn check_buckets(option: &'static str, buckets: &[f64]) -> Result<(), ConfigError> {
     let problem = if buckets.is_empty() {
         Some("give at least one bucket bound (`+Inf` is always added)")
     } else if buckets.iter().any(|bound| !bound.is_finite()) {

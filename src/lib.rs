@@ -170,6 +170,7 @@ mod builder;
 mod config_error;
 pub mod exposition;
 pub mod guide;
+mod interop;
 mod metrics;
 pub mod middleware;
 mod primitives;
@@ -186,6 +187,8 @@ pub mod server;
 pub use builder::MetricsBuilder;
 pub use config_error::ConfigError;
 pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
+#[cfg(feature = "metrics")]
+pub use interop::MetricsRecorder;
 pub use metrics::Metrics;
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
 pub use registration_error::RegistrationError;
