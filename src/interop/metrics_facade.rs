@@ -228,8 +228,8 @@ impl MetricsRecorder {
 
     /// The key's labels, sorted by name so that one label set is one series whatever the
     /// order it was recorded in; `None` when a label name would make the exposition invalid.
-    fn labels(&self, key: &Key) -> Option<Vec<(String, String)>> {
-        let mut labels: Vec<(String, String)> = key
+    fn labels(&self, key: &Key) -> Option<LabelSet> {
+        let mut labels: LabelSet = key
             .labels()
             .map(|label| (label.key().to_owned(), label.value().to_owned()))
             .collect();
@@ -459,8 +459,11 @@ struct FacadeFamily {
     base: String,
     unit: Option<PromUnit>,
     kind: FacadeKind,
-    series: Mutex<Vec<(Vec<(String, String)>, Cell)>>,
+    series: Mutex<Vec<(LabelSet, Cell)>>,
 }
+
+/// A series' labels, sorted by name.
+type LabelSet = Vec<(String, String)>;
 
 #[derive(Clone)]
 enum Cell {

@@ -146,14 +146,14 @@ mod facade {
 
         let metrics = quiet_metrics();
         record_all_kinds(&metrics);
-        let families = super::protobuf::decode(&metrics.render_bytes(Format::Protobuf).unwrap());
-        let jobs = super::protobuf::family(&families, "jobs_total");
+        let families = protobuf::decode(&metrics.render_bytes(Format::Protobuf).unwrap());
+        let jobs = protobuf::family(&families, "jobs_total");
         assert_eq!(jobs.r#type, MetricType::Counter as i32);
         assert_eq!(jobs.metric.len(), 2);
         assert_eq!(jobs.metric[0].counter.as_ref().unwrap().value, 3.0);
-        let depth = super::protobuf::family(&families, "queue_depth");
+        let depth = protobuf::family(&families, "queue_depth");
         assert_eq!(depth.metric[0].gauge.as_ref().unwrap().value, 12.0);
-        let duration = super::protobuf::family(&families, "job_duration_seconds");
+        let duration = protobuf::family(&families, "job_duration_seconds");
         assert_eq!(duration.r#type, MetricType::Histogram as i32);
         let histogram = duration.metric[0].histogram.as_ref().unwrap();
         assert_eq!(histogram.sample_count, 3);
@@ -446,11 +446,11 @@ mod prometheus_crate {
         metrics
             .register_prometheus_registry(rust_prometheus_registry())
             .unwrap();
-        let families = super::protobuf::decode(&metrics.render_bytes(Format::Protobuf).unwrap());
-        let jobs = super::protobuf::family(&families, "legacy_jobs_total");
+        let families = protobuf::decode(&metrics.render_bytes(Format::Protobuf).unwrap());
+        let jobs = protobuf::family(&families, "legacy_jobs_total");
         assert_eq!(jobs.r#type, MetricType::Counter as i32);
         assert_eq!(jobs.metric[0].counter.as_ref().unwrap().value, 4.0);
-        let latency = super::protobuf::family(&families, "legacy_latency_seconds");
+        let latency = protobuf::family(&families, "legacy_latency_seconds");
         let histogram = latency.metric[0].histogram.as_ref().unwrap();
         assert_eq!(histogram.sample_count, 3);
         let cumulative: Vec<u64> = histogram
@@ -459,7 +459,7 @@ mod prometheus_crate {
             .map(|bucket| bucket.cumulative_count)
             .collect();
         assert_eq!(cumulative, [1, 2, 3]);
-        let quantiles = super::protobuf::family(&families, "legacy_rpc_seconds");
+        let quantiles = protobuf::family(&families, "legacy_rpc_seconds");
         assert_eq!(quantiles.metric[0].gauge.as_ref().unwrap().value, 0.25);
     }
 
@@ -568,8 +568,8 @@ mod registry {
     fn another_registry_decodes_from_protobuf() {
         let metrics = quiet_metrics();
         metrics.register_registry(library_registry().0).unwrap();
-        let families = super::protobuf::decode(&metrics.render_bytes(Format::Protobuf).unwrap());
-        let opened = super::protobuf::family(&families, "pool_connections_opened_total");
+        let families = protobuf::decode(&metrics.render_bytes(Format::Protobuf).unwrap());
+        let opened = protobuf::family(&families, "pool_connections_opened_total");
         assert_eq!(opened.metric[0].counter.as_ref().unwrap().value, 7.0);
     }
 
