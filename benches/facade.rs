@@ -57,15 +57,26 @@ fn facade(c: &mut Criterion) {
     group
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    group.bench_function("tower_prometheus_counter", |b| b.iter(|| record_counter(&our_counter)));
-    group.bench_function("exporter_prometheus_counter", |b| b.iter(|| record_counter(&their_counter)));
-    group.bench_function("tower_prometheus_histogram", |b| b.iter(|| record_histogram(&our_histogram)));
-    group.bench_function("exporter_prometheus_histogram", |b| b.iter(|| record_histogram(&their_histogram)));
+    group.bench_function("tower_prometheus_counter", |b| {
+        b.iter(|| record_counter(&our_counter))
+    });
+    group.bench_function("exporter_prometheus_counter", |b| {
+        b.iter(|| record_counter(&their_counter))
+    });
+    group.bench_function("tower_prometheus_histogram", |b| {
+        b.iter(|| record_histogram(&our_histogram))
+    });
+    group.bench_function("exporter_prometheus_histogram", |b| {
+        b.iter(|| record_histogram(&their_histogram))
+    });
     group.finish();
 
     // Both sides must have recorded what was measured.
     let text = metrics.render(Format::PrometheusText).unwrap();
-    assert!(text.contains("jobs_total{outcome=\"ok\",queue=\"mail\"}"), "{text}");
+    assert!(
+        text.contains("jobs_total{outcome=\"ok\",queue=\"mail\"}"),
+        "{text}"
+    );
     let rendered = theirs_handle.render();
     assert!(rendered.contains("job_duration_seconds_bucket"), "{rendered}");
 }

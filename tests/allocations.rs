@@ -220,8 +220,16 @@ fn facade_records_through_cached_handles_allocate_nothing() {
     let text = metrics
         .render(tower_prometheus::Format::PrometheusText)
         .expect("render");
-    assert!(text.contains(&format!("jobs_total{{queue=\"mail\"}} {WARM_REQUESTS}")), "{text}");
-    assert!(text.contains(&format!("job_duration_seconds_count{{queue=\"mail\"}} {WARM_REQUESTS}")), "{text}");
+    assert!(
+        text.contains(&format!("jobs_total{{queue=\"mail\"}} {WARM_REQUESTS}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "job_duration_seconds_count{{queue=\"mail\"}} {WARM_REQUESTS}"
+        )),
+        "{text}"
+    );
 }
 
 fn with_method(mut requests: Vec<ViewedRequest>, method: &Method) -> Vec<ViewedRequest> {

@@ -12,4 +12,5 @@ mod e2e_promtool;
 mod e2e_python;
 mod exposition_e2e;
 mod exposition_python;
+mod interop;
 mod reliability_hostile_labels;
