@@ -163,6 +163,10 @@
 //! - `protobuf`: serves the Prometheus protobuf format, the one that carries native histograms.
 //! - `server`: [`Metrics::server`] serves the exposition on a separate listener (hyper 1 +
 //!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`.
+//! - `metrics`: [`Metrics::metrics_recorder`] exposes what the `metrics` crate's macros record,
+//!   see [interop](guide::interop).
+//! - `prometheus`: [`Metrics::register_prometheus_registry`] exposes a rust-prometheus registry,
+//!   see [interop](guide::interop).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
