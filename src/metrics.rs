@@ -45,6 +45,7 @@ pub(crate) struct Shared {
     grpc: GrpcMetrics,
     exposition: ExpositionConfig,
     scrape_metrics: ScrapeMetrics,
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
     process_metrics: bool,
     /// Our part: the HTTP families, then the gRPC family and the scrape self-metrics.
     registry: RwLock<Registry>,

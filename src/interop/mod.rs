@@ -3,6 +3,10 @@
 //! names are claimed through [`Metrics::claim_exposed_names`](crate::Metrics), so a name is
 //! never exposed twice.
 
+// Without the `metrics` and `prometheus` features no source drops samples: the dropped-samples
+// accounting stays compiled (its name is reserved either way) but unused.
+#![cfg_attr(not(any(feature = "metrics", feature = "prometheus")), allow(dead_code))]
+
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,9 +40,7 @@ const DROPPED_SAMPLES: FamilySpec = FamilySpec {
 /// Where a dropped sample came from, the `source` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     Metrics,
-    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     Prometheus,
 }
 
@@ -46,10 +48,8 @@ pub(crate) enum Source {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reason {
     /// Its name clashes with a name another source (or ours) already exposes.
-    #[cfg_attr(not(any(feature = "metrics", feature = "prometheus")), allow(dead_code))]
     NameClash,
     /// A label name Prometheus refuses, or one the exposition already uses.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     InvalidLabel,
 }
 
@@ -122,7 +122,7 @@ impl Collector for DroppedSamplesCollector {
 
 /// `name` made a valid Prometheus metric name the way other exporters do: every other
 /// character becomes `_`, and a leading digit gets a `_` in front.
-#[cfg_attr(not(any(feature = "metrics", feature = "prometheus")), allow(dead_code))]
+#[cfg(feature = "metrics")]
 pub(crate) fn sanitized_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 1);
     if name.chars().next().is_none_or(|first| first.is_ascii_digit()) {
