@@ -1,7 +1,7 @@
 //! The `metrics` crate's facade: a [`::metrics::Recorder`] whose counters, gauges and
 //! histograms are exposed beside the HTTP families.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -212,7 +212,7 @@ impl MetricsRecorder {
         let labels = self.labels(key)?;
         let family = self.family(key.name(), kind)?;
         let mut series = family.series.lock();
-        if let Some((_, cell)) = series.iter().find(|(taken, _)| *taken == labels) {
+        if let Some(cell) = series.get(&labels) {
             return Some(cell.clone());
         }
         let cell = match kind {
@@ -222,7 +222,7 @@ impl MetricsRecorder {
                 Cell::Histogram(Arc::new(HistogramCell::new(self.buckets.for_name(key.name()))))
             }
         };
-        series.push((labels, cell.clone()));
+        series.insert(labels, cell.clone());
         Some(cell)
     }
 
@@ -245,20 +245,17 @@ impl MetricsRecorder {
         (!repeated && !labels.iter().any(|(name, _)| refused(name))).then_some(labels)
     }
 
-    /// The family of `name`, created (and its exposed name claimed) on first sight.
+    /// The family of `name`, created (and its exposed name claimed) on first sight; `None`
+    /// when the name is refused or the family is of another kind.
     fn family(&self, name: &str, kind: FacadeKind) -> Option<Arc<FacadeFamily>> {
-        if let Some(family) = self
-            .state
-            .families
-            .read()
-            .iter()
-            .find(|family| family.key_name == name)
-        {
-            return (family.kind == kind).then(|| Arc::clone(family));
+        let of_kind =
+            |seen: &Option<Arc<FacadeFamily>>| seen.as_ref().filter(|family| family.kind == kind).cloned();
+        if let Some(seen) = self.state.families.read().by_name.get(name) {
+            return of_kind(seen);
         }
         let mut families = self.state.families.write();
-        if let Some(family) = families.iter().find(|family| family.key_name == name) {
-            return (family.kind == kind).then(|| Arc::clone(family));
+        if let Some(seen) = families.by_name.get(name) {
+            return of_kind(seen);
         }
         let described = self.state.descriptions.lock().get(name).cloned();
         let mut base = sanitized_name(name);
@@ -289,7 +286,9 @@ impl MetricsRecorder {
             .claim_exposed_names(&[self.metrics.prefixed(&exposed)])
             .is_err()
         {
-            // Claimed again on every registration: registering is not the warm path.
+            // Remembered: claims are never released, and a macro called on every record
+            // registers every time.
+            families.by_name.insert(name.to_owned(), None);
             return None;
         }
         let family = Arc::new(FacadeFamily {
@@ -297,9 +296,12 @@ impl MetricsRecorder {
             base,
             unit: unit.map(|suffix| PromUnit::Other(suffix.to_owned())),
             kind,
-            series: Mutex::new(Vec::new()),
+            series: Mutex::new(BTreeMap::new()),
         });
-        families.push(Arc::clone(&family));
+        families
+            .by_name
+            .insert(name.to_owned(), Some(Arc::clone(&family)));
+        families.order.push(Arc::clone(&family));
         Some(family)
     }
 
@@ -448,8 +450,16 @@ struct Description {
 /// Every family the facade recorded, in first-seen order, and the descriptions given.
 #[derive(Default)]
 pub(crate) struct FacadeState {
-    families: RwLock<Vec<Arc<FacadeFamily>>>,
+    families: RwLock<Families>,
     descriptions: Mutex<HashMap<String, Description>>,
+}
+
+#[derive(Default)]
+struct Families {
+    /// Every name seen, as recorded: its family, or `None` when its exposed name was refused.
+    by_name: HashMap<String, Option<Arc<FacadeFamily>>>,
+    /// The families in first-seen order, the exposition's.
+    order: Vec<Arc<FacadeFamily>>,
 }
 
 struct FacadeFamily {
@@ -459,10 +469,10 @@ struct FacadeFamily {
     base: String,
     unit: Option<PromUnit>,
     kind: FacadeKind,
-    series: Mutex<Vec<(LabelSet, Cell)>>,
+    series: Mutex<BTreeMap<LabelSet, Cell>>,
 }
 
-/// A series' labels, sorted by name.
+/// A series' labels, sorted by name; series are exposed in this order.
 type LabelSet = Vec<(String, String)>;
 
 #[derive(Clone)]
@@ -558,7 +568,7 @@ impl fmt::Debug for FacadeCollector {
 
 impl Collector for FacadeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        let families = self.0.families.read().clone();
+        let families = self.0.families.read().order.clone();
         let descriptions = self.0.descriptions.lock().clone();
         let mut buckets: Vec<(f64, u64)> = Vec::new();
         for family in &families {

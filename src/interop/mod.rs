@@ -121,7 +121,8 @@ impl Collector for DroppedSamplesCollector {
 }
 
 /// `name` made a valid Prometheus metric name the way other exporters do: every other
-/// character becomes `_`, and a leading digit gets a `_` in front.
+/// character becomes `_`, a leading digit gets a `_` in front, and leading underscores are
+/// cut to one (`__` starts the names Prometheus reserves for itself).
 #[cfg(feature = "metrics")]
 pub(crate) fn sanitized_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 1);
@@ -135,5 +136,7 @@ pub(crate) fn sanitized_name(name: &str) -> String {
             '_'
         }
     }));
+    let extra_underscores = out.len() - out.trim_start_matches('_').len();
+    out.drain(..extra_underscores.saturating_sub(1));
     out
 }

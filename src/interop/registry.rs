@@ -44,18 +44,17 @@ impl Metrics {
     }
 }
 
-/// The family names an OpenMetrics exposition declares, counters with their `_total`.
+/// The family names an OpenMetrics exposition declares, as their samples are named in the
+/// Prometheus text format (counters with `_total`, infos with `_info`).
 fn exposed_names(openmetrics: &str) -> Vec<String> {
     openmetrics
         .lines()
         .filter_map(|line| line.strip_prefix("# TYPE "))
         .filter_map(|declaration| declaration.split_once(' '))
-        .map(|(name, kind)| {
-            if kind == "counter" {
-                format!("{name}_total")
-            } else {
-                name.to_owned()
-            }
+        .map(|(name, kind)| match kind {
+            "counter" => format!("{name}_total"),
+            "info" => format!("{name}_info"),
+            _ => name.to_owned(),
         })
         .collect()
 }

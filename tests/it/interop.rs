@@ -305,10 +305,16 @@ mod facade {
         metrics::with_local_recorder(&recorder, || {
             metrics::counter!("cache.hits").increment(2);
             metrics::gauge!("9lives").set(9.0);
+            metrics::gauge!("__internal").set(1.0);
         });
         let samples = scrape(&metrics, Format::PrometheusText);
         assert_eq!(value(&samples, "cache_hits_total", &[]), Some(2.0));
         assert_eq!(value(&samples, "_9lives", &[]), Some(9.0));
+        assert_eq!(
+            value(&samples, "_internal", &[]),
+            Some(1.0),
+            "`__` is Prometheus's own prefix"
+        );
     }
 
     #[test]
@@ -571,6 +577,19 @@ mod registry {
         let families = protobuf::decode(&metrics.render_bytes(Format::Protobuf).unwrap());
         let opened = protobuf::family(&families, "pool_connections_opened_total");
         assert_eq!(opened.metric[0].counter.as_ref().unwrap().value, 7.0);
+    }
+
+    #[test]
+    fn an_info_claims_its_info_sample_name() {
+        let metrics = quiet_metrics();
+        let mut library = ClientRegistry::default();
+        let build = prometheus_client::metrics::info::Info::new(vec![("version", "1.2")]);
+        library.register("build", "Build", build);
+        metrics.register_registry(library).unwrap();
+        let clash = metrics.register("build_info", "again", ClientCounter::<u64>::default());
+        assert!(matches!(clash, Err(RegistrationError::Duplicate(_))), "{clash:?}");
+        let samples = scrape(&metrics, Format::OpenMetrics);
+        assert_eq!(value(&samples, "build_info", &[("version", "1.2")]), Some(1.0));
     }
 
     #[test]
