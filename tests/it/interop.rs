@@ -536,6 +536,93 @@ mod prometheus_crate {
     }
 }
 
+/// Every pair of sources, each way round: the second to expose a name is refused (a registry
+/// at registration, a facade name at record time), and the scrape never holds a name twice.
+#[cfg(all(feature = "metrics", feature = "prometheus"))]
+mod between_sources {
+    use super::*;
+
+    fn rust_prometheus_with(name: &str) -> prometheus::Registry {
+        let registry = prometheus::Registry::new();
+        registry
+            .register(Box::new(prometheus::IntGauge::new(name, "help").unwrap()))
+            .unwrap();
+        registry
+    }
+
+    fn client_registry_with(name: &str) -> ClientRegistry {
+        let mut registry = ClientRegistry::default();
+        registry.register(
+            name,
+            "help",
+            prometheus_client::metrics::gauge::Gauge::<i64>::default(),
+        );
+        registry
+    }
+
+    #[test]
+    fn the_second_source_to_expose_a_name_is_refused() {
+        let metrics = quiet_metrics();
+        let recorder = metrics.metrics_recorder();
+        metrics::with_local_recorder(&recorder, || metrics::gauge!("from_facade").set(1.0));
+        metrics
+            .register_prometheus_registry(rust_prometheus_with("from_prometheus"))
+            .unwrap();
+        metrics
+            .register_registry(client_registry_with("from_client"))
+            .unwrap();
+
+        // Facade first, then the registries.
+        let refused = metrics.register_prometheus_registry(rust_prometheus_with("from_facade"));
+        assert!(
+            matches!(refused, Err(RegistrationError::Duplicate(_))),
+            "{refused:?}"
+        );
+        let refused = metrics.register_registry(client_registry_with("from_facade"));
+        assert!(
+            matches!(refused, Err(RegistrationError::Duplicate(_))),
+            "{refused:?}"
+        );
+        // rust-prometheus first, then the other registry; and the reverse.
+        let refused = metrics.register_registry(client_registry_with("from_prometheus"));
+        assert!(
+            matches!(refused, Err(RegistrationError::Duplicate(_))),
+            "{refused:?}"
+        );
+        let refused = metrics.register_prometheus_registry(rust_prometheus_with("from_client"));
+        assert!(
+            matches!(refused, Err(RegistrationError::Duplicate(_))),
+            "{refused:?}"
+        );
+        // The registries first, then the facade: dropped and counted.
+        metrics::with_local_recorder(&recorder, || {
+            metrics::gauge!("from_prometheus").set(2.0);
+            metrics::gauge!("from_client").set(3.0);
+        });
+
+        for format in text_formats() {
+            let text = metrics.render(format).unwrap();
+            let families = declared_families(&text);
+            for name in ["from_facade", "from_prometheus", "from_client"] {
+                assert!(families.contains(name), "{name} in {format:?}:\n{text}");
+            }
+            let samples = parse(&text, format).unwrap();
+            assert_eq!(value(&samples, "from_facade", &[]), Some(1.0));
+            assert_eq!(
+                value(&samples, "from_prometheus", &[]),
+                Some(0.0),
+                "rust-prometheus's, untouched"
+            );
+            assert_eq!(
+                value(&samples, "from_client", &[]),
+                Some(0.0),
+                "the registry's, untouched"
+            );
+        }
+        assert_eq!(dropped(&metrics, "metrics", "name_clash"), 2.0);
+    }
+}
+
 mod registry {
     use super::*;
 
