@@ -27,7 +27,8 @@ impl Metrics {
     /// a scrape shows for the scrapes before it: that counter is encoded first).
     ///
     /// prometheus-client has no summary type: a summary `x` is served as the gauges
-    /// `x{quantile=…}`, `x_sum` and `x_count`, the same sample lines as a summary's.
+    /// `x{quantile=…}`, `x_sum` and `x_count`, the same sample lines as a summary's. An
+    /// untyped family is served as a gauge.
     ///
     /// ```
     /// use tower_prometheus::{Format, Metrics};
@@ -152,8 +153,10 @@ fn encode_family(encoder: &mut DescriptorEncoder<'_>, family: &MetricFamily) -> 
                 metric.get_gauge().value()
             })?;
         }
+        // A gauge: prometheus-client's protobuf encoder would put an untyped value where
+        // Prometheus does not read it.
         GatheredType::UNTYPED => {
-            encode_values(encoder, name, help, MetricType::Unknown, family, |metric| {
+            encode_values(encoder, name, help, MetricType::Gauge, family, |metric| {
                 metric.untyped.value()
             })?;
         }

@@ -388,7 +388,16 @@ mod prometheus_crate {
             family.set_help("RPC time".to_owned());
             family.set_field_type(prometheus::proto::MetricType::SUMMARY);
             family.set_metric(vec![metric]);
-            vec![family]
+            let mut untyped = prometheus::proto::Untyped::default();
+            untyped.set_value(7.0);
+            let mut metric = prometheus::proto::Metric::default();
+            metric.untyped = Some(untyped).into();
+            let mut other = prometheus::proto::MetricFamily::default();
+            other.set_name("legacy_untyped".to_owned());
+            other.set_help("Untyped".to_owned());
+            other.set_field_type(prometheus::proto::MetricType::UNTYPED);
+            other.set_metric(vec![metric]);
+            vec![family, other]
         }
     }
 
@@ -439,6 +448,7 @@ mod prometheus_crate {
             );
             assert_eq!(value(&samples, "legacy_rpc_seconds_sum", &route), Some(1.5));
             assert_eq!(value(&samples, "legacy_rpc_seconds_count", &route), Some(4.0));
+            assert_eq!(value(&samples, "legacy_untyped", &[]), Some(7.0));
             assert!(text.contains("# HELP legacy_temperature Heat"), "{text}");
         }
     }
@@ -467,6 +477,10 @@ mod prometheus_crate {
         assert_eq!(cumulative, [1, 2, 3]);
         let quantiles = protobuf::family(&families, "legacy_rpc_seconds");
         assert_eq!(quantiles.metric[0].gauge.as_ref().unwrap().value, 0.25);
+        // Untyped as a gauge: Prometheus reads a protobuf untyped family's `untyped` field.
+        let untyped = protobuf::family(&families, "legacy_untyped");
+        assert_eq!(untyped.r#type, MetricType::Gauge as i32);
+        assert_eq!(untyped.metric[0].gauge.as_ref().unwrap().value, 7.0);
     }
 
     #[test]
