@@ -390,8 +390,10 @@ mod prometheus_crate {
             family.set_metric(vec![metric]);
             let mut untyped = prometheus::proto::Untyped::default();
             untyped.set_value(7.0);
-            let mut metric = prometheus::proto::Metric::default();
-            metric.untyped = Some(untyped).into();
+            let metric = prometheus::proto::Metric {
+                untyped: Some(untyped).into(),
+                ..Default::default()
+            };
             let mut other = prometheus::proto::MetricFamily::default();
             other.set_name("legacy_untyped".to_owned());
             other.set_help("Untyped".to_owned());
