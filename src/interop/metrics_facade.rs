@@ -28,8 +28,9 @@ const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 /// namespace and constant labels.
 ///
 /// Histograms are classic Prometheus histograms; their buckets are chosen by name, then by
-/// the longest matching prefix, then the default (Prometheus's default buckets unless set).
-/// A name first seen at record time that clashes with a name already exposed is not exposed:
+/// the longest matching prefix, then the default (Prometheus's default buckets unless set),
+/// when a series is first recorded: the recorders of one `Metrics` share their series, and a
+/// series keeps the buckets of the recorder that created it. A name first seen at record time that clashes with a name already exposed is not exposed:
 /// its samples are counted in `http_metrics_dropped_samples_total{source="metrics"}`.
 ///
 /// ```
