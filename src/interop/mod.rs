@@ -105,12 +105,10 @@ struct DroppedSamplesCollector(Arc<DroppedSamples>);
 impl Collector for DroppedSamplesCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
         let counter = ConstCounter::new(0u64);
-        let mut family = encoder.encode_descriptor(
-            DROPPED_SAMPLES.name,
-            DROPPED_SAMPLES.help,
-            None,
-            counter.metric_type(),
-        )?;
+        // The period prometheus-client's `Registry::register` adds to every other help text.
+        let help = format!("{}.", DROPPED_SAMPLES.help);
+        let mut family =
+            encoder.encode_descriptor(DROPPED_SAMPLES.name, &help, None, counter.metric_type())?;
         for (row, (_, _, source, reason)) in ROWS.iter().enumerate() {
             let labels = [("source", *source), ("reason", *reason)];
             let value = self.0 .0[row].load(Ordering::Relaxed);
