@@ -318,6 +318,36 @@ mod facade {
     }
 
     #[test]
+    fn threads_recording_through_the_macros_lose_no_sample() {
+        const THREADS: usize = 4;
+        const RECORDS: usize = 5_000;
+        let metrics = quiet_metrics();
+        let recorder = metrics.metrics_recorder();
+        std::thread::scope(|scope| {
+            for thread in 0..THREADS {
+                let recorder = &recorder;
+                scope.spawn(move || {
+                    metrics::with_local_recorder(recorder, || {
+                        // Registered on every call, as an application that keeps no handle does.
+                        for _ in 0..RECORDS {
+                            metrics::counter!("work", "kind" => "a").increment(1);
+                            metrics::gauge!("level").increment(1.0);
+                            metrics::histogram!("size", "thread" => (thread % 2).to_string()).record(0.5);
+                        }
+                    });
+                });
+            }
+        });
+        let samples = scrape(&metrics, Format::OpenMetrics);
+        let total = (THREADS * RECORDS) as f64;
+        assert_eq!(value(&samples, "work_total", &[("kind", "a")]), Some(total));
+        assert_eq!(value(&samples, "level", &[]), Some(total));
+        let counts = crate::support::exposition::total(&samples, "size_count", &[]);
+        assert_eq!(counts, total);
+        assert_eq!(crate::support::exposition::series(&samples, "size_count"), 2);
+    }
+
+    #[test]
     fn recorders_of_one_metrics_share_their_series() {
         let metrics = quiet_metrics();
         for _ in 0..2 {
