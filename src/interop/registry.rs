@@ -34,9 +34,10 @@ impl Metrics {
     /// ```
     pub fn register_registry(&self, registry: Registry) -> Result<(), RegistrationError> {
         let mut text = String::new();
-        // A metric failing to encode now fails its part at scrape time, under the encode
-        // error policy; the names declared before it are still claimed.
-        let _ = prometheus_client::encoding::text::encode_registry(&mut text, &registry);
+        // A metric failing to encode (or panicking) now fails its part at scrape time, under
+        // the encode error policy; the names declared before it are still claimed.
+        let encode = || prometheus_client::encoding::text::encode_registry(&mut text, &registry);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(encode));
         let names = exposed_names(&text);
         self.claim_exposed_names(&names)?;
         self.shared.push_part(registry);

@@ -725,6 +725,43 @@ mod registry {
         assert_eq!(value(&samples, "build_info", &[("version", "1.2")]), Some(1.0));
     }
 
+    /// A library collector that panics on every encode.
+    #[derive(Debug)]
+    struct Panicking;
+
+    impl prometheus_client::collector::Collector for Panicking {
+        fn encode(
+            &self,
+            _: prometheus_client::encoding::DescriptorEncoder<'_>,
+        ) -> Result<(), std::fmt::Error> {
+            panic!("a collector failing on purpose");
+        }
+    }
+
+    #[test]
+    fn a_registry_whose_collector_panics_is_registered_and_left_out_at_scrape() {
+        crate::support::tools::quiet_intentional_panics();
+        let metrics = Metrics::builder()
+            .process_metrics(false)
+            .encode_error_policy(tower_prometheus::EncodeErrorPolicy::ServeWhatEncodes)
+            .build()
+            .unwrap();
+        let (mut library, _) = library_registry();
+        library.register_collector(Box::new(Panicking));
+        metrics.register_registry(library).unwrap();
+        // Our part, the encode-error counter included, is rendered before the failing one:
+        // the second scrape shows the first's failure.
+        let _first = metrics.render(Format::PrometheusText).unwrap();
+        let samples = scrape(&metrics, Format::PrometheusText);
+        assert_eq!(
+            value(&samples, "pool_connections_opened_total", &[]),
+            None,
+            "the whole part is left out"
+        );
+        let errors = crate::support::exposition::total(&samples, "http_metrics_encode_errors_total", &[]);
+        assert!(errors >= 1.0, "the failing part is counted");
+    }
+
     #[test]
     fn a_registry_clashing_with_ours_or_another_registry_is_refused() {
         let metrics = quiet_metrics();
