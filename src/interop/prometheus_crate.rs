@@ -50,7 +50,14 @@ impl Metrics {
         &self,
         registry: prometheus::Registry,
     ) -> Result<(), RegistrationError> {
-        let claimed: Vec<String> = registry.gather().iter().flat_map(exposed_names).collect();
+        // A collector panicking now fails the part at scrape time, under the encode error
+        // policy, instead of the registration: its names are then claimed by the scrapes.
+        let gathered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.gather()));
+        let claimed: Vec<String> = gathered
+            .unwrap_or_default()
+            .iter()
+            .flat_map(exposed_names)
+            .collect();
         self.claim_exposed_names(&claimed)?;
         let collector = GatheredCollector {
             registry,
