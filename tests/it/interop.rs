@@ -515,6 +515,37 @@ mod prometheus_crate {
         assert_eq!(untyped.metric[0].gauge.as_ref().unwrap().value, 7.0);
     }
 
+    /// A collector that panics on every gather.
+    #[derive(Clone)]
+    struct PanickingCollector;
+
+    impl prometheus::core::Collector for PanickingCollector {
+        fn desc(&self) -> Vec<&prometheus::core::Desc> {
+            Vec::new()
+        }
+
+        fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+            panic!("a rust-prometheus collector failing on purpose");
+        }
+    }
+
+    #[test]
+    fn a_registry_whose_collector_panics_is_registered_and_left_out_at_scrape() {
+        crate::support::tools::quiet_intentional_panics();
+        let metrics = Metrics::builder()
+            .process_metrics(false)
+            .encode_error_policy(tower_prometheus::EncodeErrorPolicy::ServeWhatEncodes)
+            .build()
+            .unwrap();
+        let registry = prometheus::Registry::new();
+        registry.register(Box::new(PanickingCollector)).unwrap();
+        metrics.register_prometheus_registry(registry).unwrap();
+        let _first = metrics.render(Format::PrometheusText).unwrap();
+        let samples = scrape(&metrics, Format::PrometheusText);
+        let errors = crate::support::exposition::total(&samples, "http_metrics_encode_errors_total", &[]);
+        assert!(errors >= 1.0, "the failing part is counted");
+    }
+
     #[test]
     fn a_registry_clashing_with_ours_or_another_source_is_refused_whole() {
         let metrics = quiet_metrics();
