@@ -30,6 +30,15 @@ fn text_formats() -> [Format; 2] {
     [Format::PrometheusText, Format::OpenMetrics]
 }
 
+#[test]
+fn the_dropped_samples_labels_are_refused_as_constant_labels() {
+    for name in ["source", "reason"] {
+        let refused = Metrics::builder().const_label(name, "x").build().unwrap_err();
+        assert_eq!(refused.option(), "const_label");
+        assert!(refused.to_string().contains(name), "{refused}");
+    }
+}
+
 #[cfg(any(feature = "metrics", feature = "prometheus"))]
 fn dropped(metrics: &Metrics, source: &str, reason: &str) -> f64 {
     let samples = scrape(metrics, Format::PrometheusText);
