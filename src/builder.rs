@@ -461,7 +461,7 @@ impl MetricsBuilder {
     /// [`build`](Self::build) refuses a name Prometheus rejects (`[a-zA-Z_][a-zA-Z0-9_]*`,
     /// not starting with `__`), a name given twice, and a name one of the families already
     /// uses (`view`, `method`, `status`, `transport`, `charset`, `type`, `label`, `format`,
-    /// `encoding`, `grpc_service`, `grpc_method`, `grpc_code`, `le`, `quantile`): a label
+    /// `encoding`, `grpc_service`, `grpc_method`, `grpc_code`, `source`, `reason`, `le`, `quantile`): a label
     /// twice in one series makes Prometheus drop the whole scrape.
     ///
     /// ```
@@ -691,7 +691,7 @@ impl MetricsBuilder {
     }
 }
 
-fn check_buckets(option: &'static str, buckets: &[f64]) -> Result<(), ConfigError> {
+pub(crate) fn check_buckets(option: &'static str, buckets: &[f64]) -> Result<(), ConfigError> {
     match bucket_problem(buckets) {
         Some(problem) => Err(ConfigError::new(option, format!("{buckets:?}"), problem)),
         None => Ok(()),

@@ -36,6 +36,10 @@ pub mod exemplars {
     #![doc = include_str!("docs/exemplars.md")]
 }
 
+pub mod interop {
+    #![doc = include_str!("docs/interop.md")]
+}
+
 pub mod security {
     #![doc = include_str!("docs/security.md")]
 }

@@ -163,6 +163,10 @@
 //! - `protobuf`: serves the Prometheus protobuf format, the one that carries native histograms.
 //! - `server`: [`Metrics::server`] serves the exposition on a separate listener (hyper 1 +
 //!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`.
+//! - `metrics`: [`Metrics::metrics_recorder`] exposes what the `metrics` crate's macros record,
+//!   see [interop](guide::interop).
+//! - `prometheus`: [`Metrics::register_prometheus_registry`] exposes a rust-prometheus registry,
+//!   see [interop](guide::interop).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -170,6 +174,7 @@ mod builder;
 mod config_error;
 pub mod exposition;
 pub mod guide;
+mod interop;
 mod metrics;
 pub mod middleware;
 mod primitives;
@@ -186,6 +191,8 @@ pub mod server;
 pub use builder::MetricsBuilder;
 pub use config_error::ConfigError;
 pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
+#[cfg(feature = "metrics")]
+pub use interop::MetricsRecorder;
 pub use metrics::Metrics;
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
 pub use registration_error::RegistrationError;

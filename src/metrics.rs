@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     /// The namespace and constant labels every part is created with.
     part_prefix: Option<String>,
     part_labels: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    /// The state of the other metric sources exposed beside ours.
+    interop: crate::interop::Interop,
 }
 
 /// The options [`MetricsBuilder`] assembles: one set per side, and the naming both share.
@@ -88,6 +90,15 @@ impl Shared {
 
     pub(crate) fn scrape_metrics(&self) -> &ScrapeMetrics {
         &self.scrape_metrics
+    }
+
+    pub(crate) fn interop(&self) -> &crate::interop::Interop {
+        &self.interop
+    }
+
+    /// Pushes a registry to encode as it is, after the parts registered before it.
+    pub(crate) fn push_part(&self, part: Registry) {
+        self.custom_parts.write().push(part);
     }
 
     /// Our part, then every custom part, in encode order, read-locked for one scrape.
@@ -192,6 +203,7 @@ impl Metrics {
                 custom_names: Mutex::new(Vec::new()),
                 part_prefix,
                 part_labels,
+                interop: crate::interop::Interop::default(),
             }),
         }
     }
@@ -326,7 +338,7 @@ impl Metrics {
     }
 
     /// Registers into a registry of its own, under our namespace and constant labels.
-    fn add_part(&self, register: impl FnOnce(&mut Registry)) {
+    pub(crate) fn add_part(&self, register: impl FnOnce(&mut Registry)) {
         let mut part = new_part(&self.shared.part_prefix, &self.shared.part_labels);
         register(&mut part);
         self.shared.custom_parts.write().push(part);
@@ -339,42 +351,58 @@ impl Metrics {
         if names::metric_name_problem(name).is_some() {
             return Err(RegistrationError::InvalidName(name.to_owned()));
         }
-        let exposed = self.prefixed(name);
+        self.claim_exposed_names(&[self.prefixed(name)])
+            .map_err(|error| error.renamed(name))
+    }
+
+    /// Reserves exposed names (namespace included) all at once or none of them, under the
+    /// rules of [`claim_name`](Self::claim_name); names clashing with each other are refused
+    /// too. The error names the exposed name.
+    pub(crate) fn claim_exposed_names(&self, exposed: &[String]) -> Result<(), RegistrationError> {
         // A histogram `x` also exposes `x_bucket`, `x_count` and `x_sum` (and OpenMetrics
         // `x_created`): a metric named like one of those would duplicate its sample lines.
         const SAMPLE_SUFFIXES: [&str; 4] = ["_bucket", "_count", "_sum", "_created"];
         let bare = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_owned();
-        let mine = bare(&exposed);
-        let clashes = |taken: &str| {
-            let taken = bare(taken);
+        let clash = |mine: &str, taken: &str| {
+            let (mine, taken) = (bare(mine), bare(taken));
             taken == mine
                 || SAMPLE_SUFFIXES.iter().any(|suffix| {
                     mine.strip_suffix(suffix) == Some(taken.as_str())
                         || taken.strip_suffix(suffix) == Some(mine.as_str())
                 })
         };
-        let ours = FAMILIES
+        let ours: Vec<String> = FAMILIES
             .iter()
             .chain([&crate::registry::grpc::GRPC_FAMILY])
             .chain(ScrapeMetrics::FAMILIES)
-            .map(|family| self.prefixed(&family.exposed_name()));
-        if ours.into_iter().any(|ours| clashes(&ours)) {
-            return Err(RegistrationError::Reserved(name.to_owned()));
-        }
-        #[cfg(feature = "process")]
-        if self.shared.process_metrics && crate::process::EXPOSED_NAMES.iter().any(|ours| clashes(ours)) {
-            return Err(RegistrationError::Reserved(name.to_owned()));
-        }
+            .chain(crate::interop::RESERVED_FAMILIES)
+            .map(|family| self.prefixed(&family.exposed_name()))
+            .collect();
         let mut custom = self.shared.custom_names.lock();
-        if custom.iter().any(|taken| clashes(taken)) {
-            return Err(RegistrationError::Duplicate(name.to_owned()));
+        for (index, mine) in exposed.iter().enumerate() {
+            if ours.iter().any(|ours| clash(mine, ours)) {
+                return Err(RegistrationError::Reserved(mine.clone()));
+            }
+            #[cfg(feature = "process")]
+            if self.shared.process_metrics
+                && crate::process::EXPOSED_NAMES.iter().any(|ours| clash(mine, ours))
+            {
+                return Err(RegistrationError::Reserved(mine.clone()));
+            }
+            if custom
+                .iter()
+                .chain(&exposed[..index])
+                .any(|taken| clash(mine, taken))
+            {
+                return Err(RegistrationError::Duplicate(mine.clone()));
+            }
         }
-        custom.push(exposed);
+        custom.extend(exposed.iter().cloned());
         Ok(())
     }
 
     /// `name` as exposed, with the namespace in front.
-    fn prefixed(&self, name: &str) -> String {
+    pub(crate) fn prefixed(&self, name: &str) -> String {
         match &self.shared.part_prefix {
             Some(prefix) => format!("{prefix}_{name}"),
             None => name.to_owned(),
@@ -387,6 +415,14 @@ impl Metrics {
 fn register_after_http_families(registry: &mut Registry, grpc: &GrpcMetrics, scrape: &ScrapeMetrics) {
     grpc.register(registry);
     scrape.register(registry);
+}
+
+/// A registry holding `collector` only, without our namespace or constant labels.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+pub(crate) fn bare_part(collector: impl Collector + 'static) -> Registry {
+    let mut part = Registry::default();
+    part.register_collector(Box::new(collector));
+    part
 }
 
 fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, str>)]) -> Registry {

@@ -38,3 +38,14 @@ impl fmt::Display for RegistrationError {
 }
 
 impl std::error::Error for RegistrationError {}
+
+impl RegistrationError {
+    /// The same refusal, naming `name` (the name as the user gave it, not as exposed).
+    pub(crate) fn renamed(self, name: &str) -> Self {
+        match self {
+            Self::Reserved(_) => Self::Reserved(name.to_owned()),
+            Self::Duplicate(_) => Self::Duplicate(name.to_owned()),
+            Self::InvalidName(_) => Self::InvalidName(name.to_owned()),
+        }
+    }
+}

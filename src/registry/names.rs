@@ -17,6 +17,8 @@ pub(crate) const RESERVED_LABEL_NAMES: &[&str] = &[
     "grpc_service",
     "grpc_method",
     "grpc_code",
+    "source",
+    "reason",
     "le",
     "quantile",
 ];

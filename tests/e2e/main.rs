@@ -14,6 +14,7 @@ mod e2e_python;
 mod e2e_route_control;
 mod exposition_e2e;
 mod exposition_python;
+mod interop;
 mod kubernetes;
 mod reliability_hostile_labels;
 mod remote_write;

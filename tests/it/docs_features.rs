@@ -58,7 +58,18 @@ fn section<'t>(text: &'t str, heading: &str, end: &str) -> &'t str {
 fn the_manifest_parser_finds_every_feature() {
     let mut declared = features();
     declared.sort_unstable();
-    assert_eq!(declared, ["axum", "gzip", "process", "protobuf", "server"]);
+    assert_eq!(
+        declared,
+        [
+            "axum",
+            "gzip",
+            "metrics",
+            "process",
+            "prometheus",
+            "protobuf",
+            "server"
+        ]
+    );
 }
 
 /// The backticked names of `section`'s items (lines starting with `item_prefix`) are exactly

@@ -22,6 +22,7 @@ mod integration_grpc;
 mod integration_hyper;
 mod integration_readme;
 mod integration_tower_http;
+mod interop;
 mod label_rules;
 mod metrics_path;
 mod reliability_auth;
