@@ -106,6 +106,28 @@ impl MetricsBuilder {
     /// ```
     pub fn latency_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
         self.config.recording.latency_buckets = buckets.into_iter().collect();
+        self.config.latency_buckets_set = true;
+        self
+    }
+
+    /// The names and labels of the HTTP metrics: django-prometheus's families (the default), or
+    /// the stable OpenTelemetry HTTP server conventions' ones instead
+    /// (`http_server_request_duration_seconds`, `http_server_active_requests`,
+    /// `http_server_request_body_size_bytes`, `http_server_response_body_size_bytes`; see the
+    /// [OpenTelemetry guide](crate::guide::opentelemetry)). Under
+    /// [`Naming::OpenTelemetry`](crate::Naming::OpenTelemetry) the duration histogram has the
+    /// conventions' buckets unless [`latency_buckets`](Self::latency_buckets) is set, and
+    /// [`build`](Self::build) refuses a constant label named as one of the profile's labels.
+    ///
+    /// ```
+    /// use tower_prometheus::{Format, Metrics, Naming};
+    ///
+    /// let metrics = Metrics::builder().naming(Naming::OpenTelemetry).build().unwrap();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(!text.contains("http_requests_before_middlewares_total"));
+    /// ```
+    pub fn naming(mut self, naming: crate::Naming) -> Self {
+        self.config.naming = naming;
         self
     }
 
@@ -672,6 +694,16 @@ impl MetricsBuilder {
         }
         for (index, (name, _)) in self.config.const_labels.iter().enumerate() {
             check_const_label(name)?;
+            if self.config.naming == crate::Naming::OpenTelemetry
+                && crate::registry::otel::OTEL_LABEL_NAMES.contains(&name.as_str())
+            {
+                return Err(ConfigError::new(
+                    "const_label",
+                    name.as_str(),
+                    "the OpenTelemetry naming profile already uses this label name, and a label twice \
+                     in one series makes Prometheus drop the scrape; choose another name",
+                ));
+            }
             if self.config.const_labels[..index]
                 .iter()
                 .any(|(earlier, _)| earlier == name)
