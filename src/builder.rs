@@ -117,7 +117,10 @@ impl MetricsBuilder {
     /// [OpenTelemetry guide](crate::guide::opentelemetry)). Under
     /// [`Naming::OpenTelemetry`](crate::Naming::OpenTelemetry) the duration histogram has the
     /// conventions' buckets unless [`latency_buckets`](Self::latency_buckets) is set, and
-    /// [`build`](Self::build) refuses a constant label named as one of the profile's labels.
+    /// [`build`](Self::build) refuses a constant label named as one of the profile's labels and
+    /// the options that shape django-prometheus's families only (`native_histograms`,
+    /// `exemplars_from*`, `latency_buckets_for_view`, `response_duration_histogram`,
+    /// `group_status_codes`).
     ///
     /// ```
     /// use tower_prometheus::{Format, Metrics, Naming};
@@ -681,6 +684,9 @@ impl MetricsBuilder {
             }
         }
         check_buckets("latency_buckets", &self.config.recording.latency_buckets)?;
+        if self.config.naming == crate::Naming::OpenTelemetry {
+            check_otel_options(&self.config.recording)?;
+        }
         check_buckets("size_buckets", &self.config.recording.size_buckets)?;
         check_view_buckets(&self.config.recording.view_latency_buckets)?;
         if let Some(path) = &self.config.exposition.metrics_path {
@@ -772,6 +778,33 @@ pub(crate) fn check_path(option: &'static str, path: &str) -> Result<(), ConfigE
     };
     match problem {
         Some(problem) => Err(ConfigError::new(option, path, problem)),
+        None => Ok(()),
+    }
+}
+
+/// The options that only shape django-prometheus's families: under the OpenTelemetry profile
+/// they would silently do nothing, so they are refused.
+fn check_otel_options(recording: &crate::registry::config::RecordingConfig) -> Result<(), ConfigError> {
+    let django_only = [
+        ("native_histograms", recording.native_histograms.is_some()),
+        ("exemplars_from", recording.trace_id_source.is_some()),
+        (
+            "latency_buckets_for_view",
+            !recording.view_latency_buckets.is_empty(),
+        ),
+        (
+            "response_duration_histogram",
+            recording.response_duration_histogram,
+        ),
+        ("group_status_codes", recording.group_status_codes),
+    ];
+    match django_only.iter().find(|(_, set)| *set) {
+        Some(&(option, _)) => Err(ConfigError::new(
+            option,
+            "set",
+            "this option shapes django-prometheus's families only, which `Naming::OpenTelemetry` \
+             does not expose; leave it out, or keep `Naming::Django`",
+        )),
         None => Ok(()),
     }
 }

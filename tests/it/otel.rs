@@ -414,3 +414,32 @@ async fn the_default_profile_is_unchanged() {
     assert!(text.contains("http_requests_total_by_view_transport_method_total"));
     assert!(!text.contains("http_server_"));
 }
+
+#[test]
+fn options_of_django_families_only_are_refused_under_the_profile() {
+    let otel = || Metrics::builder().naming(Naming::OpenTelemetry);
+    let refused = [
+        (
+            "native_histograms",
+            otel().native_histograms(tower_prometheus::NativeHistograms::classic_and_native()),
+        ),
+        ("exemplars_from", otel().exemplars_from_traceparent()),
+        (
+            "latency_buckets_for_view",
+            otel().latency_buckets_for_view("/a", [1.0]),
+        ),
+        (
+            "response_duration_histogram",
+            otel().response_duration_histogram(true),
+        ),
+        ("group_status_codes", otel().group_status_codes(true)),
+    ];
+    for (option, builder) in refused {
+        let message = builder.build().unwrap_err().to_string();
+        assert!(
+            message.contains(option) && message.contains("Naming::OpenTelemetry"),
+            "{message}"
+        );
+    }
+    assert!(otel().response_duration_histogram(false).build().is_ok());
+}
