@@ -340,3 +340,54 @@ pub(crate) fn register_label_overflow(families: &HttpFamilies, registry: &mut Re
         .expect("the table holds the overflow family");
     registry.register(spec.name, spec.help, families.label_overflow.clone());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nine_methods_are_kept_and_any_other_is_other() {
+        for method in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        ] {
+            assert_eq!(
+                method_label(&Method::from_bytes(method.as_bytes()).unwrap()),
+                method
+            );
+        }
+        for method in ["PURGE", "get", "PROPFIND"] {
+            assert_eq!(
+                method_label(&Method::from_bytes(method.as_bytes()).unwrap()),
+                OTEL_OTHER
+            );
+        }
+    }
+
+    #[test]
+    fn protocol_versions_are_written_as_the_conventions_do() {
+        let versions = [
+            (Version::HTTP_09, "0.9"),
+            (Version::HTTP_10, "1.0"),
+            (Version::HTTP_11, "1.1"),
+            (Version::HTTP_2, "2"),
+            (Version::HTTP_3, "3"),
+        ];
+        for (version, label) in versions {
+            assert_eq!(version_label(version), label);
+        }
+    }
+
+    #[test]
+    fn error_type_prefers_the_error_then_a_5xx_status() {
+        assert_eq!(error_type(Some("std::io::error::Error"), Some(500)), "Error");
+        assert_eq!(
+            error_type(Some("my_app::Wrapper<my_app::Boom>"), None),
+            "Wrapper<Boom>"
+        );
+        assert_eq!(error_type(Some(PANIC_TYPE), None), "panic");
+        assert_eq!(error_type(Some(OTEL_CANCELLED), Some(200)), "cancelled");
+        assert_eq!(error_type(None, Some(502)), "502");
+        assert_eq!(error_type(None, Some(499)), "");
+        assert_eq!(error_type(None, None), "");
+    }
+}
