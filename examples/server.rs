@@ -11,6 +11,8 @@
 //! `TOWER_PROMETHEUS_NATIVE_HISTOGRAMS=1` adds native buckets to the latency histograms
 //! (served as protobuf with `--features protobuf`), and `TOWER_PROMETHEUS_EXEMPLARS=1`
 //! attaches the trace id of sampled `traceparent` headers as exemplars.
+//! `TOWER_PROMETHEUS_NAMING=opentelemetry` exposes the OpenTelemetry HTTP server conventions'
+//! metrics instead of django-prometheus's (`django`, the default, keeps them).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -52,6 +54,15 @@ async fn run() -> std::io::Result<()> {
         Err(_) => std::net::Ipv4Addr::LOCALHOST.into(),
     };
     let mut builder = tower_prometheus::Metrics::builder();
+    match std::env::var("TOWER_PROMETHEUS_NAMING").as_deref() {
+        Ok("opentelemetry") => builder = builder.naming(tower_prometheus::Naming::OpenTelemetry),
+        Ok("django") | Err(_) => {}
+        Ok(other) => {
+            return Err(std::io::Error::other(format!(
+                "TOWER_PROMETHEUS_NAMING must be `django` or `opentelemetry`, got {other:?}"
+            )))
+        }
+    }
     if env_flag("TOWER_PROMETHEUS_NATIVE_HISTOGRAMS") {
         builder = builder.native_histograms(tower_prometheus::NativeHistograms::classic_and_native());
     }

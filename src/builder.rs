@@ -106,6 +106,31 @@ impl MetricsBuilder {
     /// ```
     pub fn latency_buckets(mut self, buckets: impl IntoIterator<Item = f64>) -> Self {
         self.config.recording.latency_buckets = buckets.into_iter().collect();
+        self.config.latency_buckets_set = true;
+        self
+    }
+
+    /// The names and labels of the HTTP metrics: django-prometheus's families (the default), or
+    /// the stable OpenTelemetry HTTP server conventions' ones instead
+    /// (`http_server_request_duration_seconds`, `http_server_active_requests`,
+    /// `http_server_request_body_size_bytes`, `http_server_response_body_size_bytes`; see the
+    /// [OpenTelemetry guide](crate::guide::opentelemetry)). Under
+    /// [`Naming::OpenTelemetry`](crate::Naming::OpenTelemetry) the duration histogram has the
+    /// conventions' buckets unless [`latency_buckets`](Self::latency_buckets) is set, and
+    /// [`build`](Self::build) refuses a constant label named as one of the profile's labels and
+    /// the options that shape django-prometheus's families only (`native_histograms`,
+    /// `exemplars_from*`, `latency_buckets_for_view`, `response_duration_histogram`,
+    /// `group_status_codes`).
+    ///
+    /// ```
+    /// use tower_prometheus::{Format, Metrics, Naming};
+    ///
+    /// let metrics = Metrics::builder().naming(Naming::OpenTelemetry).build().unwrap();
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(!text.contains("http_requests_before_middlewares_total"));
+    /// ```
+    pub fn naming(mut self, naming: crate::Naming) -> Self {
+        self.config.naming = naming;
         self
     }
 
@@ -659,6 +684,9 @@ impl MetricsBuilder {
             }
         }
         check_buckets("latency_buckets", &self.config.recording.latency_buckets)?;
+        if self.config.naming == crate::Naming::OpenTelemetry {
+            check_otel_options(&self.config.recording)?;
+        }
         check_buckets("size_buckets", &self.config.recording.size_buckets)?;
         check_view_buckets(&self.config.recording.view_latency_buckets)?;
         if let Some(path) = &self.config.exposition.metrics_path {
@@ -672,6 +700,16 @@ impl MetricsBuilder {
         }
         for (index, (name, _)) in self.config.const_labels.iter().enumerate() {
             check_const_label(name)?;
+            if self.config.naming == crate::Naming::OpenTelemetry
+                && crate::registry::otel::OTEL_LABEL_NAMES.contains(&name.as_str())
+            {
+                return Err(ConfigError::new(
+                    "const_label",
+                    name.as_str(),
+                    "the OpenTelemetry naming profile already uses this label name, and a label twice \
+                     in one series makes Prometheus drop the scrape; choose another name",
+                ));
+            }
             if self.config.const_labels[..index]
                 .iter()
                 .any(|(earlier, _)| earlier == name)
@@ -740,6 +778,33 @@ pub(crate) fn check_path(option: &'static str, path: &str) -> Result<(), ConfigE
     };
     match problem {
         Some(problem) => Err(ConfigError::new(option, path, problem)),
+        None => Ok(()),
+    }
+}
+
+/// The options that only shape django-prometheus's families: under the OpenTelemetry profile
+/// they would silently do nothing, so they are refused.
+fn check_otel_options(recording: &crate::registry::config::RecordingConfig) -> Result<(), ConfigError> {
+    let django_only = [
+        ("native_histograms", recording.native_histograms.is_some()),
+        ("exemplars_from", recording.trace_id_source.is_some()),
+        (
+            "latency_buckets_for_view",
+            !recording.view_latency_buckets.is_empty(),
+        ),
+        (
+            "response_duration_histogram",
+            recording.response_duration_histogram,
+        ),
+        ("group_status_codes", recording.group_status_codes),
+    ];
+    match django_only.iter().find(|(_, set)| *set) {
+        Some(&(option, _)) => Err(ConfigError::new(
+            option,
+            "set",
+            "this option shapes django-prometheus's families only, which `Naming::OpenTelemetry` \
+             does not expose; leave it out, or keep `Naming::Django`",
+        )),
         None => Ok(()),
     }
 }

@@ -36,6 +36,10 @@ pub mod exemplars {
     #![doc = include_str!("docs/exemplars.md")]
 }
 
+pub mod opentelemetry {
+    #![doc = include_str!("docs/opentelemetry.md")]
+}
+
 pub mod interop {
     #![doc = include_str!("docs/interop.md")]
 }

@@ -196,7 +196,7 @@ pub use interop::MetricsRecorder;
 pub use metrics::Metrics;
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
 pub use registration_error::RegistrationError;
-pub use registry::{NativeHistograms, ViewName};
+pub use registry::{Naming, NativeHistograms, ViewName};
 pub use request_head::RequestHead;
 
 /// The prometheus-client this crate is built on, for the metrics you register with

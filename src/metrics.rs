@@ -17,6 +17,7 @@ use crate::registry::config::RecordingConfig;
 use crate::registry::families::{HttpFamilies, FAMILIES};
 use crate::registry::grpc::GrpcMetrics;
 use crate::registry::names;
+use crate::registry::otel::{Naming, OtelMetrics, OTEL_FAMILIES};
 use crate::registry::recorder::Recorder;
 use crate::registry::view_buckets::ViewBuckets;
 use crate::RegistrationError;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     recording: RecordingConfig,
     recorder: Recorder,
     grpc: GrpcMetrics,
+    /// The OpenTelemetry profile's families, when it replaces django-prometheus's.
+    otel: Option<OtelMetrics>,
     exposition: ExpositionConfig,
     scrape_metrics: ScrapeMetrics,
     #[cfg(feature = "process")]
@@ -69,6 +72,10 @@ pub(crate) struct Config {
     pub(crate) namespace: Option<String>,
     pub(crate) const_labels: Vec<(String, String)>,
     pub(crate) process_metrics: bool,
+    pub(crate) naming: Naming,
+    /// Whether `latency_buckets` was set, so that the OpenTelemetry profile uses the
+    /// conventions' buckets otherwise.
+    pub(crate) latency_buckets_set: bool,
 }
 
 impl Shared {
@@ -86,6 +93,12 @@ impl Shared {
 
     pub(crate) fn grpc(&self) -> &GrpcMetrics {
         &self.grpc
+    }
+
+    /// The OpenTelemetry profile's families, `None` under [`Naming::Django`].
+    #[inline]
+    pub(crate) fn otel(&self) -> Option<&OtelMetrics> {
+        self.otel.as_ref()
     }
 
     pub(crate) fn scrape_metrics(&self) -> &ScrapeMetrics {
@@ -175,7 +188,25 @@ impl Metrics {
         let recording = config.recording;
         let mut registry = new_part(&part_prefix, &part_labels);
         let families = HttpFamilies::new(&recording);
-        families.register(&mut registry);
+        let otel = match config.naming {
+            Naming::Django => {
+                families.register(&mut registry);
+                None
+            }
+            Naming::OpenTelemetry => {
+                let duration_buckets = config
+                    .latency_buckets_set
+                    .then_some(&recording.latency_buckets[..]);
+                let otel = OtelMetrics::new(
+                    duration_buckets,
+                    &recording.size_buckets,
+                    recording.max_label_sets,
+                );
+                otel.register(&mut registry);
+                crate::registry::otel::register_label_overflow(&families, &mut registry);
+                Some(otel)
+            }
+        };
         let grpc = GrpcMetrics::new(recording.max_label_sets);
         let scrape_metrics = ScrapeMetrics::new();
         register_after_http_families(&mut registry, &grpc, &scrape_metrics);
@@ -194,6 +225,7 @@ impl Metrics {
                 recording,
                 recorder,
                 grpc,
+                otel,
                 exposition: config.exposition,
                 scrape_metrics,
                 #[cfg(feature = "process")]
@@ -374,6 +406,7 @@ impl Metrics {
         let ours: Vec<String> = FAMILIES
             .iter()
             .chain([&crate::registry::grpc::GRPC_FAMILY])
+            .chain(OTEL_FAMILIES)
             .chain(ScrapeMetrics::FAMILIES)
             .chain(crate::interop::RESERVED_FAMILIES)
             .map(|family| self.prefixed(&family.exposed_name()))

@@ -122,6 +122,11 @@ fn encode_ours_text(output: &mut String, shared: &Shared, ours: &Registry, forma
     } else {
         Dialect::Prometheus
     };
+    // The fast path renders django-prometheus's table only; the OpenTelemetry profile's
+    // families are few and encoded by prometheus-client.
+    if shared.otel().is_some() {
+        return encode_text(output, ours, format);
+    }
     let mark = output.len();
     let families = &shared.recorder().families;
     match text::render_http_families(families, shared.prefix(), shared.const_labels(), dialect, output) {

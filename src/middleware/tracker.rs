@@ -15,6 +15,7 @@ use crate::primitives::view_arena::ViewId;
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
+use crate::registry::otel::{OtelRequest, OTEL_CANCELLED};
 use crate::registry::recorder::ViewHandles;
 use crate::RequestHead;
 
@@ -59,6 +60,9 @@ pub(crate) struct RequestTracker {
     grpc: Option<GrpcCall>,
     /// The exemplar of this request, when exemplars are on and it carries a trace id.
     trace_id: Option<TraceId>,
+    /// The OpenTelemetry profile's state of this request, when the profile is on (boxed: the
+    /// default profile pays one word for it).
+    otel: Option<Box<OtelRequest>>,
 }
 
 impl std::fmt::Debug for RequestTracker {
@@ -97,10 +101,10 @@ impl RequestTracker {
         {
             families.ajax_requests.inc();
         }
-        if let Some(length) = first_value(request.headers(), &CONTENT_LENGTH)
+        let request_length = first_value(request.headers(), &CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok())
-        {
+            .and_then(|value| value.parse::<u64>().ok());
+        if let Some(length) = request_length {
             families.request_body_bytes.observe(length as f64);
         }
         let view_id = recorder.view(view, method);
@@ -122,6 +126,9 @@ impl RequestTracker {
                 .then(|| shared.grpc().call(request.uri(), request.headers(), recorder))
                 .flatten(),
             trace_id,
+            otel: shared
+                .otel()
+                .map(|otel| otel.start(request.method(), transport, request.version(), request_length)),
         }
     }
 
@@ -137,6 +144,9 @@ impl RequestTracker {
     ) {
         let elapsed = self.elapsed_seconds();
         self.on_grpc_status(headers);
+        if let Some(otel) = &mut self.otel {
+            otel.on_status(status);
+        }
         if let Some(view) = view::of_response(extensions) {
             self.switch_view(view);
         }
@@ -277,6 +287,9 @@ impl RequestTracker {
         let recorder = &self.shared.recorder();
         recorder.exceptions_by_type(type_name);
         recorder.exceptions_by_view(self.view());
+        if let Some(otel) = &mut self.otel {
+            otel.on_error(type_name);
+        }
         self.finish();
     }
 
@@ -287,6 +300,24 @@ impl RequestTracker {
         self.stage = Stage::Done;
         let recorder = &self.shared.recorder();
         recorder.in_flight(recorder.handles(self.in_flight)).dec();
+        if let Some(otel) = self.otel.take() {
+            self.finish_otel(&otel);
+        }
+    }
+
+    /// Out of line, as the profile is opt-in.
+    #[cold]
+    fn finish_otel(&self, request: &OtelRequest) {
+        if let Some(otel) = self.shared.otel() {
+            let elapsed = self.elapsed_seconds();
+            otel.finish(
+                request,
+                self.view().view(),
+                elapsed,
+                self.body_bytes,
+                self.shared.recorder(),
+            );
+        }
     }
 
     /// The whole response's duration, from the request to the end (or the drop) of its body:
@@ -329,6 +360,9 @@ impl Drop for RequestTracker {
             self.record_unfinished_request();
         }
         self.shared.recorder().cancelled(self.view());
+        if let Some(otel) = &mut self.otel {
+            otel.on_error(OTEL_CANCELLED);
+        }
         self.finish();
     }
 }

@@ -15,9 +15,11 @@ pub(crate) mod grpc;
 pub(crate) mod labels;
 pub(crate) mod names;
 mod native_histograms;
+pub(crate) mod otel;
 pub(crate) mod recorder;
 pub(crate) mod view_buckets;
 
 pub use config::{DEFAULT_LATENCY_BUCKETS, DEFAULT_MAX_LABEL_SETS, DEFAULT_SIZE_BUCKETS};
 pub use labels::{ViewName, INVALID_METHOD, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
 pub use native_histograms::NativeHistograms;
+pub use otel::{Naming, OTEL_CANCELLED, OTEL_DURATION_BUCKETS, OTEL_OTHER};

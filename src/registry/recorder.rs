@@ -91,10 +91,11 @@ pub(crate) enum FoldedLabel {
     Charset,
     Type,
     GrpcMethod,
+    HttpRoute,
 }
 
 impl FoldedLabel {
-    const COUNT: usize = 4;
+    const COUNT: usize = 5;
 
     fn as_str(self) -> &'static str {
         match self {
@@ -102,6 +103,7 @@ impl FoldedLabel {
             Self::Charset => "charset",
             Self::Type => "type",
             Self::GrpcMethod => "grpc_method",
+            Self::HttpRoute => "http_route",
         }
     }
 }

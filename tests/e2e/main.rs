@@ -16,5 +16,6 @@ mod exposition_e2e;
 mod exposition_python;
 mod interop;
 mod kubernetes;
+mod otel;
 mod reliability_hostile_labels;
 mod remote_write;

@@ -25,6 +25,7 @@ mod integration_tower_http;
 mod interop;
 mod label_rules;
 mod metrics_path;
+mod otel;
 mod reliability_auth;
 mod reliability_cancellation;
 mod reliability_cardinality;

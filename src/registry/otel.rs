@@ -1,0 +1,393 @@
+//! The OpenTelemetry naming profile: the HTTP server metrics of the stable OpenTelemetry
+//! semantic conventions (`http.server.request.duration`, `http.server.active_requests`,
+//! `http.server.request.body.size`, `http.server.response.body.size`) under the names the
+//! OpenTelemetry-to-Prometheus translation gives them. See the
+//! [OpenTelemetry guide](crate::guide::opentelemetry).
+
+use std::borrow::Cow;
+
+use http::{Method, Version};
+use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
+
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::families::{FamilySpec, HttpFamilies, Kind, FAMILIES};
+use super::labels::{short_type_name, Transport, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
+use super::recorder::{FoldedLabel, Recorder};
+use crate::primitives::capped_map::{Admission, CappedMap};
+
+/// Which names and labels the HTTP metrics are exposed under.
+///
+/// ```
+/// use tower_prometheus::{Format, Metrics, Naming};
+///
+/// let metrics = Metrics::builder().naming(Naming::OpenTelemetry).build().unwrap();
+/// let text = metrics.render(Format::PrometheusText).unwrap();
+/// // django-prometheus's families are gone (the profile's show once a request was seen).
+/// assert!(!text.contains("http_requests_before_middlewares_total"));
+/// assert_eq!(Naming::default(), Naming::Django);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Naming {
+    /// django-prometheus's families (`http_requests_total_by_view_transport_method`, …).
+    #[default]
+    Django,
+    /// The stable OpenTelemetry HTTP server semantic conventions, as Prometheus names them
+    /// (`http_server_request_duration_seconds`, …), instead of django-prometheus's families.
+    OpenTelemetry,
+}
+
+/// The default buckets of `http.server.request.duration`, as the conventions advise.
+///
+/// ```
+/// assert_eq!(tower_prometheus::registry::OTEL_DURATION_BUCKETS.len(), 14);
+/// ```
+pub const OTEL_DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// `error_type` of a request the client abandoned before its response was complete.
+///
+/// ```
+/// assert_eq!(tower_prometheus::registry::OTEL_CANCELLED, "cancelled");
+/// ```
+pub const OTEL_CANCELLED: &str = "cancelled";
+
+/// `http_request_method` of any method outside the nine standard ones, as the conventions say.
+///
+/// ```
+/// assert_eq!(tower_prometheus::registry::OTEL_OTHER, "_OTHER");
+/// ```
+pub const OTEL_OTHER: &str = "_OTHER";
+
+/// The profile's families, for the names the exposition reserves.
+pub(crate) const OTEL_FAMILIES: &[FamilySpec] = &[
+    FamilySpec {
+        name: "http_server_request_duration",
+        help: "Duration of HTTP server requests",
+        unit: Some(Unit::Seconds),
+        kind: Kind::Histogram,
+    },
+    FamilySpec {
+        name: "http_server_active_requests",
+        help: "Number of active HTTP server requests",
+        unit: None,
+        kind: Kind::Gauge,
+    },
+    FamilySpec {
+        name: "http_server_request_body_size",
+        help: "Size of HTTP server request bodies",
+        unit: Some(Unit::Bytes),
+        kind: Kind::Histogram,
+    },
+    FamilySpec {
+        name: "http_server_response_body_size",
+        help: "Size of HTTP server response bodies",
+        unit: Some(Unit::Bytes),
+        kind: Kind::Histogram,
+    },
+];
+
+/// The label names of the profile, refused as constant labels when it is on.
+pub(crate) const OTEL_LABEL_NAMES: &[&str] = &[
+    "http_request_method",
+    "url_scheme",
+    "http_route",
+    "http_response_status_code",
+    "network_protocol_version",
+    "error_type",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActiveLabels {
+    http_request_method: &'static str,
+    url_scheme: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    http_request_method: &'static str,
+    url_scheme: &'static str,
+    http_route: String,
+    http_response_status_code: String,
+    network_protocol_version: &'static str,
+    error_type: Cow<'static, str>,
+}
+
+/// The bucket bounds a histogram family creates its series with.
+#[derive(Clone, Debug)]
+struct Buckets(Arc<[f64]>);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
+type Histograms = (Histogram, Histogram, Histogram);
+
+/// The profile's families and the cap on their label sets.
+pub(crate) struct OtelMetrics {
+    duration: Family<RequestLabels, Histogram, Buckets>,
+    active: Family<ActiveLabels, Gauge>,
+    request_size: Family<RequestLabels, Histogram, Buckets>,
+    response_size: Family<RequestLabels, Histogram, Buckets>,
+    series: CappedMap<RequestLabels, Histograms>,
+}
+
+impl std::fmt::Debug for OtelMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtelMetrics")
+            .field("series", &self.series)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the profile remembers of one request until it ends.
+#[derive(Debug)]
+pub(crate) struct OtelRequest {
+    method: &'static str,
+    scheme: &'static str,
+    version: &'static str,
+    request_size: Option<u64>,
+    status: Option<u16>,
+    error: Option<&'static str>,
+}
+
+impl OtelRequest {
+    /// Notes the response head's status code.
+    pub(crate) fn on_status(&mut self, status: http::StatusCode) {
+        self.status = Some(status.as_u16());
+    }
+
+    /// Notes the first error the request ended with: a Rust type name, [`PANIC_TYPE`] or
+    /// [`OTEL_CANCELLED`].
+    pub(crate) fn on_error(&mut self, type_name: &'static str) {
+        self.error.get_or_insert(type_name);
+    }
+}
+
+impl OtelMetrics {
+    /// `duration_buckets`: the user's `latency_buckets`, or `None` for the conventions' own.
+    pub(crate) fn new(duration_buckets: Option<&[f64]>, size_buckets: &[f64], max_label_sets: usize) -> Self {
+        let duration_buckets = Buckets(duration_buckets.unwrap_or(&OTEL_DURATION_BUCKETS).into());
+        let size_buckets = Buckets(size_buckets.into());
+        Self {
+            duration: Family::new_with_constructor(duration_buckets),
+            active: Family::default(),
+            request_size: Family::new_with_constructor(size_buckets.clone()),
+            response_size: Family::new_with_constructor(size_buckets),
+            series: CappedMap::new(max_label_sets),
+        }
+    }
+
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        let [duration, active, request_size, response_size] = OTEL_FAMILIES else {
+            unreachable!("the table lists four families")
+        };
+        let with_unit = |registry: &mut Registry, spec: &FamilySpec, metric| {
+            let unit = spec.unit.clone().expect("histograms of the profile have a unit");
+            registry.register_with_unit(spec.name, spec.help, unit, metric);
+        };
+        with_unit(registry, duration, self.duration.clone());
+        registry.register(active.name, active.help, self.active.clone());
+        with_unit(registry, request_size, self.request_size.clone());
+        with_unit(registry, response_size, self.response_size.clone());
+    }
+
+    /// Marks a request active; the returned state is handed back to [`Self::finish`].
+    pub(crate) fn start(
+        &self,
+        method: &Method,
+        transport: Transport,
+        version: Version,
+        request_size: Option<u64>,
+    ) -> Box<OtelRequest> {
+        let request = Box::new(OtelRequest {
+            method: method_label(method),
+            scheme: transport.as_str(),
+            version: version_label(version),
+            request_size,
+            status: None,
+            error: None,
+        });
+        self.active_gauge(&request).inc();
+        request
+    }
+
+    /// Records the end of a request routed to `view`, `seconds` after its start, with
+    /// `response_bytes` of response body sent.
+    pub(crate) fn finish(
+        &self,
+        request: &OtelRequest,
+        view: &str,
+        seconds: f64,
+        response_bytes: u64,
+        recorder: &Recorder,
+    ) {
+        self.active_gauge(request).dec();
+        let labels = RequestLabels {
+            http_request_method: request.method,
+            url_scheme: request.scheme,
+            http_route: if view == UNNAMED_VIEW {
+                String::new()
+            } else {
+                view.to_owned()
+            },
+            http_response_status_code: request.status.map(|code| code.to_string()).unwrap_or_default(),
+            network_protocol_version: request.version,
+            error_type: error_type(request.error, request.status),
+        };
+        let ((duration, request_size, response_size), admission) = self.series.get_or_admit(
+            &labels,
+            |labels| (labels.clone(), self.histograms(labels)),
+            || {
+                self.histograms(&RequestLabels {
+                    http_request_method: "",
+                    url_scheme: "",
+                    http_route: OVERFLOW.to_owned(),
+                    http_response_status_code: String::new(),
+                    network_protocol_version: "",
+                    error_type: Cow::Borrowed(""),
+                })
+            },
+        );
+        if admission == Admission::Folded {
+            recorder.fold(FoldedLabel::HttpRoute);
+        }
+        duration.observe(seconds);
+        if let Some(size) = request.request_size {
+            request_size.observe(size as f64);
+        }
+        if request.status.is_some() {
+            response_size.observe(response_bytes as f64);
+        }
+    }
+
+    fn histograms(&self, labels: &RequestLabels) -> Histograms {
+        (
+            self.duration.get_or_create_owned(labels),
+            self.request_size.get_or_create_owned(labels),
+            self.response_size.get_or_create_owned(labels),
+        )
+    }
+
+    fn active_gauge(&self, request: &OtelRequest) -> Gauge {
+        self.active.get_or_create_owned(&ActiveLabels {
+            http_request_method: request.method,
+            url_scheme: request.scheme,
+        })
+    }
+}
+
+/// The nine methods the conventions name are kept as they are, any other is `_OTHER`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => OTEL_OTHER,
+    }
+}
+
+fn version_label(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// The error the request ended with, else a 5xx status code as the conventions say, else empty.
+fn error_type(error: Option<&'static str>, status: Option<u16>) -> Cow<'static, str> {
+    match error {
+        Some(PANIC_TYPE) => Cow::Borrowed(PANIC_TYPE),
+        Some(OTEL_CANCELLED) => Cow::Borrowed(OTEL_CANCELLED),
+        Some(type_name) => {
+            let short = short_type_name(type_name);
+            if short.is_empty() {
+                Cow::Borrowed(OTEL_OTHER)
+            } else {
+                Cow::Owned(short)
+            }
+        }
+        None => match status {
+            Some(code) if code >= 500 => Cow::Owned(code.to_string()),
+            _ => Cow::Borrowed(""),
+        },
+    }
+}
+
+/// Registers django-prometheus's `http_metrics_label_overflow` alone: the profile's folds are
+/// counted there too.
+pub(crate) fn register_label_overflow(families: &HttpFamilies, registry: &mut Registry) {
+    let spec = FAMILIES
+        .iter()
+        .find(|spec| spec.name == "http_metrics_label_overflow")
+        .expect("the table holds the overflow family");
+    registry.register(spec.name, spec.help, families.label_overflow.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nine_methods_are_kept_and_any_other_is_other() {
+        for method in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        ] {
+            assert_eq!(
+                method_label(&Method::from_bytes(method.as_bytes()).unwrap()),
+                method
+            );
+        }
+        for method in ["PURGE", "get", "PROPFIND"] {
+            assert_eq!(
+                method_label(&Method::from_bytes(method.as_bytes()).unwrap()),
+                OTEL_OTHER
+            );
+        }
+    }
+
+    #[test]
+    fn protocol_versions_are_written_as_the_conventions_do() {
+        let versions = [
+            (Version::HTTP_09, "0.9"),
+            (Version::HTTP_10, "1.0"),
+            (Version::HTTP_11, "1.1"),
+            (Version::HTTP_2, "2"),
+            (Version::HTTP_3, "3"),
+        ];
+        for (version, label) in versions {
+            assert_eq!(version_label(version), label);
+        }
+    }
+
+    #[test]
+    fn error_type_prefers_the_error_then_a_5xx_status() {
+        assert_eq!(error_type(Some("std::io::error::Error"), Some(500)), "Error");
+        assert_eq!(
+            error_type(Some("my_app::Wrapper<my_app::Boom>"), None),
+            "Wrapper<Boom>"
+        );
+        assert_eq!(error_type(Some(PANIC_TYPE), None), "panic");
+        assert_eq!(error_type(Some(OTEL_CANCELLED), Some(200)), "cancelled");
+        assert_eq!(error_type(None, Some(502)), "502");
+        assert_eq!(error_type(None, Some(499)), "");
+        assert_eq!(error_type(None, None), "");
+    }
+}
