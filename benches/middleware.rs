@@ -320,9 +320,12 @@ fn fixed_run(spec: &str) {
         "tower_prometheus_response_duration" => {
             with_builder(tower_prometheus::Metrics::builder().response_duration_histogram(true))
         }
+        "tower_prometheus_otel" => {
+            with_builder(tower_prometheus::Metrics::builder().naming(tower_prometheus::Naming::OpenTelemetry))
+        }
         other => panic!(
             "unknown variant {other}: expected one of {VARIANTS:?}, tower_prometheus_excluded, \
-             tower_prometheus_not_excluded or tower_prometheus_response_duration"
+             tower_prometheus_not_excluded, tower_prometheus_response_duration or tower_prometheus_otel"
         ),
     };
     run(&runtime, &app, 100);

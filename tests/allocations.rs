@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_prometheus::{Metrics, ViewName};
+use tower_prometheus::{Format, Metrics, Naming, ViewName};
 
 #[global_allocator]
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
@@ -121,9 +121,7 @@ fn warm_requests_allocate_nothing_and_new_label_sets_stay_small() {
             requests(WARM_REQUESTS, |_| None, StatusCode::NOT_FOUND),
         );
         assert_eq!(blocks, 0, "the layer allocated on warm requests");
-        let text = metrics
-            .render(tower_prometheus::Format::PrometheusText)
-            .expect("render");
+        let text = metrics.render(Format::PrometheusText).expect("render");
         let expected = format!(
             "http_responses_total_by_status_total{{status=\"404\"}} {}",
             WARM_REQUESTS + 10
@@ -182,16 +180,84 @@ fn warm_requests_allocate_nothing_and_new_label_sets_stay_small() {
         per_new_view <= MAX_BYTES_PER_COMBINATION as f64,
         "{per_new_view:.0} bytes per (view, method, status) on a new view"
     );
-    let text = metrics
-        .render(tower_prometheus::Format::PrometheusText)
-        .expect("render");
+    let text = metrics.render(Format::PrometheusText).expect("render");
     assert!(text.contains(&format!(
         r#"http_responses_total_by_status_view_method_total{{status="500",view="{}",method="POST"}} 2"#,
         views[grid_views - 1]
     )));
 
+    opentelemetry_profile_warm_requests_allocate_nothing();
+
     #[cfg(feature = "metrics")]
     facade_records_through_cached_handles_allocate_nothing();
+}
+
+/// An error the inner service fails with, allocating nothing itself.
+#[derive(Debug)]
+struct Boom;
+
+impl std::fmt::Display for Boom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("boom")
+    }
+}
+
+impl std::error::Error for Boom {}
+
+fn fail(_request: ViewedRequest) -> std::future::Ready<Result<Response<Full<Bytes>>, Boom>> {
+    std::future::ready(Err(Boom))
+}
+
+/// Under `Naming::OpenTelemetry`, a warm request allocates nothing: a 200, a 5xx (whose
+/// `error_type` is its status code) and an inner service's error alike, and every one is
+/// recorded in the profile's families.
+fn opentelemetry_profile_warm_requests_allocate_nothing() {
+    let metrics = Metrics::builder()
+        .naming(Naming::OpenTelemetry)
+        .view_resolver(|request| (request.uri().path() == "/users/7").then_some(ViewName::new("users")))
+        .build()
+        .unwrap();
+    let mut layered = ServiceBuilder::new().layer(metrics.layer()).service_fn(handle);
+    for status in [StatusCode::OK, StatusCode::BAD_GATEWAY] {
+        drive(&mut layered, requests(10, |_| None, status));
+        let (blocks, _) = drive(&mut layered, requests(WARM_REQUESTS, |_| None, status));
+        println!("OpenTelemetry profile, warm {status}: {blocks} blocks for {WARM_REQUESTS} requests");
+        assert_eq!(blocks, 0, "the profile allocated on warm {status} requests");
+    }
+
+    let mut failing = ServiceBuilder::new().layer(metrics.layer()).service_fn(fail);
+    let mut send_failing = |count: usize| {
+        let requests = requests(count, |_| None, StatusCode::OK);
+        let before = dhat::HeapStats::get();
+        for request in requests {
+            failing.ready().now_or_never().expect("ready").expect("service");
+            let error = failing.call(request).now_or_never().expect("ready");
+            assert!(error.is_err(), "the inner service's error is passed on");
+        }
+        dhat::HeapStats::get().total_blocks - before.total_blocks
+    };
+    send_failing(10);
+    let blocks = send_failing(WARM_REQUESTS);
+    println!("OpenTelemetry profile, warm inner error: {blocks} blocks for {WARM_REQUESTS} requests");
+    assert_eq!(blocks, 0, "the profile allocated on warm failing requests");
+
+    let text = metrics.render(Format::PrometheusText).expect("render");
+    for (status, error_type) in [("200", ""), ("502", "502")] {
+        let expected = format!(
+            "http_server_request_duration_seconds_count{{http_request_method=\"GET\",url_scheme=\"http\",\
+             http_route=\"users\",http_response_status_code=\"{status}\",network_protocol_version=\"1.1\",\
+             error_type=\"{error_type}\"}} {}",
+            WARM_REQUESTS + 10
+        );
+        assert!(text.contains(&expected), "missing {expected}:\n{text}");
+    }
+    let expected = format!(
+        "http_server_request_duration_seconds_count{{http_request_method=\"GET\",url_scheme=\"http\",\
+         http_route=\"users\",http_response_status_code=\"\",network_protocol_version=\"1.1\",\
+         error_type=\"Boom\"}} {}",
+        WARM_REQUESTS + 10
+    );
+    assert!(text.contains(&expected), "missing {expected}:\n{text}");
 }
 
 /// The `metrics` facade through our recorder: once a handle is registered, recording through
@@ -217,9 +283,7 @@ fn facade_records_through_cached_handles_allocate_nothing() {
     let blocks = dhat::HeapStats::get().total_blocks - before.total_blocks;
     println!("facade: {blocks} blocks for {WARM_REQUESTS} warm records of each kind");
     assert_eq!(blocks, 0, "recording through cached facade handles allocated");
-    let text = metrics
-        .render(tower_prometheus::Format::PrometheusText)
-        .expect("render");
+    let text = metrics.render(Format::PrometheusText).expect("render");
     assert!(
         text.contains(&format!("jobs_total{{queue=\"mail\"}} {WARM_REQUESTS}")),
         "{text}"

@@ -60,9 +60,9 @@ pub(crate) struct RequestTracker {
     grpc: Option<GrpcCall>,
     /// The exemplar of this request, when exemplars are on and it carries a trace id.
     trace_id: Option<TraceId>,
-    /// The OpenTelemetry profile's state of this request, when the profile is on (boxed: the
-    /// default profile pays one word for it).
-    otel: Option<Box<OtelRequest>>,
+    /// The OpenTelemetry profile's state of this request, when the profile is on (inline and
+    /// small: a box would be an allocation per request).
+    otel: Option<OtelRequest>,
 }
 
 impl std::fmt::Debug for RequestTracker {
@@ -301,18 +301,18 @@ impl RequestTracker {
         let recorder = &self.shared.recorder();
         recorder.in_flight(recorder.handles(self.in_flight)).dec();
         if let Some(otel) = self.otel.take() {
-            self.finish_otel(&otel);
+            self.finish_otel(otel);
         }
     }
 
     /// Out of line, as the profile is opt-in.
     #[cold]
-    fn finish_otel(&self, request: &OtelRequest) {
+    fn finish_otel(&self, request: OtelRequest) {
         if let Some(otel) = self.shared.otel() {
             let elapsed = self.elapsed_seconds();
             otel.finish(
                 request,
-                self.view().view(),
+                self.view().view_label(),
                 elapsed,
                 self.body_bytes,
                 self.shared.recorder(),

@@ -16,7 +16,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::families::{FamilySpec, HttpFamilies, Kind, FAMILIES};
-use super::labels::{short_type_name, Transport, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
+use super::labels::{short_type_name, LabelValue, Transport, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
 use super::recorder::{FoldedLabel, Recorder};
 use crate::primitives::capped_map::{Admission, CappedMap};
 
@@ -119,6 +119,15 @@ struct RequestLabels {
     error_type: Cow<'static, str>,
 }
 
+/// What a request's series is found by: cheap copies of what [`RequestLabels`] is made of (the
+/// route is the view's shared label value, the error its Rust type name), so that a warm
+/// lookup allocates nothing; the label set itself is built once, when the series is admitted.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct SeriesKey {
+    request: OtelRequest,
+    route: LabelValue,
+}
+
 /// The bucket bounds a histogram family creates its series with.
 #[derive(Clone, Debug)]
 struct Buckets(Arc<[f64]>);
@@ -137,7 +146,7 @@ pub(crate) struct OtelMetrics {
     active: Family<ActiveLabels, Gauge>,
     request_size: Family<RequestLabels, Histogram, Buckets>,
     response_size: Family<RequestLabels, Histogram, Buckets>,
-    series: CappedMap<RequestLabels, Histograms>,
+    series: CappedMap<SeriesKey, Histograms>,
 }
 
 impl std::fmt::Debug for OtelMetrics {
@@ -148,21 +157,46 @@ impl std::fmt::Debug for OtelMetrics {
     }
 }
 
-/// What the profile remembers of one request until it ends.
-#[derive(Debug)]
+/// What the profile remembers of one request until it ends, kept inline in the request's
+/// tracker (hence compact: indexes into static tables, sentinels instead of `Option`s).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub(crate) struct OtelRequest {
-    method: &'static str,
-    scheme: &'static str,
-    version: &'static str,
-    request_size: Option<u64>,
-    status: Option<u16>,
+    /// The Rust type name of the first error, [`PANIC_TYPE`] or [`OTEL_CANCELLED`].
     error: Option<&'static str>,
+    /// [`NO_REQUEST_SIZE`] when the request announced none.
+    request_size: u64,
+    /// [`NO_STATUS`] until the response head is seen.
+    status: u16,
+    /// Index into [`METHODS`].
+    method: u8,
+    /// Index into [`VERSIONS`].
+    version: u8,
+    scheme: Transport,
 }
+
+const NO_REQUEST_SIZE: u64 = u64::MAX;
+const NO_STATUS: u16 = 0;
 
 impl OtelRequest {
     /// Notes the response head's status code.
     pub(crate) fn on_status(&mut self, status: http::StatusCode) {
-        self.status = Some(status.as_u16());
+        self.status = status.as_u16();
+    }
+
+    fn status(&self) -> Option<u16> {
+        (self.status != NO_STATUS).then_some(self.status)
+    }
+
+    fn request_size(&self) -> Option<u64> {
+        (self.request_size != NO_REQUEST_SIZE).then_some(self.request_size)
+    }
+
+    fn method(&self) -> &'static str {
+        METHODS[usize::from(self.method)]
+    }
+
+    fn version(&self) -> &'static str {
+        VERSIONS[usize::from(self.version)]
     }
 
     /// Notes the first error the request ended with: a Rust type name, [`PANIC_TYPE`] or
@@ -207,15 +241,16 @@ impl OtelMetrics {
         transport: Transport,
         version: Version,
         request_size: Option<u64>,
-    ) -> Box<OtelRequest> {
-        let request = Box::new(OtelRequest {
-            method: method_label(method),
-            scheme: transport.as_str(),
-            version: version_label(version),
-            request_size,
-            status: None,
+    ) -> OtelRequest {
+        let request = OtelRequest {
             error: None,
-        });
+            // A body of `u64::MAX` bytes cannot be sent: the sentinel loses nothing.
+            request_size: request_size.unwrap_or(NO_REQUEST_SIZE),
+            status: NO_STATUS,
+            method: method_index(method),
+            version: version_index(version),
+            scheme: transport,
+        };
         self.active_gauge(&request).inc();
         request
     }
@@ -224,28 +259,20 @@ impl OtelMetrics {
     /// `response_bytes` of response body sent.
     pub(crate) fn finish(
         &self,
-        request: &OtelRequest,
-        view: &str,
+        request: OtelRequest,
+        view: &LabelValue,
         seconds: f64,
         response_bytes: u64,
         recorder: &Recorder,
     ) {
-        self.active_gauge(request).dec();
-        let labels = RequestLabels {
-            http_request_method: request.method,
-            url_scheme: request.scheme,
-            http_route: if view == UNNAMED_VIEW {
-                String::new()
-            } else {
-                view.to_owned()
-            },
-            http_response_status_code: request.status.map(|code| code.to_string()).unwrap_or_default(),
-            network_protocol_version: request.version,
-            error_type: error_type(request.error, request.status),
+        self.active_gauge(&request).dec();
+        let key = SeriesKey {
+            request,
+            route: view.clone(),
         };
         let ((duration, request_size, response_size), admission) = self.series.get_or_admit(
-            &labels,
-            |labels| (labels.clone(), self.histograms(labels)),
+            &key,
+            |key| (key.clone(), self.histograms(&key.labels())),
             || {
                 self.histograms(&RequestLabels {
                     http_request_method: "",
@@ -261,10 +288,10 @@ impl OtelMetrics {
             recorder.fold(FoldedLabel::HttpRoute);
         }
         duration.observe(seconds);
-        if let Some(size) = request.request_size {
+        if let Some(size) = request.request_size() {
             request_size.observe(size as f64);
         }
-        if request.status.is_some() {
+        if request.status().is_some() {
             response_size.observe(response_bytes as f64);
         }
     }
@@ -279,10 +306,53 @@ impl OtelMetrics {
 
     fn active_gauge(&self, request: &OtelRequest) -> Gauge {
         self.active.get_or_create_owned(&ActiveLabels {
-            http_request_method: request.method,
-            url_scheme: request.scheme,
+            http_request_method: request.method(),
+            url_scheme: request.scheme.as_str(),
         })
     }
+}
+
+impl SeriesKey {
+    /// The label set of the series, built once per series.
+    fn labels(&self) -> RequestLabels {
+        let request = &self.request;
+        let route = self.route.as_str();
+        RequestLabels {
+            http_request_method: request.method(),
+            url_scheme: request.scheme.as_str(),
+            http_route: if route == UNNAMED_VIEW {
+                String::new()
+            } else {
+                route.to_owned()
+            },
+            http_response_status_code: request.status().map(|code| code.to_string()).unwrap_or_default(),
+            network_protocol_version: request.version(),
+            error_type: error_type(request.error, request.status()),
+        }
+    }
+}
+
+/// The nine methods the conventions name, then [`OTEL_OTHER`] for any other.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", OTEL_OTHER,
+];
+
+fn method_index(method: &Method) -> u8 {
+    let label = method_label(method);
+    METHODS
+        .iter()
+        .position(|known| *known == label)
+        .map_or(METHODS.len() as u8 - 1, |index| index as u8)
+}
+
+const VERSIONS: [&str; 5] = ["0.9", "1.0", "1.1", "2", "3"];
+
+fn version_index(version: Version) -> u8 {
+    let label = version_label(version);
+    VERSIONS
+        .iter()
+        .position(|known| *known == label)
+        .map_or(2, |index| index as u8)
 }
 
 /// The nine methods the conventions name are kept as they are, any other is `_OTHER`.
@@ -375,6 +445,38 @@ mod tests {
         for (version, label) in versions {
             assert_eq!(version_label(version), label);
         }
+    }
+
+    #[test]
+    fn the_request_state_stays_small_enough_to_keep_inline() {
+        // The tracker holds it unboxed, and the tracker is moved several times per request.
+        assert!(
+            size_of::<Option<OtelRequest>>() <= 32,
+            "{} bytes",
+            size_of::<Option<OtelRequest>>()
+        );
+    }
+
+    #[test]
+    fn the_state_round_trips_method_version_status_and_size() {
+        let mut request = OtelMetrics::new(None, &[1.0], 10).start(
+            &Method::from_bytes(b"PURGE").unwrap(),
+            Transport::Https,
+            Version::HTTP_2,
+            None,
+        );
+        assert_eq!((request.method(), request.version()), (OTEL_OTHER, "2"));
+        assert_eq!((request.status(), request.request_size()), (None, None));
+        request.on_status(http::StatusCode::BAD_GATEWAY);
+        let key = SeriesKey {
+            request,
+            route: LabelValue::new(UNNAMED_VIEW),
+        };
+        let labels = key.labels();
+        assert_eq!(labels.http_route, "");
+        assert_eq!(labels.http_response_status_code, "502");
+        assert_eq!(labels.error_type, "502");
+        assert_eq!(labels.url_scheme, "https");
     }
 
     #[test]

@@ -581,6 +581,11 @@ impl ViewHandles {
         self.labels.view.as_str()
     }
 
+    /// The view label as a shared value, for label sets that keep it (cloning never allocates).
+    pub(crate) fn view_label(&self) -> &LabelValue {
+        &self.labels.view
+    }
+
     fn by_transport_counter(&self, recorder: &Recorder, transport: Transport) -> RequestCounter {
         self.by_transport[transport.index()]
             .get_or_init(|| {
