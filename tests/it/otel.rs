@@ -363,6 +363,43 @@ async fn label_sets_beyond_the_cap_fold_into_one_overflow_series_and_are_counted
 }
 
 #[tokio::test]
+async fn request_body_sizes_are_observed_without_taking_label_sets() {
+    let metrics = Metrics::builder()
+        .naming(Naming::OpenTelemetry)
+        .max_label_sets(1)
+        .build()
+        .unwrap();
+    for size in [0, 10, 2_000] {
+        let post = Request::builder()
+            .method(Method::POST)
+            .uri("/unnamed")
+            .header("content-length", size.to_string())
+            .body(Full::new(Bytes::from(vec![b'x'; size])))
+            .unwrap();
+        send(&metrics, post).await.unwrap();
+    }
+    let samples = samples(&metrics);
+    assert_eq!(count(&samples, &[("http_request_method", "POST")]), 3.0);
+    assert_eq!(
+        total(
+            &samples,
+            "http_server_request_body_size_bytes_sum",
+            &[("http_request_method", "POST")]
+        ),
+        2_010.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "http_route")]
+        ),
+        None,
+        "distinct body sizes were taken for distinct label sets"
+    );
+}
+
+#[tokio::test]
 async fn the_text_exposition_matches_prometheus_client_byte_for_byte() {
     let metrics = otel();
     send(&metrics, request(Method::GET, "/users/7")).await.unwrap();
