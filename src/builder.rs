@@ -688,6 +688,14 @@ impl MetricsBuilder {
             check_otel_options(&self.config.recording)?;
         }
         check_buckets("size_buckets", &self.config.recording.size_buckets)?;
+        if let Some((input, problem)) = self
+            .config
+            .recording
+            .native_histograms
+            .and_then(|native| native.problem())
+        {
+            return Err(ConfigError::new("native_histograms", input, problem));
+        }
         check_view_buckets(&self.config.recording.view_latency_buckets)?;
         if let Some(path) = &self.config.exposition.metrics_path {
             check_path("metrics_path", path)?;

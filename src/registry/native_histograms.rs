@@ -36,6 +36,15 @@ pub struct NativeHistograms {
     keep_classic: bool,
     schema: i8,
     max_buckets: usize,
+    /// A value outside the valid range, kept so that `build()` refuses it by name.
+    refused: Option<Refused>,
+}
+
+/// A setting [`MetricsBuilder::build`](crate::MetricsBuilder::build) refuses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Refused {
+    Schema(i8),
+    Factor(f64),
 }
 
 /// Prometheus's valid schemas: a bucket grows by `2^(2^-schema)`.
@@ -55,6 +64,7 @@ impl NativeHistograms {
             keep_classic: true,
             schema: 3,
             max_buckets: 160,
+            refused: None,
         }
     }
 
@@ -73,29 +83,42 @@ impl NativeHistograms {
     }
 
     /// Sets the resolution as a schema from -4 (each bucket 65 536 times the previous) to 8
-    /// (0.27 %); values outside are clamped.
+    /// (0.27 %), the range Prometheus accepts; [`build`](crate::MetricsBuilder::build) refuses
+    /// any other value, naming it.
     ///
     /// ```
-    /// let native = tower_prometheus::NativeHistograms::native_only().schema(12);
-    /// assert_eq!(native.schema_value(), 8);
+    /// use tower_prometheus::{Metrics, NativeHistograms};
+    ///
+    /// assert_eq!(NativeHistograms::native_only().schema(5).schema_value(), 5);
+    /// let refused = Metrics::builder().native_histograms(NativeHistograms::native_only().schema(12)).build();
+    /// let error = refused.unwrap_err();
+    /// assert_eq!((error.option(), error.input()), ("native_histograms", "schema(12)"));
     /// ```
     #[must_use]
     pub fn schema(mut self, schema: i8) -> Self {
+        // The last resolution setting wins, its refusal with it.
+        self.refused = (!SCHEMAS.contains(&schema)).then_some(Refused::Schema(schema));
         self.schema = schema.clamp(*SCHEMAS.start(), *SCHEMAS.end());
         self
     }
 
     /// Sets the resolution as the largest growth factor between neighbouring buckets you
     /// accept (1.1 = at most 10 %); the finest schema whose factor is not above it is used.
-    /// Factors not above 1 (or not finite) give the finest schema.
+    /// [`build`](crate::MetricsBuilder::build) refuses a factor not above 1 or NaN: no bucket
+    /// can grow by that.
     ///
     /// ```
-    /// let native = tower_prometheus::NativeHistograms::classic_and_native().bucket_factor(1.1);
+    /// use tower_prometheus::{Metrics, NativeHistograms};
+    ///
+    /// let native = NativeHistograms::classic_and_native().bucket_factor(1.1);
     /// assert_eq!(native.schema_value(), 3);
     /// assert_eq!(native.bucket_factor(2.0).schema_value(), 0);
+    /// let refused = Metrics::builder().native_histograms(native.bucket_factor(0.5)).build();
+    /// assert_eq!(refused.unwrap_err().input(), "bucket_factor(0.5)");
     /// ```
     #[must_use]
     pub fn bucket_factor(mut self, factor: f64) -> Self {
+        self.refused = (factor.is_nan() || factor <= 1.0).then_some(Refused::Factor(factor));
         self.schema = SCHEMAS
             .rev()
             .map(|schema| (schema, 2f64.powi(-i32::from(schema)).exp2()))
@@ -138,6 +161,20 @@ impl NativeHistograms {
         self.max_buckets
     }
 
+    /// The refused setting, as given, and why: `build()` turns it into a `ConfigError`.
+    pub(crate) fn problem(&self) -> Option<(String, &'static str)> {
+        match self.refused? {
+            Refused::Schema(schema) => Some((
+                format!("schema({schema})"),
+                "Prometheus accepts schemas from -4 to 8; 8 is the finest resolution",
+            )),
+            Refused::Factor(factor) => Some((
+                format!("bucket_factor({factor})"),
+                "a growth factor must be a number above 1, such as 1.1 for buckets at most 10 % apart",
+            )),
+        }
+    }
+
     /// Whether classic buckets are kept beside the native ones.
     pub(crate) fn keeps_classic_buckets(&self) -> bool {
         self.keep_classic
@@ -172,5 +209,22 @@ mod tests {
         assert_eq!(schema(f64::NAN), 8);
         assert_eq!(schema(f64::INFINITY), -4);
         assert_eq!(schema(1e300), -4);
+    }
+
+    #[test]
+    fn settings_out_of_range_are_kept_for_build_to_refuse() {
+        let native = NativeHistograms::native_only;
+        assert_eq!(native().schema(8).problem(), None);
+        assert_eq!(native().schema(-4).problem(), None);
+        assert_eq!(native().bucket_factor(1e300).problem(), None);
+        for refused in [
+            native().schema(9),
+            native().schema(-5),
+            native().bucket_factor(1.0),
+            native().bucket_factor(-5.0),
+            native().bucket_factor(f64::NAN),
+        ] {
+            assert!(refused.problem().is_some(), "{refused:?}");
+        }
     }
 }

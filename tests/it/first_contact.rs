@@ -197,6 +197,35 @@ fn bucket_lists_that_are_empty_not_finite_or_unsorted_are_refused() {
 }
 
 #[test]
+fn native_histogram_settings_prometheus_cannot_use_are_refused_not_clamped() {
+    use tower_prometheus::NativeHistograms;
+    let native = NativeHistograms::classic_and_native;
+    let refused = [
+        (native().schema(9), "schema(9)"),
+        (native().schema(-5), "schema(-5)"),
+        (native().bucket_factor(1.0), "bucket_factor(1)"),
+        (native().bucket_factor(0.5), "bucket_factor(0.5)"),
+        (native().bucket_factor(f64::NAN), "bucket_factor(NaN)"),
+    ];
+    for (native, input) in refused {
+        assert_refused(
+            Metrics::builder().native_histograms(native),
+            "native_histograms",
+            input,
+        );
+    }
+    // The last resolution setting wins.
+    assert!(Metrics::builder()
+        .native_histograms(native().schema(12).schema(8))
+        .build()
+        .is_ok());
+    assert!(Metrics::builder()
+        .native_histograms(native().bucket_factor(1e300))
+        .build()
+        .is_ok());
+}
+
+#[test]
 fn bearer_tokens_no_scraper_could_send_are_refused_and_never_shown() {
     for token in ["", " padded", "padded ", "tab\there", "line\nbreak", "naïve"] {
         let error = refused(Metrics::builder().metrics_bearer_token(token));
