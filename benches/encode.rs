@@ -12,6 +12,9 @@
 //! encoding, for zlib-rs (the crate's backend) and miniz_oxide (flate2's default backend, the
 //! one the crate used before).
 
+#[path = "support/criterion_report.rs"]
+mod criterion_report;
+
 use std::hint::black_box;
 use std::io::Write;
 use std::time::Duration;
@@ -363,16 +366,7 @@ fn main() {
 
 /// The median time of `function` at `series`, in ms, from criterion's report of this run.
 fn median_ms(function: &str, series: usize) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
-    let path = std::path::Path::new(&target)
-        .join("criterion")
-        .join(GROUP)
-        .join(function)
-        .join(series.to_string())
-        .join("new")
-        .join("estimates.json");
-    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    Some(estimates["median"]["point_estimate"].as_f64()? / 1e6)
+    Some(criterion_report::median_ns(&[GROUP, function, &series.to_string()])? / 1e6)
 }
 
 fn print_summary() {

@@ -6,6 +6,9 @@
 //! Run: `cargo bench --features metrics --bench facade`. After criterion's output, a summary
 //! prints each operation's median per record and ours over metrics-exporter-prometheus's.
 
+#[path = "support/criterion_report.rs"]
+mod criterion_report;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -93,15 +96,7 @@ fn main() {
 
 /// The median time of one record by `function`, in ns, from criterion's report of this run.
 fn median_ns_per_record(function: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
-    let path = std::path::Path::new(&target)
-        .join("criterion")
-        .join(GROUP)
-        .join(function)
-        .join("new")
-        .join("estimates.json");
-    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    Some(estimates["median"]["point_estimate"].as_f64()? / BATCH as f64)
+    Some(criterion_report::median_ns(&[GROUP, function])? / BATCH as f64)
 }
 
 fn print_summary() {

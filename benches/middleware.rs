@@ -7,6 +7,9 @@
 //! then, when `valgrind` is installed, the instructions per request of each variant (this
 //! binary run again under callgrind with `MIDDLEWARE_FIXED_RUN`).
 
+#[path = "support/criterion_report.rs"]
+mod criterion_report;
+
 use std::hint::black_box;
 use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, Instant};
@@ -439,15 +442,7 @@ fn print_instruction_counts() {
 
 /// The median time per request of `function`, from criterion's report of this run.
 fn median_ns(function: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
-    let path = std::path::Path::new(&target)
-        .join("criterion")
-        .join(GROUP)
-        .join(function)
-        .join("new")
-        .join("estimates.json");
-    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    estimates["median"]["point_estimate"].as_f64()
+    criterion_report::median_ns(&[GROUP, function])
 }
 
 fn print_summary() {
