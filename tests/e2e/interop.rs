@@ -27,20 +27,14 @@ impl prometheus::core::Collector for RpcSummary {
     }
 
     fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
-        let mut quantile = prometheus::proto::Quantile::default();
-        quantile.set_quantile(0.99);
-        quantile.set_value(0.75);
-        let mut summary = prometheus::proto::Summary::default();
-        summary.set_sample_count(8);
-        summary.set_sample_sum(2.5);
-        summary.set_quantile(vec![quantile]);
-        let mut metric = prometheus::proto::Metric::default();
-        metric.set_summary(summary);
-        let mut family = prometheus::proto::MetricFamily::default();
-        family.set_name("legacy_rpc_seconds".to_owned());
-        family.set_help("RPC time".to_owned());
-        family.set_field_type(prometheus::proto::MetricType::SUMMARY);
-        family.set_metric(vec![metric]);
+        let family = support::rust_prometheus::summary_family(
+            "legacy_rpc_seconds",
+            "RPC time",
+            &[],
+            (0.99, 0.75),
+            8,
+            2.5,
+        );
         vec![family]
     }
 }

@@ -410,23 +410,14 @@ mod prometheus_crate {
         }
 
         fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
-            let mut quantile = prometheus::proto::Quantile::default();
-            quantile.set_quantile(0.5);
-            quantile.set_value(0.25);
-            let mut summary = prometheus::proto::Summary::default();
-            summary.set_sample_count(4);
-            summary.set_sample_sum(1.5);
-            summary.set_quantile(vec![quantile]);
-            let mut label = prometheus::proto::LabelPair::default();
-            label.set_name("route".to_owned());
-            label.set_value("/a".to_owned());
-            let mut metric = prometheus::proto::Metric::from_label(vec![label]);
-            metric.set_summary(summary);
-            let mut family = prometheus::proto::MetricFamily::default();
-            family.set_name("legacy_rpc_seconds".to_owned());
-            family.set_help("RPC time".to_owned());
-            family.set_field_type(prometheus::proto::MetricType::SUMMARY);
-            family.set_metric(vec![metric]);
+            let family = crate::support::rust_prometheus::summary_family(
+                "legacy_rpc_seconds",
+                "RPC time",
+                &[("route", "/a")],
+                (0.5, 0.25),
+                4,
+                1.5,
+            );
             let mut untyped = prometheus::proto::Untyped::default();
             untyped.set_value(7.0);
             let metric = prometheus::proto::Metric {

@@ -19,4 +19,6 @@ pub(crate) mod exposition;
 pub(crate) mod http;
 pub(crate) mod monitoring;
 pub(crate) mod prometheus;
+#[cfg(feature = "prometheus")]
+pub(crate) mod rust_prometheus;
 pub(crate) mod tools;
