@@ -12,6 +12,8 @@ use crate::exposition::EncodeErrorPolicy;
 use crate::metrics::Config;
 use crate::registry::config::ViewResolver;
 use crate::registry::exemplars::TraceIdSource;
+use crate::registry::labels::MAX_REQUEST_LABELS;
+use crate::registry::request_labels::RequestLabelRule;
 use crate::registry::names::{label_name_problem, metric_name_problem, RESERVED_LABEL_NAMES};
 use crate::{Metrics, NativeHistograms, RequestHead, ViewName};
 
@@ -453,6 +455,68 @@ impl MetricsBuilder {
         self
     }
 
+    /// Adds a label taken from each request, such as a tenant, an API version or a team, to
+    /// the families labelled by view and method: `…_requests_total_by_view_transport_method`,
+    /// `…_responses_total_by_status_view_method`, `…_requests_latency_seconds_by_view_method`,
+    /// `…_requests_in_flight_by_view_method` (gauge) and `…_requests_cancelled` (and the opt-in
+    /// whole-response duration histogram, which shares their labels). The label comes after
+    /// the family's own labels, in the order declared.
+    ///
+    /// `value` reads the request's [`RequestHead`] when it arrives and returns a value
+    /// borrowed from it (no allocation per request). A request for which it returns `None` or
+    /// an empty value gets the empty value `name=""`, which Prometheus treats as "label
+    /// absent" (`{tenant=""}` selects those requests). The first `max_values` distinct values
+    /// get their own series; later ones are recorded as `<overflow>` and every such request is
+    /// counted in `http_metrics_label_overflow_total{label="<name>"}`, like every other fold.
+    /// The combinations of a view, a method and the request labels' values also count
+    /// against [`max_label_sets`](Self::max_label_sets); beyond it a combination records
+    /// `<overflow>` for every request label, counted the same way.
+    ///
+    /// Up to four request labels may be declared. [`build`](Self::build) refuses a name
+    /// Prometheus rejects, a name the families already use (see
+    /// [`const_label`](Self::const_label)) or a constant label also uses, a name declared
+    /// twice, a fifth label, a `max_values` of 0, and request labels under
+    /// [`Naming::OpenTelemetry`](crate::Naming::OpenTelemetry), which does not expose these
+    /// families.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder()
+    ///     .request_label("tenant", |head| head.headers().get("x-tenant")?.to_str().ok(), 100)
+    ///     .build()
+    ///     .unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::from("hello")))
+    /// });
+    /// let request = Request::get("/").header("x-tenant", "acme").body(String::new()).unwrap();
+    /// app.clone().oneshot(request).await.unwrap();
+    /// app.oneshot(Request::get("/").body(String::new()).unwrap()).await.unwrap();
+    ///
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains(
+    ///     r#"http_responses_total_by_status_view_method_total{status="200",view="<unnamed view>",method="GET",tenant="acme"} 1"#
+    /// ), "{text}");
+    /// assert!(text.contains(
+    ///     r#"http_responses_total_by_status_view_method_total{status="200",view="<unnamed view>",method="GET",tenant=""} 1"#
+    /// ), "{text}");
+    /// # }
+    /// ```
+    pub fn request_label<F>(mut self, name: impl Into<String>, value: F, max_values: usize) -> Self
+    where
+        F: for<'a> Fn(&RequestHead<'a>) -> Option<&'a str> + Send + Sync + 'static,
+    {
+        self.config
+            .recording
+            .request_labels
+            .push(RequestLabelRule::new(name.into(), Arc::new(value), max_values));
+        self
+    }
+
     /// Trusts a forwarded-proto header (such as `X-Forwarded-Proto`) for the `transport`
     /// label. Off by default: clients can send any header, so only name one your proxy sets.
     ///
@@ -707,7 +771,7 @@ impl MetricsBuilder {
             check_path("exclude_path_prefix", prefix)?;
         }
         for (index, (name, _)) in self.config.const_labels.iter().enumerate() {
-            check_const_label(name)?;
+            check_label_name("const_label", name)?;
             if self.config.naming == crate::Naming::OpenTelemetry
                 && crate::registry::otel::OTEL_LABEL_NAMES.contains(&name.as_str())
             {
@@ -729,6 +793,7 @@ impl MetricsBuilder {
                 ));
             }
         }
+        check_request_labels(&self.config)?;
         if let Some(token) = self.bearer_token.take() {
             check_bearer_token(&token)?;
             self.config.exposition.metrics_bearer_token = Some(BearerToken::new(token));
@@ -805,6 +870,7 @@ fn check_otel_options(recording: &crate::registry::config::RecordingConfig) -> R
             recording.response_duration_histogram,
         ),
         ("group_status_codes", recording.group_status_codes),
+        ("request_label", !recording.request_labels.is_empty()),
     ];
     match django_only.iter().find(|(_, set)| *set) {
         Some(&(option, _)) => Err(ConfigError::new(
@@ -817,13 +883,40 @@ fn check_otel_options(recording: &crate::registry::config::RecordingConfig) -> R
     }
 }
 
-fn check_const_label(name: &str) -> Result<(), ConfigError> {
+fn check_request_labels(config: &Config) -> Result<(), ConfigError> {
+    const OPTION: &str = "request_label";
+    let rules = &config.recording.request_labels;
+    for (index, rule) in rules.iter().enumerate() {
+        let name = rule.name.as_str();
+        check_label_name(OPTION, name)?;
+        let problem = if index >= MAX_REQUEST_LABELS {
+            Some("at most four request labels can be declared; every label multiplies the series of five families")
+        } else if rules[..index].iter().any(|earlier| earlier.name == name) {
+            Some("this request label is declared twice; keep one")
+        } else if config.const_labels.iter().any(|(constant, _)| constant == name) {
+            Some("a constant label already has this name, and a label twice in one series makes Prometheus drop the scrape; choose another name")
+        } else if rule.max_values == 0 {
+            Some("`max_values` is 0, which would record every value as `<overflow>`; allow at least 1 value")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let input = format!("{name} (max_values {})", rule.max_values);
+            return Err(ConfigError::new(OPTION, input, problem));
+        }
+    }
+    Ok(())
+}
+
+/// A label name of the user's (`const_label`, `request_label`): valid, and not one the
+/// families already use.
+fn check_label_name(option: &'static str, name: &str) -> Result<(), ConfigError> {
     if let Some(problem) = label_name_problem(name) {
-        return Err(ConfigError::new("const_label", name, problem));
+        return Err(ConfigError::new(option, name, problem));
     }
     if RESERVED_LABEL_NAMES.contains(&name) {
         return Err(ConfigError::new(
-            "const_label",
+            option,
             name,
             "the HTTP families already use this label name, and a label twice in one series makes \
              Prometheus drop the scrape; choose another name (such as `service` or `app_view`)",

@@ -219,7 +219,12 @@ impl Metrics {
             process.register_collector(Box::new(crate::process::ProcessCollector::new()));
             custom_parts.push(process);
         }
-        let recorder = Recorder::new(families, recording.max_label_sets, ViewBuckets::new(&recording));
+        let recorder = Recorder::new(
+            families,
+            recording.max_label_sets,
+            ViewBuckets::new(&recording),
+            &recording.request_labels,
+        );
         Self {
             shared: Arc::new(Shared {
                 recording,

@@ -107,7 +107,7 @@ impl RequestTracker {
         if let Some(length) = request_length {
             families.request_body_bytes.observe(length as f64);
         }
-        let view_id = recorder.view(view, method);
+        let view_id = recorder.request_view(view, method, request);
         let handles = recorder.handles(view_id);
         recorder.note_use(handles);
         recorder.in_flight(handles).inc();
@@ -269,7 +269,7 @@ impl RequestTracker {
     fn switch_view(&mut self, view: &str) {
         if view != self.view().view() {
             let recorder = &self.shared.recorder();
-            let view_id = recorder.view(view, self.method);
+            let view_id = recorder.switched_view(view, self.method, self.view());
             recorder.note_use(recorder.handles(view_id));
             self.switched_view = Some(view_id);
         }

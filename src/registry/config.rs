@@ -8,6 +8,7 @@ use super::exclusions::Exclusions;
 use super::exemplars::TraceIdSource;
 use super::labels::ViewName;
 use super::native_histograms::NativeHistograms;
+use super::request_labels::RequestLabelRule;
 
 /// django-prometheus's `PROMETHEUS_LATENCY_BUCKETS`, in seconds.
 ///
@@ -99,6 +100,7 @@ pub(crate) struct RecordingConfig {
     pub(crate) max_label_sets: usize,
     pub(crate) native_histograms: Option<NativeHistograms>,
     pub(crate) trace_id_source: Option<TraceIdSource>,
+    pub(crate) request_labels: Vec<RequestLabelRule>,
 }
 
 impl Default for RecordingConfig {
@@ -115,6 +117,7 @@ impl Default for RecordingConfig {
             max_label_sets: DEFAULT_MAX_LABEL_SETS,
             native_histograms: None,
             trace_id_source: None,
+            request_labels: Vec::new(),
         }
     }
 }

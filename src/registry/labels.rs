@@ -322,6 +322,93 @@ impl EncodeLabelValue for LabelValue {
     }
 }
 
+/// The `view` of a label set keyed by view and method, carrying the values of the request
+/// labels (`MetricsBuilder::request_label`) when some are declared, which are exposed after
+/// the set's own labels. One pointer wide: every family of a `(view, method, values)` series
+/// shares it, and a label set holding it is no larger than one holding the view alone.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ViewLabel(Arc<ViewLabelParts>);
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ViewLabelParts {
+    view: LabelValue,
+    request: Option<Box<RequestLabelValues>>,
+}
+
+/// The request labels of one series: the declared names, in order, and this series' values.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RequestLabelValues {
+    pub(crate) names: Arc<[LabelValue]>,
+    pub(crate) values: Box<[LabelValue]>,
+    /// The values' ids in their labels' value maps, with which the response's view (when
+    /// it differs from the request's) finds the same values again without reading the
+    /// request a second time.
+    pub(crate) ids: RequestValueIds,
+}
+
+/// The ids of one request's request-label values (unused labels are 0).
+pub(crate) type RequestValueIds = [u32; MAX_REQUEST_LABELS];
+
+/// How many request labels `MetricsBuilder::request_label` accepts.
+pub(crate) const MAX_REQUEST_LABELS: usize = 4;
+
+impl ViewLabel {
+    /// A view without request labels.
+    pub(crate) fn new(view: LabelValue) -> Self {
+        Self(Arc::new(ViewLabelParts { view, request: None }))
+    }
+
+    /// A view with the values of the request labels.
+    pub(crate) fn with_request_labels(view: LabelValue, request: RequestLabelValues) -> Self {
+        Self(Arc::new(ViewLabelParts {
+            view,
+            request: Some(Box::new(request)),
+        }))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.view.as_str()
+    }
+
+    /// The view alone, for label sets that carry no request labels.
+    pub(crate) fn view(&self) -> &LabelValue {
+        &self.0.view
+    }
+
+    pub(crate) fn request_labels(&self) -> Option<&RequestLabelValues> {
+        self.0.request.as_deref()
+    }
+
+    fn encode_request_labels(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
+        if let Some(request) = self.request_labels() {
+            for (name, value) in request.names.iter().zip(request.values.iter()) {
+                encode_label(encoder, name.as_str(), value)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn for_each_request_label(&self, visit: &mut impl FnMut(&str, LabelText<'_>)) {
+        if let Some(request) = self.request_labels() {
+            for (name, value) in request.names.iter().zip(request.values.iter()) {
+                visit(name.as_str(), value.label_text());
+            }
+        }
+    }
+}
+
+impl EncodeLabelValue for ViewLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        self.0.view.encode(encoder)
+    }
+}
+
+impl AsLabelText for ViewLabel {
+    fn label_text(&self) -> LabelText<'_> {
+        self.0.view.label_text()
+    }
+}
+
 /// Extracts the `charset` parameter of a `Content-Type`, if any, as written (the recorder
 /// compares it case-insensitively, so no lower-cased copy is allocated per response).
 ///
@@ -389,7 +476,10 @@ pub(crate) fn encode_label(
 }
 
 macro_rules! label_set {
-    ($(#[$doc:meta])* $name:ident { $($field:ident : $ty:ty => $key:literal),+ $(,)? }) => {
+    (
+        $(#[$doc:meta])* $name:ident { $($field:ident : $ty:ty => $key:literal),+ $(,)? }
+        $(then the request labels of $requests:ident)?
+    ) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash)]
         pub(crate) struct $name {
@@ -399,13 +489,15 @@ macro_rules! label_set {
         impl EncodeLabelSet for $name {
             fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
                 $(encode_label(encoder, $key, &self.$field)?;)+
+                $(self.$requests.encode_request_labels(encoder)?;)?
                 Ok(())
             }
         }
 
         impl LabelFields for $name {
-            fn for_each_label(&self, mut visit: impl FnMut(&'static str, LabelText<'_>)) {
+            fn for_each_label(&self, mut visit: impl FnMut(&str, LabelText<'_>)) {
                 $(visit($key, self.$field.label_text());)+
+                $(self.$requests.for_each_request_label(&mut visit);)?
             }
         }
     };
@@ -440,7 +532,7 @@ pub(crate) trait AsLabelText {
 
 /// A label set of ours, read out pair by pair, in exposition order.
 pub(crate) trait LabelFields {
-    fn for_each_label(&self, visit: impl FnMut(&'static str, LabelText<'_>));
+    fn for_each_label(&self, visit: impl FnMut(&str, LabelText<'_>));
 }
 
 impl AsLabelText for MethodLabel {
@@ -486,28 +578,31 @@ label_set!(
     TransportLabels { transport: Transport => "transport" }
 );
 label_set!(
-    /// `{view, method}`
-    ViewMethodLabels { view: LabelValue => "view", method: MethodLabel => "method" }
+    /// `{view, method, <request labels>}`
+    ViewMethodLabels { view: ViewLabel => "view", method: MethodLabel => "method" }
+    then the request labels of view
 );
 label_set!(
-    /// `{view, transport, method}`
+    /// `{view, transport, method, <request labels>}`
     ViewTransportMethodLabels {
-        view: LabelValue => "view",
+        view: ViewLabel => "view",
         transport: Transport => "transport",
         method: MethodLabel => "method",
     }
+    then the request labels of view
 );
 label_set!(
     /// `{status}`
     StatusLabels { status: StatusLabel => "status" }
 );
 label_set!(
-    /// `{status, view, method}`
+    /// `{status, view, method, <request labels>}`
     StatusViewMethodLabels {
         status: StatusLabel => "status",
-        view: LabelValue => "view",
+        view: ViewLabel => "view",
         method: MethodLabel => "method",
     }
+    then the request labels of view
 );
 label_set!(
     /// `{charset}`
@@ -522,8 +617,8 @@ label_set!(
     ViewLabels { view: LabelValue => "view" }
 );
 label_set!(
-    /// `{label}`: which label of ours was folded into [`OVERFLOW`].
-    OverflowLabels { label: &'static str => "label" }
+    /// `{label}`: which label of ours (or which request label) was folded into [`OVERFLOW`].
+    OverflowLabels { label: LabelValue => "label" }
 );
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub(crate) mod names;
 mod native_histograms;
 pub(crate) mod otel;
 pub(crate) mod recorder;
+pub(crate) mod request_labels;
 pub(crate) mod view_buckets;
 
 pub use config::{DEFAULT_LATENCY_BUCKETS, DEFAULT_MAX_LABEL_SETS, DEFAULT_SIZE_BUCKETS};

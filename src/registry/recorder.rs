@@ -29,14 +29,17 @@ use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, Trac
 use super::families::HttpFamilies;
 use super::labels::{
     charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels,
-    StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels, ViewLabels,
-    ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW, UNNAMED_VIEW,
+    RequestLabelValues, StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels,
+    TypeLabels, ViewLabel, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
+    UNNAMED_VIEW,
 };
+use super::request_labels::{RequestLabelRule, RequestLabels};
 use super::view_buckets::ViewBuckets;
 use crate::primitives::capped_map::{Admission, CappedMap};
 use crate::primitives::snapshot_family::SnapshotFamily;
 use crate::primitives::stripes::{MaybeStripedCounter, StripedCounter};
 use crate::primitives::view_arena::{ViewArena, ViewId};
+use crate::RequestHead;
 
 type MethodSlots = [OnceLock<ViewId>; MethodLabel::COUNT];
 type IndexedView = (LabelValue, Arc<MethodSlots>);
@@ -82,6 +85,7 @@ pub(crate) struct Recorder {
     error_types: CappedMap<&'static str, Counter>,
     overflow_folds: [OnceLock<Counter>; FoldedLabel::COUNT],
     view_buckets: ViewBuckets,
+    request_labels: Option<RequestLabels>,
 }
 
 /// Which of our labels an overflow fold replaced.
@@ -124,7 +128,12 @@ pub(crate) struct ViewHandles {
 }
 
 impl Recorder {
-    pub(crate) fn new(families: HttpFamilies, max_label_sets: usize, view_buckets: ViewBuckets) -> Self {
+    pub(crate) fn new(
+        families: HttpFamilies,
+        max_label_sets: usize,
+        view_buckets: ViewBuckets,
+        request_labels: &[RequestLabelRule],
+    ) -> Self {
         Self {
             families,
             // Calibrates once per process (about half a millisecond): here rather than in some
@@ -150,6 +159,7 @@ impl Recorder {
             error_types: CappedMap::new(max_label_sets),
             overflow_folds: Default::default(),
             view_buckets,
+            request_labels: RequestLabels::new(request_labels, max_label_sets),
         }
     }
 
@@ -194,6 +204,53 @@ impl Recorder {
             return id;
         }
         self.indexed_or_new_view(view, method)
+    }
+
+    /// The id of the handles for a request's `(view, method)` and, when request labels are
+    /// declared, the request's values of them.
+    #[inline]
+    pub(crate) fn request_view(&self, view: &str, method: MethodLabel, request: &RequestHead<'_>) -> ViewId {
+        let id = self.view(view, method);
+        match &self.request_labels {
+            None => id,
+            Some(labels) => self.with_request_labels(labels, id, request),
+        }
+    }
+
+    #[inline(never)]
+    fn with_request_labels(&self, labels: &RequestLabels, view: ViewId, request: &RequestHead<'_>) -> ViewId {
+        let values = labels.values(request, &self.families);
+        labels.view(
+            view,
+            values.ids,
+            || values.label_values(labels),
+            &self.families,
+            |request_values| self.push_combination(view, request_values),
+        )
+    }
+
+    /// The id of the handles for the response's view when it differs from the request's
+    /// (`current`): the same request-label values, under the response's view.
+    pub(crate) fn switched_view(&self, view: &str, method: MethodLabel, current: &ViewHandles) -> ViewId {
+        let id = self.view(view, method);
+        match (&self.request_labels, current.labels.view.request_labels()) {
+            (Some(labels), Some(values)) => labels.view(
+                id,
+                values.ids,
+                || values.values.to_vec(),
+                &self.families,
+                |request_values| self.push_combination(id, request_values),
+            ),
+            _ => id,
+        }
+    }
+
+    /// New handles for `view`'s pair with request-label values.
+    fn push_combination(&self, view: ViewId, request_values: RequestLabelValues) -> ViewId {
+        let base = self.handles(view);
+        let label = ViewLabel::with_request_labels(base.labels.view.view().clone(), request_values);
+        self.handles
+            .push(ViewHandles::new(label, base.labels.method, base.folded))
     }
 
     fn indexed_or_new_view(&self, view: &str, method: MethodLabel) -> ViewId {
@@ -280,7 +337,8 @@ impl Recorder {
             let mut created = false;
             let id = slot.get_or_init(|| {
                 created = true;
-                self.handles.push(ViewHandles::new(view.clone(), method, false))
+                self.handles
+                    .push(ViewHandles::new(ViewLabel::new(view.clone()), method, false))
             });
             if !created {
                 self.view_method_pairs.fetch_sub(1, Ordering::Relaxed);
@@ -294,7 +352,7 @@ impl Recorder {
     fn overflow_view_id(&self, method: MethodLabel) -> ViewId {
         *self.overflow_view[method.index()].get_or_init(|| {
             self.handles
-                .push(ViewHandles::new(LabelValue::new(OVERFLOW), method, true))
+                .push(ViewHandles::new(ViewLabel::new(LabelValue::new(OVERFLOW)), method, true))
         })
     }
 
@@ -307,7 +365,7 @@ impl Recorder {
         self.overflow_folds[label as usize]
             .get_or_init(|| {
                 self.families.label_overflow.get_or_create_owned(&OverflowLabels {
-                    label: label.as_str(),
+                    label: LabelValue::new(label.as_str()),
                 })
             })
             .inc();
@@ -417,7 +475,7 @@ impl Recorder {
             .exceptions
             .get_or_init(|| {
                 self.families.exceptions_by_view.get_or_create_owned(&ViewLabels {
-                    view: handles.labels.view.clone(),
+                    view: handles.labels.view.view().clone(),
                 })
             })
             .inc();
@@ -560,7 +618,7 @@ impl Recorder {
 }
 
 impl ViewHandles {
-    fn new(view: LabelValue, method: MethodLabel, folded: bool) -> Self {
+    fn new(view: ViewLabel, method: MethodLabel, folded: bool) -> Self {
         let labels = ViewMethodLabels { view, method };
         Self {
             latency: OnceLock::new(),
@@ -583,7 +641,7 @@ impl ViewHandles {
 
     /// The view label as a shared value, for label sets that keep it (cloning never allocates).
     pub(crate) fn view_label(&self) -> &LabelValue {
-        &self.labels.view
+        self.labels.view.view()
     }
 
     fn by_transport_counter(&self, recorder: &Recorder, transport: Transport) -> RequestCounter {
