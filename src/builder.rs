@@ -13,8 +13,8 @@ use crate::metrics::Config;
 use crate::registry::config::ViewResolver;
 use crate::registry::exemplars::TraceIdSource;
 use crate::registry::labels::MAX_REQUEST_LABELS;
-use crate::registry::request_labels::RequestLabelRule;
 use crate::registry::names::{label_name_problem, metric_name_problem, RESERVED_LABEL_NAMES};
+use crate::registry::request_labels::RequestLabelRule;
 use crate::{Metrics, NativeHistograms, RequestHead, ViewName};
 
 /// Configures and builds a [`Metrics`]. Every option is optional; [`build`](Self::build)
@@ -458,7 +458,7 @@ impl MetricsBuilder {
     /// Adds a label taken from each request, such as a tenant, an API version or a team, to
     /// the families labelled by view and method: `…_requests_total_by_view_transport_method`,
     /// `…_responses_total_by_status_view_method`, `…_requests_latency_seconds_by_view_method`,
-    /// `…_requests_in_flight_by_view_method` (gauge) and `…_requests_cancelled` (and the opt-in
+    /// `…_requests_in_flight` (gauge) and `…_requests_cancelled_total` (and the opt-in
     /// whole-response duration histogram, which shares their labels). The label comes after
     /// the family's own labels, in the order declared.
     ///
@@ -510,10 +510,11 @@ impl MetricsBuilder {
     where
         F: for<'a> Fn(&RequestHead<'a>) -> Option<&'a str> + Send + Sync + 'static,
     {
-        self.config
-            .recording
-            .request_labels
-            .push(RequestLabelRule::new(name.into(), Arc::new(value), max_values));
+        self.config.recording.request_labels.push(RequestLabelRule::new(
+            name.into(),
+            Arc::new(value),
+            max_values,
+        ));
         self
     }
 

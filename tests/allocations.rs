@@ -186,10 +186,36 @@ fn warm_requests_allocate_nothing_and_new_label_sets_stay_small() {
         views[grid_views - 1]
     )));
 
+    request_labels_warm_requests_allocate_nothing();
     opentelemetry_profile_warm_requests_allocate_nothing();
 
     #[cfg(feature = "metrics")]
     facade_records_through_cached_handles_allocate_nothing();
+}
+
+/// With request labels (a value read from a header and a label without a value), a warm
+/// request allocates nothing, and is recorded under its values.
+fn request_labels_warm_requests_allocate_nothing() {
+    let metrics = Metrics::builder()
+        .request_label(
+            "length",
+            |head| head.headers().get("content-length")?.to_str().ok(),
+            10,
+        )
+        .request_label("tenant", |head| head.headers().get("x-tenant")?.to_str().ok(), 10)
+        .build()
+        .unwrap();
+    let mut layered = ServiceBuilder::new().layer(metrics.layer()).service_fn(handle);
+    drive(&mut layered, requests(10, |_| None, StatusCode::OK));
+    let (blocks, _) = drive(&mut layered, requests(WARM_REQUESTS, |_| None, StatusCode::OK));
+    println!("request labels, warm: {blocks} blocks for {WARM_REQUESTS} requests");
+    assert_eq!(blocks, 0, "request labels allocated on warm requests");
+    let text = metrics.render(Format::PrometheusText).expect("render");
+    let expected = format!(
+        r#"http_responses_total_by_status_view_method_total{{status="200",view="<unnamed view>",method="GET",length="0",tenant=""}} {}"#,
+        WARM_REQUESTS + 10
+    );
+    assert!(text.contains(&expected), "{text}");
 }
 
 /// An error the inner service fails with, allocating nothing itself.

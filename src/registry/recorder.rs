@@ -117,6 +117,9 @@ impl FoldedLabel {
 pub(crate) struct ViewHandles {
     labels: ViewMethodLabels,
     folded: bool,
+    /// Whether these handles' series bypass the caps on series: true for the overflow
+    /// entries, which must always find a series to record into.
+    uncapped: bool,
     latency: OnceLock<LatencyHistogram>,
     response_duration: OnceLock<LatencyHistogram>,
     in_flight: OnceLock<Gauge>,
@@ -225,7 +228,7 @@ impl Recorder {
             values.ids,
             || values.label_values(labels),
             &self.families,
-            |request_values| self.push_combination(view, request_values),
+            |request_values, overflow| self.push_combination(view, request_values, overflow),
         )
     }
 
@@ -239,18 +242,20 @@ impl Recorder {
                 values.ids,
                 || values.values.to_vec(),
                 &self.families,
-                |request_values| self.push_combination(id, request_values),
+                |request_values, overflow| self.push_combination(id, request_values, overflow),
             ),
             _ => id,
         }
     }
 
-    /// New handles for `view`'s pair with request-label values.
-    fn push_combination(&self, view: ViewId, request_values: RequestLabelValues) -> ViewId {
+    /// New handles for `view`'s pair with request-label values; `overflow` for the pair's
+    /// combination that the cap refused, which (like the overflow view) is never capped again.
+    fn push_combination(&self, view: ViewId, request_values: RequestLabelValues, overflow: bool) -> ViewId {
         let base = self.handles(view);
         let label = ViewLabel::with_request_labels(base.labels.view.view().clone(), request_values);
-        self.handles
-            .push(ViewHandles::new(label, base.labels.method, base.folded))
+        let mut handles = ViewHandles::new(label, base.labels.method, base.folded);
+        handles.uncapped |= overflow;
+        self.handles.push(handles)
     }
 
     fn indexed_or_new_view(&self, view: &str, method: MethodLabel) -> ViewId {
@@ -351,8 +356,11 @@ impl Recorder {
 
     fn overflow_view_id(&self, method: MethodLabel) -> ViewId {
         *self.overflow_view[method.index()].get_or_init(|| {
-            self.handles
-                .push(ViewHandles::new(ViewLabel::new(LabelValue::new(OVERFLOW)), method, true))
+            self.handles.push(ViewHandles::new(
+                ViewLabel::new(LabelValue::new(OVERFLOW)),
+                method,
+                true,
+            ))
         })
     }
 
@@ -385,7 +393,7 @@ impl Recorder {
         trace_id: Option<&TraceId>,
     ) {
         let counter = handles.by_transport[transport.index()].get_or_init(|| {
-            if !handles.folded && !Self::admit(&self.view_transport_method_series, self.max_label_sets) {
+            if !handles.uncapped && !Self::admit(&self.view_transport_method_series, self.max_label_sets) {
                 self.fold(FoldedLabel::View);
                 return self
                     .overflow_view_handles(handles.labels.method)
@@ -411,7 +419,8 @@ impl Recorder {
             counter.inc();
             return;
         }
-        let counter = if handles.folded || Self::admit(&self.status_view_method_series, self.max_label_sets) {
+        let counter = if handles.uncapped || Self::admit(&self.status_view_method_series, self.max_label_sets)
+        {
             handles.status_counter(&self.families, status)
         } else {
             self.fold(FoldedLabel::View);
@@ -626,6 +635,7 @@ impl ViewHandles {
             in_flight: OnceLock::new(),
             labels,
             folded,
+            uncapped: folded,
             by_transport: Default::default(),
             cancelled: OnceLock::new(),
             exceptions: OnceLock::new(),

@@ -141,14 +141,14 @@ impl RequestLabels {
 
     /// The handles id of `view` (a `(view, method)` handles id) with `ids` as the request
     /// labels' values, created by `create` on first use; `create` gets the values to expose
-    /// and whether the combination was folded by the cap.
+    /// and whether this is a `(view, method)`'s overflow combination (refused by the cap).
     pub(crate) fn view(
         &self,
         view: ViewId,
         ids: RequestValueIds,
         texts: impl FnOnce() -> Vec<LabelValue>,
         families: &HttpFamilies,
-        create: impl FnOnce(RequestLabelValues) -> ViewId,
+        create: impl FnOnce(RequestLabelValues, bool) -> ViewId,
     ) -> ViewId {
         if let Some(id) = self.combinations.with(&(view, ids), |id| *id) {
             return id;
@@ -163,7 +163,7 @@ impl RequestLabels {
         ids: RequestValueIds,
         texts: impl FnOnce() -> Vec<LabelValue>,
         families: &HttpFamilies,
-        create: impl FnOnce(RequestLabelValues) -> ViewId,
+        create: impl FnOnce(RequestLabelValues, bool) -> ViewId,
     ) -> ViewId {
         let mut create = Some(create);
         let admitted = self.combinations.get_or_insert_within(
@@ -176,7 +176,7 @@ impl RequestLabels {
                     ids,
                 };
                 let create = create.take().expect("a combination is created once");
-                (*key, create(values))
+                (*key, create(values, false))
             },
         );
         if let Some((_, id)) = admitted {
@@ -203,7 +203,7 @@ impl RequestLabels {
                     ids: overflow_ids,
                 };
                 let create = create.take().expect("a combination is created once");
-                (*view, create(values))
+                (*view, create(values, true))
             },
             || unreachable!("the overflow combinations are bounded by the views, not capped"),
         );

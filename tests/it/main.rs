@@ -35,5 +35,6 @@ mod reliability_panics;
 mod reliability_registry;
 mod reliability_server;
 mod request_head;
+mod request_labels;
 mod route_control;
 mod support_exposition;
