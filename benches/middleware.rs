@@ -29,7 +29,8 @@ const GROUP: &str = "middleware";
 /// the difference of two runs with different N, divided by their difference, is the count per
 /// request without the setup. Besides the criterion variants, `tower_prometheus_excluded` (every
 /// request excluded by a prefix), `tower_prometheus_not_excluded` (exclusion rules that match
-/// nothing) and `tower_prometheus_response_duration` price the route-level options.
+/// nothing), `tower_prometheus_response_duration` and `tower_prometheus_request_label` (a label
+/// read from the path's first segment) price the route-level options.
 const FIXED_RUN: &str = "MIDDLEWARE_FIXED_RUN";
 /// When set, the binary prints only the instructions per request of each variant (valgrind
 /// needed), without criterion's measurements.
@@ -323,12 +324,18 @@ fn fixed_run(spec: &str) {
         "tower_prometheus_response_duration" => {
             with_builder(tower_prometheus::Metrics::builder().response_duration_histogram(true))
         }
+        "tower_prometheus_request_label" => with_builder(tower_prometheus::Metrics::builder().request_label(
+            "area",
+            |head| head.uri().path().split('/').nth(1),
+            100,
+        )),
         "tower_prometheus_otel" => {
             with_builder(tower_prometheus::Metrics::builder().naming(tower_prometheus::Naming::OpenTelemetry))
         }
         other => panic!(
             "unknown variant {other}: expected one of {VARIANTS:?}, tower_prometheus_excluded, \
-             tower_prometheus_not_excluded, tower_prometheus_response_duration or tower_prometheus_otel"
+             tower_prometheus_not_excluded, tower_prometheus_response_duration, tower_prometheus_request_label \
+             or tower_prometheus_otel"
         ),
     };
     run(&runtime, &app, 100);
