@@ -241,8 +241,20 @@ fn bearer_tokens_no_scraper_could_send_are_refused_and_never_shown() {
 
 #[test]
 fn the_defaults_are_valid() {
-    assert!(MetricsBuilder::new().build().is_ok());
-    let _ = Metrics::new();
+    let built = MetricsBuilder::new().build().expect("the defaults are valid");
+    // `Metrics::new()` is the same configuration, and cannot fail.
+    let new = Metrics::new();
+    for metrics in [&built, &new] {
+        assert_eq!(metrics.metrics_path(), Some("/metrics"));
+    }
+    let families = |metrics: &Metrics| {
+        let text = metrics.render(Format::PrometheusText).unwrap();
+        text.lines()
+            .filter(|line| line.starts_with("# TYPE "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(families(&built), families(&new));
 }
 
 /// Every exposed family name and each sample name it writes, from a full exposition.
