@@ -765,10 +765,10 @@ impl MetricsBuilder {
         if let Some(path) = &self.config.exposition.metrics_path {
             check_path("metrics_path", path)?;
         }
-        for path in &self.config.recording.exclusions.paths {
+        for path in self.config.recording.exclusions.paths() {
             check_path("exclude_path", path)?;
         }
-        for prefix in &self.config.recording.exclusions.prefixes {
+        for prefix in self.config.recording.exclusions.prefixes() {
             check_path("exclude_path_prefix", prefix)?;
         }
         for (index, (name, _)) in self.config.const_labels.iter().enumerate() {

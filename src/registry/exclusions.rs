@@ -14,10 +14,10 @@ type ExcludeRequest = dyn Fn(&RequestHead<'_>) -> bool + Send + Sync;
 /// request matching any of them touches no family.
 #[derive(Clone, Default)]
 pub(crate) struct Exclusions {
-    pub(crate) paths: Vec<String>,
-    pub(crate) prefixes: Vec<String>,
-    pub(crate) methods: Vec<Method>,
-    pub(crate) predicates: Vec<Arc<ExcludeRequest>>,
+    paths: Vec<String>,
+    prefixes: Vec<String>,
+    methods: Vec<Method>,
+    predicates: Vec<Arc<ExcludeRequest>>,
     /// Whether any rule is set: without one, a request pays a single branch.
     any: bool,
 }
@@ -41,6 +41,16 @@ impl Exclusions {
     pub(crate) fn add_predicate(&mut self, predicate: Arc<ExcludeRequest>) {
         self.predicates.push(predicate);
         self.any = true;
+    }
+
+    /// The exact paths, for `build()`'s checks.
+    pub(crate) fn paths(&self) -> &[String] {
+        &self.paths
+    }
+
+    /// The path prefixes, for `build()`'s checks.
+    pub(crate) fn prefixes(&self) -> &[String] {
+        &self.prefixes
     }
 
     /// Whether `head`'s request is left unmeasured. Cheap rules first; the closures last.

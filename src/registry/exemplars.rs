@@ -43,11 +43,14 @@ impl fmt::Debug for TraceIdSource {
     }
 }
 
+/// A parsed name: looking a `&str` up parses it on every request.
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
 impl TraceIdSource {
     /// The trace id of a request, if it has a usable one.
     pub(crate) fn trace_id(&self, head: &crate::RequestHead<'_>) -> Option<TraceId> {
         let id = match self {
-            Self::Traceparent => sampled_trace_id(head.headers().get("traceparent")?.as_bytes())?.to_owned(),
+            Self::Traceparent => sampled_trace_id(head.headers().get(&TRACEPARENT)?.as_bytes())?.to_owned(),
             Self::Custom(extract) => extract(head)?,
         };
         let chars = id.chars().count();
