@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use http::{Method, Version};
 use prometheus_client::encoding::EncodeLabelSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
@@ -149,6 +149,9 @@ pub(crate) struct OtelMetrics {
     request_size: Family<RequestLabels, Histogram, Buckets>,
     response_size: Family<RequestLabels, Histogram, Buckets>,
     series: CappedMap<SeriesKey, Histograms>,
+    /// The active gauge of each (method, scheme), found by index: a family lookup takes its
+    /// lock and hashes the label set, twice per request.
+    active_gauges: [[OnceLock<Gauge>; Transport::COUNT]; METHODS.len()],
 }
 
 impl std::fmt::Debug for OtelMetrics {
@@ -219,6 +222,7 @@ impl OtelMetrics {
             request_size: Family::new_with_constructor(size_buckets.clone()),
             response_size: Family::new_with_constructor(size_buckets),
             series: CappedMap::new(max_label_sets),
+            active_gauges: Default::default(),
         }
     }
 
@@ -275,7 +279,19 @@ impl OtelMetrics {
             },
             route: view.clone(),
         };
-        let ((duration, request_size, response_size), admission) = self.series.get_or_admit(
+        let observe = |(duration, request_size, response_size): &Histograms| {
+            duration.observe(seconds);
+            if let Some(size) = request.request_size() {
+                request_size.observe(size as f64);
+            }
+            if request.status().is_some() {
+                response_size.observe(response_bytes as f64);
+            }
+        };
+        if self.series.with(&key, observe).is_some() {
+            return;
+        }
+        let (histograms, admission) = self.series.get_or_admit(
             &key,
             |key| (key.clone(), self.histograms(&key.labels())),
             || {
@@ -292,13 +308,7 @@ impl OtelMetrics {
         if admission == Admission::Folded {
             recorder.fold(FoldedLabel::HttpRoute);
         }
-        duration.observe(seconds);
-        if let Some(size) = request.request_size() {
-            request_size.observe(size as f64);
-        }
-        if request.status().is_some() {
-            response_size.observe(response_bytes as f64);
-        }
+        observe(&histograms);
     }
 
     fn histograms(&self, labels: &RequestLabels) -> Histograms {
@@ -309,10 +319,12 @@ impl OtelMetrics {
         )
     }
 
-    fn active_gauge(&self, request: &OtelRequest) -> Gauge {
-        self.active.get_or_create_owned(&ActiveLabels {
-            http_request_method: request.method(),
-            url_scheme: request.scheme.as_str(),
+    fn active_gauge(&self, request: &OtelRequest) -> &Gauge {
+        self.active_gauges[usize::from(request.method)][request.scheme.index()].get_or_init(|| {
+            self.active.get_or_create_owned(&ActiveLabels {
+                http_request_method: request.method(),
+                url_scheme: request.scheme.as_str(),
+            })
         })
     }
 }
