@@ -316,8 +316,10 @@ impl Metrics {
         metric: impl Metric,
     ) -> Result<(), RegistrationError> {
         let name = name.into();
+        // Refused before anything is claimed.
+        let registered = registered_name(name.clone(), &metric)?;
         self.claim_name(&name)?;
-        let name = without_counter_suffix(name, &metric);
+        let name = registered;
         self.add_part(|part| part.register(name, help.into(), metric));
         Ok(())
     }
@@ -341,7 +343,7 @@ impl Metrics {
         unit: Unit,
         metric: impl Metric,
     ) -> Result<(), RegistrationError> {
-        let name = without_counter_suffix(name.into(), &metric);
+        let name = registered_name(name.into(), &metric)?;
         self.claim_name(&format!("{name}_{}", unit.as_str()))?;
         self.add_part(|part| part.register_with_unit(name, help.into(), unit, metric));
         Ok(())
@@ -474,11 +476,16 @@ fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, 
 /// prometheus-client appends `_total` to counters itself and, in debug builds, panics on a
 /// counter name that already ends with it: a counter registered as `jobs_total` is exposed as
 /// `jobs_total`, not refused and not `jobs_total_total`.
-fn without_counter_suffix(name: String, metric: &impl Metric) -> String {
-    if metric.metric_type() == prometheus_client::metrics::MetricType::Counter {
-        if let Some(base) = name.strip_suffix("_total").filter(|base| !base.is_empty()) {
-            return base.to_owned();
-        }
+/// The name `metric` is registered under: a counter's without the `_total` the encoder adds.
+/// A counter name that still ends in `_total` once it is removed (`_total` alone,
+/// `jobs_total_total`) is refused: prometheus-client cannot register it.
+fn registered_name(name: String, metric: &impl Metric) -> Result<String, RegistrationError> {
+    if metric.metric_type() != prometheus_client::metrics::MetricType::Counter {
+        return Ok(name);
     }
-    name
+    let base = names::counter_base(&name);
+    if base.ends_with("_total") {
+        return Err(RegistrationError::CounterName(name));
+    }
+    Ok(base.to_owned())
 }

@@ -22,6 +22,9 @@ pub enum RegistrationError {
     Duplicate(String),
     /// The name is not a valid Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
     InvalidName(String),
+    /// A counter name that still ends in `_total` once the `_total` the exposition adds is
+    /// removed (`_total` alone, `jobs_total_total`): prometheus-client cannot register it.
+    CounterName(String),
 }
 
 impl fmt::Display for RegistrationError {
@@ -33,6 +36,11 @@ impl fmt::Display for RegistrationError {
             ),
             Self::Duplicate(name) => write!(f, "metric name `{name}` is already registered"),
             Self::InvalidName(name) => write!(f, "`{name}` is not a valid Prometheus metric name"),
+            Self::CounterName(name) => write!(
+                f,
+                "counter name `{name}` still ends in `_total` once the `_total` the exposition adds \
+                 is removed, which prometheus-client cannot register; name it without the repeated suffix"
+            ),
         }
     }
 }
@@ -46,6 +54,7 @@ impl RegistrationError {
             Self::Reserved(_) => Self::Reserved(name.to_owned()),
             Self::Duplicate(_) => Self::Duplicate(name.to_owned()),
             Self::InvalidName(_) => Self::InvalidName(name.to_owned()),
+            Self::CounterName(_) => Self::CounterName(name.to_owned()),
         }
     }
 }

@@ -261,9 +261,7 @@ impl MetricsRecorder {
         let described = self.state.descriptions.lock().get(name).cloned();
         let mut base = sanitized_name(name);
         if kind == FacadeKind::Counter {
-            if let Some(stripped) = base.strip_suffix("_total").filter(|b| !b.is_empty()) {
-                base = stripped.to_owned();
-            }
+            base = names::counter_base(&base).to_owned();
         }
         // The unit is exposed (OpenMetrics `# UNIT`) when the name already ends with it: a
         // name never changes with a description that may come after the first sample.

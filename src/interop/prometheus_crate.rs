@@ -12,6 +12,7 @@ use prometheus_client::metrics::MetricType;
 
 use super::{DroppedSamples, Interop, Reason, Source};
 use crate::metrics::Shared;
+use crate::registry::names::counter_base;
 use crate::{Metrics, RegistrationError};
 
 impl Metrics {
@@ -75,7 +76,7 @@ impl Metrics {
 fn exposed_names(family: &MetricFamily) -> Vec<String> {
     let name = family.name();
     match family.get_field_type() {
-        GatheredType::COUNTER => vec![format!("{}_total", name.strip_suffix("_total").unwrap_or(name))],
+        GatheredType::COUNTER => vec![format!("{}_total", counter_base(name))],
         _ => vec![name.to_owned()],
     }
 }
@@ -142,10 +143,7 @@ fn encode_family(encoder: &mut DescriptorEncoder<'_>, family: &MetricFamily) -> 
     let help = family.help();
     match family.get_field_type() {
         GatheredType::COUNTER => {
-            let base = name
-                .strip_suffix("_total")
-                .filter(|base| !base.is_empty())
-                .unwrap_or(name);
+            let base = counter_base(name);
             let mut descriptor = encoder.encode_descriptor(base, help, None, MetricType::Counter)?;
             for metric in family.get_metric() {
                 let value = metric.get_counter().value();

@@ -60,6 +60,15 @@ fn is_identifier(name: &str, colons: bool) -> bool {
         && chars.all(allowed)
 }
 
+/// The name a counter called `name` is registered under: without its `_total`, which the
+/// encoder adds back (a counter called `_total` alone keeps it). The one rule every source of
+/// counters follows, so that the name claimed is the name exposed.
+pub(crate) fn counter_base(name: &str) -> &str {
+    name.strip_suffix("_total")
+        .filter(|base| !base.is_empty())
+        .unwrap_or(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

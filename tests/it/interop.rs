@@ -583,6 +583,25 @@ mod prometheus_crate {
     }
 
     #[test]
+    fn a_counter_named_total_claims_the_name_it_is_exposed_under() {
+        let metrics = quiet_metrics();
+        let registry = prometheus::Registry::new();
+        let odd = prometheus::IntCounter::new("_total", "named by its suffix alone").unwrap();
+        odd.inc();
+        registry.register(Box::new(odd)).unwrap();
+        metrics.register_prometheus_registry(registry).unwrap();
+        let text = metrics.render(Format::PrometheusText).unwrap();
+        declared_families(&text);
+        assert!(text.contains("\n_total_total 1.0\n"), "{text}");
+        // A metric of ours exposed under the same name is refused, not written twice.
+        let gauge = prometheus_client::metrics::gauge::Gauge::<i64>::default();
+        assert_eq!(
+            metrics.register("_total_total", "the same exposed name", gauge),
+            Err(RegistrationError::Duplicate("_total_total".to_owned()))
+        );
+    }
+
+    #[test]
     fn a_family_gathered_later_that_clashes_is_dropped_and_counted() {
         let metrics = quiet_metrics();
         let registry = prometheus::Registry::new();

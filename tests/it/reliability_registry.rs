@@ -166,6 +166,25 @@ fn a_counter_named_with_total_is_exposed_once_with_it() {
 }
 
 #[test]
+fn a_counter_name_still_ending_in_total_without_its_suffix_is_refused_not_a_panic() {
+    let metrics = Metrics::new();
+    for name in ["_total", "jobs_total_total"] {
+        let plain = metrics.register(name, "refused", Counter::<u64>::default());
+        assert_eq!(plain, Err(RegistrationError::CounterName(name.to_owned())));
+        let with_unit = metrics.register_with_unit(name, "refused", Unit::Seconds, Counter::<u64>::default());
+        assert_eq!(with_unit, Err(RegistrationError::CounterName(name.to_owned())));
+        let message = plain.unwrap_err().to_string();
+        assert!(message.contains(name) && message.contains("_total"), "{message}");
+    }
+    // As gauges, the same names are fine.
+    metrics
+        .register("jobs_total_total", "a gauge", Gauge::<i64>::default())
+        .unwrap();
+    let text = metrics.render(Format::PrometheusText).unwrap();
+    assert!(text.contains("\njobs_total_total 0\n"), "{text}");
+}
+
+#[test]
 fn a_namespace_keeps_custom_names_apart_from_ours() {
     // Under a namespace our names are `shop_http_…`; a custom `http_…` name still collides
     // because it gets the same prefix.
