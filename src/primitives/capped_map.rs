@@ -70,8 +70,20 @@ impl<K: Eq + Hash, V: Clone> CappedMap<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if let Some(value) = self.entries.read().get(key) {
-            return (value.clone(), Admission::Own);
+        {
+            let entries = self.entries.read();
+            if let Some(value) = entries.get(key) {
+                return (value.clone(), Admission::Own);
+            }
+            // Once the map is full, a new key folds without the write lock: values beyond the
+            // cap may keep coming (from clients, for request labels), and every one of them
+            // would otherwise serialise on it.
+            if entries.len() >= self.cap {
+                drop(entries);
+                if let Some(overflow) = self.overflow.read().as_ref() {
+                    return (overflow.clone(), Admission::Folded);
+                }
+            }
         }
         self.admit(key, create, create_overflow)
     }

@@ -4,6 +4,7 @@
 
 pub(crate) mod atomic_histogram;
 pub(crate) mod capped_map;
+pub(crate) mod lock_free_index;
 pub(crate) mod snapshot_family;
 pub(crate) mod stripes;
 pub(crate) mod view_arena;

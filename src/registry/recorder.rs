@@ -16,7 +16,6 @@
 //! map, so the usual request takes no lock at all.
 
 use std::borrow::Cow;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -36,17 +35,16 @@ use super::labels::{
 use super::request_labels::{RequestLabelRule, RequestLabels};
 use super::view_buckets::ViewBuckets;
 use crate::primitives::capped_map::{Admission, CappedMap};
+use crate::primitives::lock_free_index::LockFreeIndex;
 use crate::primitives::snapshot_family::SnapshotFamily;
 use crate::primitives::stripes::{MaybeStripedCounter, StripedCounter};
 use crate::primitives::view_arena::{ViewArena, ViewId};
 use crate::RequestHead;
 
 type MethodSlots = [OnceLock<ViewId>; MethodLabel::COUNT];
-type IndexedView = (LabelValue, Arc<MethodSlots>);
 
-/// Slots of the lock-free view index (a power of two), and how far a lookup probes.
+/// Slots of the lock-free view index.
 const VIEW_INDEX_SLOTS: usize = 256;
-const VIEW_INDEX_PROBES: usize = 8;
 
 /// The longest charset compared without allocating (IANA names are at most 40 bytes).
 const MAX_INLINE_CHARSET: usize = 64;
@@ -63,11 +61,8 @@ pub(crate) struct Recorder {
     by_transport: [OnceLock<StripedCounter>; Transport::COUNT],
     by_status: Box<[OnceLock<StripedCounter>]>,
     views: CappedMap<LabelValue, Arc<MethodSlots>>,
-    /// The first views, findable without taking `views`' lock: every request looks its view
-    /// up, and a read lock is two atomic writes to one cache line shared by every thread.
-    /// Append-only open addressing; a view that finds no free slot is in `views` only.
-    view_index: Box<[OnceLock<IndexedView>]>,
-    view_hasher: foldhash::fast::RandomState,
+    /// The first views, findable without taking `views`' lock.
+    view_index: LockFreeIndex<LabelValue, Arc<MethodSlots>>,
     /// The ids of [`UNNAMED_VIEW`] by method, once admitted: every request of a service with
     /// no `MatchedPath` and no resolver carries it, and comparing its 14 bytes costs less
     /// than hashing them for the index.
@@ -147,8 +142,7 @@ impl Recorder {
             by_transport: Default::default(),
             by_status: (0..StatusLabel::COUNT).map(|_| OnceLock::new()).collect(),
             views: CappedMap::new(max_label_sets),
-            view_index: (0..VIEW_INDEX_SLOTS).map(|_| OnceLock::new()).collect(),
-            view_hasher: foldhash::fast::RandomState::default(),
+            view_index: LockFreeIndex::new(VIEW_INDEX_SLOTS),
             unnamed_view: Default::default(),
             view_method_pairs: AtomicUsize::new(0),
             overflow_view: Default::default(),
@@ -291,28 +285,9 @@ impl Recorder {
     }
 
     /// The view's slots if the lock-free index holds them.
+    #[inline]
     fn indexed_view(&self, view: &str) -> Option<&Arc<MethodSlots>> {
-        let start = self.view_hasher.hash_one(view) as usize;
-        for probe in 0..VIEW_INDEX_PROBES {
-            match self.view_index[(start + probe) % VIEW_INDEX_SLOTS].get() {
-                Some((key, slots)) if key.as_str() == view => return Some(slots),
-                Some(_) => {}
-                None => return None,
-            }
-        }
-        None
-    }
-
-    /// Puts a new view in the lock-free index if a slot in its probe range is free. Callers
-    /// create views under `views`' write lock, so no two insertions race.
-    fn index_view(&self, view: &LabelValue, slots: &Arc<MethodSlots>) {
-        let start = self.view_hasher.hash_one(view.as_str()) as usize;
-        let free = (0..VIEW_INDEX_PROBES)
-            .map(|probe| &self.view_index[(start + probe) % VIEW_INDEX_SLOTS])
-            .find(|slot| slot.get().is_none());
-        if let Some(slot) = free {
-            let _ = slot.set((view.clone(), Arc::clone(slots)));
-        }
+        self.view_index.get(view)
     }
 
     #[cold]
@@ -325,7 +300,8 @@ impl Recorder {
                 // The key is the label value every family of this view shares.
                 let key = LabelValue::new(view);
                 let slots: Arc<MethodSlots> = Arc::default();
-                self.index_view(&key, &slots);
+                // Under `views`' write lock: each view is indexed once.
+                self.view_index.insert(key.clone(), Arc::clone(&slots));
                 (key, slots)
             },
         );

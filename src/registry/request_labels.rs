@@ -19,6 +19,7 @@ use super::labels::{
     LabelValue, OverflowLabels, RequestLabelValues, RequestValueIds, MAX_REQUEST_LABELS, OVERFLOW,
 };
 use crate::primitives::capped_map::{Admission, CappedMap};
+use crate::primitives::lock_free_index::LockFreeIndex;
 use crate::primitives::view_arena::ViewId;
 use crate::RequestHead;
 
@@ -29,6 +30,10 @@ const NO_VALUE: u32 = 0;
 /// The id of a value beyond the label's `max_values`: exposed as [`OVERFLOW`].
 const OVERFLOW_VALUE: u32 = 1;
 const FIRST_VALUE: u32 = 2;
+
+/// Slots of the lock-free indexes in front of each label's values and of the combinations.
+const VALUE_INDEX_SLOTS: usize = 64;
+const COMBINATION_INDEX_SLOTS: usize = 256;
 
 /// One `request_label` rule as the builder received it.
 #[derive(Clone)]
@@ -62,6 +67,8 @@ struct RequestLabel {
     name: LabelValue,
     extract: Arc<ExtractValue>,
     values: CappedMap<LabelValue, u32>,
+    /// The first values, found without `values`' lock.
+    value_index: LockFreeIndex<LabelValue, u32>,
     next_id: AtomicU32,
     folds: OnceLock<Counter>,
 }
@@ -72,6 +79,8 @@ pub(crate) struct RequestLabels {
     names: Arc<[LabelValue]>,
     /// `(view, method)` handles id and value ids → the handles of that combination.
     combinations: CappedMap<(ViewId, RequestValueIds), ViewId>,
+    /// The first combinations, found without `combinations`' lock.
+    combination_index: LockFreeIndex<(ViewId, RequestValueIds), ViewId>,
     /// The combinations refused by the cap, one per `(view, method)` handles id: every
     /// request label `<overflow>`.
     overflow: CappedMap<ViewId, ViewId>,
@@ -105,6 +114,7 @@ impl RequestLabels {
                 name: LabelValue::new(&rule.name),
                 extract: Arc::clone(&rule.extract),
                 values: CappedMap::new(rule.max_values),
+                value_index: LockFreeIndex::new(VALUE_INDEX_SLOTS.min(rule.max_values)),
                 next_id: AtomicU32::new(FIRST_VALUE),
                 folds: OnceLock::new(),
             })
@@ -114,6 +124,7 @@ impl RequestLabels {
             labels,
             names,
             combinations: CappedMap::new(max_label_sets),
+            combination_index: LockFreeIndex::new(COMBINATION_INDEX_SLOTS),
             overflow: CappedMap::new(usize::MAX),
         })
     }
@@ -131,9 +142,12 @@ impl RequestLabels {
                 continue;
             };
             values.texts[index] = Some(text);
-            values.ids[index] = match label.values.with(text, |id| *id) {
-                Some(id) => id,
-                None => label.admit(text, families),
+            values.ids[index] = match label.value_index.get(text) {
+                Some(id) => *id,
+                None => match label.values.with(text, |id| *id) {
+                    Some(id) => id,
+                    None => label.admit(text, families),
+                },
             };
         }
         values
@@ -150,6 +164,9 @@ impl RequestLabels {
         families: &HttpFamilies,
         create: impl FnOnce(RequestLabelValues, bool) -> ViewId,
     ) -> ViewId {
+        if let Some(id) = self.combination_index.get(&(view, ids)) {
+            return *id;
+        }
         if let Some(id) = self.combinations.with(&(view, ids), |id| *id) {
             return id;
         }
@@ -176,7 +193,10 @@ impl RequestLabels {
                     ids,
                 };
                 let create = create.take().expect("a combination is created once");
-                (*key, create(values, false))
+                let id = create(values, false);
+                // Under `combinations`' write lock: each combination is indexed once.
+                self.combination_index.insert(*key, id);
+                (*key, id)
             },
         );
         if let Some((_, id)) = admitted {
@@ -234,7 +254,10 @@ impl RequestLabel {
             text,
             |text| {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                (LabelValue::new(text), id)
+                let value = LabelValue::new(text);
+                // Under `values`' write lock: each value is indexed once.
+                self.value_index.insert(value.clone(), id);
+                (value, id)
             },
             || OVERFLOW_VALUE,
         );
