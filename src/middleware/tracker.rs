@@ -213,7 +213,7 @@ impl RequestTracker {
             .families
             .response_body_bytes
             .observe(self.body_bytes as f64);
-        self.finish();
+        self.finish(None);
     }
 
     /// Records an error from the response body.
@@ -287,13 +287,12 @@ impl RequestTracker {
         let recorder = &self.shared.recorder();
         recorder.exceptions_by_type(type_name);
         recorder.exceptions_by_view(self.view());
-        if let Some(otel) = &mut self.otel {
-            otel.on_error(type_name);
-        }
-        self.finish();
+        self.finish(Some(type_name));
     }
 
-    fn finish(&mut self) {
+    /// `error`: what the request ended with, for the OpenTelemetry profile: a Rust type name,
+    /// [`PANIC_TYPE`] or [`OTEL_CANCELLED`].
+    fn finish(&mut self, error: Option<&'static str>) {
         if self.stage == Stage::Streaming && self.shared.recording_config().response_duration_histogram {
             self.record_response_duration();
         }
@@ -301,17 +300,18 @@ impl RequestTracker {
         let recorder = &self.shared.recorder();
         recorder.in_flight(recorder.handles(self.in_flight)).dec();
         if let Some(otel) = self.otel.take() {
-            self.finish_otel(otel);
+            self.finish_otel(otel, error);
         }
     }
 
     /// Out of line, as the profile is opt-in.
     #[cold]
-    fn finish_otel(&self, request: OtelRequest) {
+    fn finish_otel(&self, request: OtelRequest, error: Option<&'static str>) {
         if let Some(otel) = self.shared.otel() {
             let elapsed = self.elapsed_seconds();
             otel.finish(
                 request,
+                error,
                 self.view().view_label(),
                 elapsed,
                 self.body_bytes,
@@ -360,9 +360,6 @@ impl Drop for RequestTracker {
             self.record_unfinished_request();
         }
         self.shared.recorder().cancelled(self.view());
-        if let Some(otel) = &mut self.otel {
-            otel.on_error(OTEL_CANCELLED);
-        }
-        self.finish();
+        self.finish(Some(OTEL_CANCELLED));
     }
 }
