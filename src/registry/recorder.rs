@@ -428,7 +428,7 @@ impl Recorder {
     /// instead of parsing its header. `content_type` is the first `Content-Type` of `headers`.
     pub(crate) fn responses_by_content_type(&self, headers: &HeaderMap, content_type: Option<&HeaderValue>) {
         if let (Some(value), Some((first, counter))) = (content_type, self.first_content_type.get()) {
-            if value == first {
+            if same_bytes(value, first) {
                 counter.inc();
                 return;
             }
@@ -557,6 +557,15 @@ impl Recorder {
             false
         }
     }
+}
+
+/// Whether two header values hold the same bytes. A framework sets a response's
+/// `Content-Type` from a static string, which every response and the remembered clone share:
+/// those are found equal by their address, without comparing their bytes.
+#[inline]
+fn same_bytes(a: &HeaderValue, b: &HeaderValue) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    std::ptr::eq(a, b) || a == b
 }
 
 impl ViewHandles {
