@@ -428,7 +428,22 @@ impl Recorder {
     /// instead of parsing its header. `content_type` is the first `Content-Type` of `headers`.
     pub(crate) fn responses_by_content_type(&self, headers: &HeaderMap, content_type: Option<&HeaderValue>) {
         if let (Some(value), Some((first, counter))) = (content_type, self.first_content_type.get()) {
-            if same_bytes(value, first) {
+            // A framework sets `Content-Type` from a static string, which every response and
+            // the remembered clone share: equal by address, without comparing bytes.
+            if std::ptr::eq(value.as_bytes(), first.as_bytes()) {
+                counter.inc();
+                return;
+            }
+        }
+        self.responses_by_content_type_bytes(headers, content_type);
+    }
+
+    /// [`Self::responses_by_content_type`] past the comparison by address: out of line, so that
+    /// the usual response's path saves no registers for it.
+    #[inline(never)]
+    fn responses_by_content_type_bytes(&self, headers: &HeaderMap, content_type: Option<&HeaderValue>) {
+        if let (Some(value), Some((first, counter))) = (content_type, self.first_content_type.get()) {
+            if value == first {
                 counter.inc();
                 return;
             }
@@ -557,15 +572,6 @@ impl Recorder {
             false
         }
     }
-}
-
-/// Whether two header values hold the same bytes. A framework sets a response's
-/// `Content-Type` from a static string, which every response and the remembered clone share:
-/// those are found equal by their address, without comparing their bytes.
-#[inline]
-fn same_bytes(a: &HeaderValue, b: &HeaderValue) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    std::ptr::eq(a, b) || a == b
 }
 
 impl ViewHandles {
