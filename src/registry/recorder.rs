@@ -349,6 +349,13 @@ impl Recorder {
             counter.inc();
             return;
         }
+        self.responses_by_other_status_view_method(handles, status);
+    }
+
+    /// [`Self::responses_by_status_view_method`] past the view's first status: out of line, so
+    /// that the usual response's path saves no registers for it.
+    #[inline(never)]
+    fn responses_by_other_status_view_method(&self, handles: &ViewHandles, status: StatusLabel) {
         if let Some((_, counter)) = handles.statuses.read().iter().find(|(known, _)| *known == status) {
             counter.inc();
             return;
