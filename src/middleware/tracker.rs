@@ -332,7 +332,19 @@ impl RequestTracker {
 }
 
 impl Drop for RequestTracker {
+    /// Inlined for the usual end, everything recorded and no gRPC call: the rest is out of line.
+    #[inline]
     fn drop(&mut self) {
+        if self.stage != Stage::Done || self.grpc.is_some() {
+            self.drop_unfinished();
+        }
+    }
+}
+
+impl RequestTracker {
+    /// [`Drop`] for a request not yet finished, or with a gRPC call still to count.
+    #[inline(never)]
+    fn drop_unfinished(&mut self) {
         if self.grpc.is_some() {
             // No status was seen: an answer that ended without one is `Unknown`, one
             // abandoned midway was cancelled.
