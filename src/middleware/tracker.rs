@@ -11,6 +11,7 @@ use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use http::HeaderMap;
 
 use crate::metrics::Shared;
+use crate::primitives::stripes::Stripe;
 use crate::primitives::view_arena::ViewId;
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
@@ -93,9 +94,10 @@ impl RequestTracker {
             request.headers(),
             shared.recording_config().forwarded_proto_header.as_ref(),
         );
-        families.requests_before_middlewares.inc();
-        recorder.requests_by_method(method).inc();
-        recorder.requests_by_transport(transport).inc();
+        let stripe = Stripe::current();
+        families.requests_before_middlewares.inc_in(stripe);
+        recorder.requests_by_method(method).inc_in(stripe);
+        recorder.requests_by_transport(transport).inc_in(stripe);
         if first_value(request.headers(), &X_REQUESTED_WITH)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
         {
@@ -152,7 +154,8 @@ impl RequestTracker {
         }
         let recorder = &self.shared.recorder();
         let families = &recorder.families;
-        families.responses_before_middlewares.inc();
+        let stripe = Stripe::current();
+        families.responses_before_middlewares.inc_in(stripe);
         let trace_id = self.trace_id.as_ref();
         families
             .latency_including_middlewares
@@ -161,7 +164,7 @@ impl RequestTracker {
         recorder.latency(view, elapsed, trace_id);
         recorder.requests_by_view_transport_method(view, self.transport, trace_id);
         let status = StatusLabel::of(status, self.shared.recording_config().group_status_codes);
-        recorder.responses_by_status(status).inc();
+        recorder.responses_by_status(status).inc_in(stripe);
         recorder.responses_by_status_view_method(view, status);
         recorder.responses_by_content_type(headers, first_value(headers, &CONTENT_TYPE));
         if body_size.is_none() {

@@ -69,6 +69,18 @@ fn current_stripe() -> usize {
     }
 }
 
+/// The calling thread's stripe, looked up once for several additions made in one go (not
+/// kept across an `.await`: the task may then run on another thread).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stripe(usize);
+
+impl Stripe {
+    #[inline]
+    pub(crate) fn current() -> Self {
+        Self(current_stripe())
+    }
+}
+
 #[cold]
 fn claim_stripe() -> usize {
     let freed = FREED_STRIPES.lock().pop();
@@ -200,7 +212,12 @@ impl Default for StripedCounter {
 impl StripedCounter {
     #[inline]
     pub(crate) fn inc(&self) {
-        let stripe = current_stripe();
+        self.inc_in(Stripe::current());
+    }
+
+    /// [`Self::inc`] in `stripe`, the calling thread's.
+    #[inline]
+    pub(crate) fn inc_in(&self, Stripe(stripe): Stripe) {
         let target = &self.0[stripe % STRIPES].0;
         if stripe < EXCLUSIVE_STRIPES {
             // Only this thread writes this stripe: no other writer can slip in between.
