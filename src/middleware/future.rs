@@ -124,11 +124,18 @@ fn on_response<B: Body>(tracker: &mut Option<RequestTracker>, response: &Respons
         return;
     };
     let body = response.body();
+    let size = body.size_hint().exact();
+    // A body of known size has ended exactly when that size is 0: asking it again (a call
+    // through every boxed layer of the body) tells nothing more.
+    let ended = match size {
+        Some(size) => size == 0,
+        None => body.is_end_stream(),
+    };
     tracker.on_response(
         response.status(),
         response.headers(),
         response.extensions(),
-        body.size_hint().exact(),
-        body.is_end_stream(),
+        size,
+        ended,
     );
 }
