@@ -107,8 +107,8 @@ where
         let tracker = this.tracker;
         match this.kind.project() {
             KindProj::Inner { mut body } => {
-                // The inner body's answer is read in place and returned as it is: taken out of
-                // `Poll` and put back, the frame was copied twice per poll.
+                // The inner body's answer is read in place and returned as it is: taking it out
+                // of `Poll` and putting it back would copy the frame twice per poll.
                 let poll = record_panic(tracker, || body.as_mut().poll_frame(cx));
                 if let (Poll::Ready(frame), Some(tracker)) = (&poll, tracker.as_mut()) {
                     record_frame::<B::Data, B::Error>(tracker, frame);
