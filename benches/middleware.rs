@@ -95,15 +95,20 @@ fn around_router() -> App {
     App::AroundRouter(tower_prometheus::Metrics::new().layer().layer(finalize(router())))
 }
 
-/// Runs `iters` requests on one thread and returns the time they took.
+/// Runs `iters` requests on one thread and returns the time they took. Callgrind counts while
+/// `middleware::run` is on the stack: it is never inlined, and its result passes through
+/// `black_box` so that `block_on` is a call, not a tail jump that would leave `run` (the
+/// async block itself may be inlined into `block_on`, depending on the build).
+#[inline(never)]
 fn run(runtime: &Runtime, app: &App, iters: u64) -> Duration {
-    runtime.block_on(async {
+    let elapsed = runtime.block_on(async {
         let start = Instant::now();
         for _ in 0..iters {
             request(app).await;
         }
         start.elapsed()
-    })
+    });
+    black_box(elapsed)
 }
 
 /// Runs `iters` requests split over two threads sharing `app` (one layer, one label set) and
@@ -376,7 +381,7 @@ const VARIANTS: [&str; 5] = [
 /// The two run lengths whose difference gives the count per request, setup excluded.
 const COUNTED_RUNS: [u64; 2] = [5_000, 15_000];
 
-/// Instructions callgrind counts inside the request loop (`middleware::run*`) of this binary
+/// Instructions callgrind counts inside the request loop (`middleware::run`) of this binary
 /// run with `MIDDLEWARE_FIXED_RUN=variant:requests`; `None` if valgrind cannot be run.
 fn callgrind_instructions(variant: &str, requests: u64) -> Option<u64> {
     let out = std::env::temp_dir().join(format!(
@@ -386,7 +391,7 @@ fn callgrind_instructions(variant: &str, requests: u64) -> Option<u64> {
     let status = std::process::Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg("--collect-atstart=no")
-        .arg("--toggle-collect=middleware::run*")
+        .arg("--toggle-collect=middleware::run")
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(std::env::current_exe().ok()?)
         .env(FIXED_RUN, format!("{variant}:{requests}"))

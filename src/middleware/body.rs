@@ -107,16 +107,18 @@ where
         let tracker = this.tracker;
         match this.kind.project() {
             KindProj::Inner { mut body } => {
-                let frame = std::task::ready!(record_panic(tracker, || body.as_mut().poll_frame(cx)));
-                if let Some(tracker) = tracker.as_mut() {
-                    record_frame::<B::Data, B::Error>(tracker, &frame);
+                // The inner body's answer is read in place and returned as it is: taking it out
+                // of `Poll` and putting it back would copy the frame twice per poll.
+                let poll = record_panic(tracker, || body.as_mut().poll_frame(cx));
+                if let (Poll::Ready(frame), Some(tracker)) = (&poll, tracker.as_mut()) {
+                    record_frame::<B::Data, B::Error>(tracker, frame);
                     // Asked only while the end is still unknown: a body of known size has
                     // already ended with its last byte.
                     if tracker.awaits_body_end() && (frame.is_none() || body.is_end_stream()) {
                         tracker.on_body_end();
                     }
                 }
-                Poll::Ready(frame)
+                poll
             }
             KindProj::Exposition { body } => {
                 let frame = body.take().map(|data| Ok(Frame::data(B::Data::from(data))));

@@ -92,7 +92,8 @@ where
                 let result = ready!(record_panic(this.tracker, || future.poll(cx)));
                 match result {
                     Ok(response) => {
-                        let tracker = on_response(this.tracker.take(), &response);
+                        on_response(this.tracker, &response);
+                        let tracker = this.tracker.take();
                         response.map(|body| ResponseBody::inner(body, tracker))
                     }
                     Err(error) => {
@@ -105,7 +106,8 @@ where
             }
             KindProj::Exposition { response } => {
                 let response = *response.take().expect("ResponseFuture polled after completion");
-                let tracker = on_response(this.tracker.take(), &response);
+                on_response(this.tracker, &response);
+                let tracker = this.tracker.take();
                 response.map(|body| ResponseBody::exposition(body, tracker))
             }
         };
@@ -114,18 +116,26 @@ where
 }
 
 /// Records the response head, read in place (taking the response apart and putting it back
-/// together copied its head twice per request), and hands the tracker on to the body, which
-/// is built once with it.
+/// together copied its head twice per request), with the tracker where it is: the caller then
+/// moves it once, into the body, which is built once with it.
 #[inline]
-fn on_response<B: Body>(tracker: Option<RequestTracker>, response: &Response<B>) -> Option<RequestTracker> {
-    let mut tracker = tracker?;
+fn on_response<B: Body>(tracker: &mut Option<RequestTracker>, response: &Response<B>) {
+    let Some(tracker) = tracker else {
+        return;
+    };
     let body = response.body();
+    let size = body.size_hint().exact();
+    // A body of known size has ended exactly when that size is 0: asking it again (a call
+    // through every boxed layer of the body) tells nothing more.
+    let ended = match size {
+        Some(size) => size == 0,
+        None => body.is_end_stream(),
+    };
     tracker.on_response(
         response.status(),
         response.headers(),
         response.extensions(),
-        body.size_hint().exact(),
-        body.is_end_stream(),
+        size,
+        ended,
     );
-    Some(tracker)
 }

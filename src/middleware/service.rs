@@ -96,7 +96,7 @@ where
         let shared = &self.metrics.shared;
         let config = shared.recording_config();
         let path = request.uri().path();
-        let is_metrics_path = shared.exposition_config().metrics_path.as_deref() == Some(path);
+        let is_metrics_path = is_metrics_path(shared.exposition_config().metrics_path.as_deref(), path);
         // The exclusion rules, the view resolver and the trace-id source read the request in
         // place, through a borrowed head: the request goes on to the inner service untouched.
         let head = RequestHead::new(&request);
@@ -116,8 +116,43 @@ where
     }
 }
 
+/// Whether `path` is the metrics path. Nearly every request is not a scrape: a length or a
+/// last byte that differs settles it before the bytes are compared (a call to `memcmp` for
+/// two paths of one length).
+#[inline]
+fn is_metrics_path(metrics_path: Option<&str>, path: &str) -> bool {
+    metrics_path.is_some_and(|metrics_path| {
+        let (metrics_path, path) = (metrics_path.as_bytes(), path.as_bytes());
+        metrics_path.len() == path.len() && metrics_path.last() == path.last() && metrics_path == path
+    })
+}
+
 /// The trace id of a request, for its exemplars: kept out of line, as exemplars are opt-in.
 #[cold]
 fn trace_id(source: &TraceIdSource, request: &RequestHead<'_>) -> Option<TraceId> {
     source.trace_id(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_metrics_path;
+
+    #[test]
+    fn only_the_metrics_path_itself_is_the_metrics_path() {
+        let metrics = Some("/metrics");
+        assert!(is_metrics_path(metrics, "/metrics"));
+        for other in [
+            "/users/7",
+            "/metricz",
+            "/mutrics",
+            "/metrics/",
+            "/metric",
+            "",
+            "/",
+        ] {
+            assert!(!is_metrics_path(metrics, other), "{other}");
+        }
+        assert!(!is_metrics_path(None, "/metrics"));
+        assert!(is_metrics_path(Some(""), ""));
+    }
 }

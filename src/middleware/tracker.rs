@@ -11,6 +11,7 @@ use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use http::HeaderMap;
 
 use crate::metrics::Shared;
+use crate::primitives::stripes::Stripe;
 use crate::primitives::view_arena::ViewId;
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
@@ -93,9 +94,10 @@ impl RequestTracker {
             request.headers(),
             shared.recording_config().forwarded_proto_header.as_ref(),
         );
-        families.requests_before_middlewares.inc();
-        recorder.requests_by_method(method).inc();
-        recorder.requests_by_transport(transport).inc();
+        let stripe = Stripe::current();
+        families.requests_before_middlewares.inc_in(stripe);
+        recorder.requests_by_method(method).inc_in(stripe);
+        recorder.requests_by_transport(transport).inc_in(stripe);
         if first_value(request.headers(), &X_REQUESTED_WITH)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
         {
@@ -152,7 +154,8 @@ impl RequestTracker {
         }
         let recorder = &self.shared.recorder();
         let families = &recorder.families;
-        families.responses_before_middlewares.inc();
+        let stripe = Stripe::current();
+        families.responses_before_middlewares.inc_in(stripe);
         let trace_id = self.trace_id.as_ref();
         families
             .latency_including_middlewares
@@ -161,7 +164,7 @@ impl RequestTracker {
         recorder.latency(view, elapsed, trace_id);
         recorder.requests_by_view_transport_method(view, self.transport, trace_id);
         let status = StatusLabel::of(status, self.shared.recording_config().group_status_codes);
-        recorder.responses_by_status(status).inc();
+        recorder.responses_by_status(status).inc_in(stripe);
         recorder.responses_by_status_view_method(view, status);
         recorder.responses_by_content_type(headers, first_value(headers, &CONTENT_TYPE));
         if body_size.is_none() {
@@ -213,7 +216,7 @@ impl RequestTracker {
             .families
             .response_body_bytes
             .observe(self.body_bytes as f64);
-        self.finish();
+        self.finish(None);
     }
 
     /// Records an error from the response body.
@@ -287,13 +290,12 @@ impl RequestTracker {
         let recorder = &self.shared.recorder();
         recorder.exceptions_by_type(type_name);
         recorder.exceptions_by_view(self.view());
-        if let Some(otel) = &mut self.otel {
-            otel.on_error(type_name);
-        }
-        self.finish();
+        self.finish(Some(type_name));
     }
 
-    fn finish(&mut self) {
+    /// `error`: what the request ended with, for the OpenTelemetry profile: a Rust type name,
+    /// [`PANIC_TYPE`] or [`OTEL_CANCELLED`].
+    fn finish(&mut self, error: Option<&'static str>) {
         if self.stage == Stage::Streaming && self.shared.recording_config().response_duration_histogram {
             self.record_response_duration();
         }
@@ -301,17 +303,18 @@ impl RequestTracker {
         let recorder = &self.shared.recorder();
         recorder.in_flight(recorder.handles(self.in_flight)).dec();
         if let Some(otel) = self.otel.take() {
-            self.finish_otel(otel);
+            self.finish_otel(otel, error);
         }
     }
 
     /// Out of line, as the profile is opt-in.
     #[cold]
-    fn finish_otel(&self, request: OtelRequest) {
+    fn finish_otel(&self, request: OtelRequest, error: Option<&'static str>) {
         if let Some(otel) = self.shared.otel() {
             let elapsed = self.elapsed_seconds();
             otel.finish(
                 request,
+                error,
                 self.view().view_label(),
                 elapsed,
                 self.body_bytes,
@@ -332,7 +335,19 @@ impl RequestTracker {
 }
 
 impl Drop for RequestTracker {
+    /// Inlined for the usual end, everything recorded and no gRPC call: the rest is out of line.
+    #[inline]
     fn drop(&mut self) {
+        if self.stage != Stage::Done || self.grpc.is_some() {
+            self.drop_unfinished();
+        }
+    }
+}
+
+impl RequestTracker {
+    /// [`Drop`] for a request not yet finished, or with a gRPC call still to count.
+    #[inline(never)]
+    fn drop_unfinished(&mut self) {
         if self.grpc.is_some() {
             // No status was seen: an answer that ended without one is `Unknown`, one
             // abandoned midway was cancelled.
@@ -360,9 +375,6 @@ impl Drop for RequestTracker {
             self.record_unfinished_request();
         }
         self.shared.recorder().cancelled(self.view());
-        if let Some(otel) = &mut self.otel {
-            otel.on_error(OTEL_CANCELLED);
-        }
-        self.finish();
+        self.finish(Some(OTEL_CANCELLED));
     }
 }

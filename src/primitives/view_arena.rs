@@ -8,6 +8,8 @@
 //!
 //! Storage is append-only: segment `k` holds `FIRST_SEGMENT << k` slots and is allocated the
 //! first time an id falls in it, so existing handles never move and a lookup takes no lock.
+//! Segment 0, which holds every id of most registries, is allocated up front and reached
+//! without the segment lookup (a request looks its handles up three times).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
@@ -25,6 +27,9 @@ pub(crate) struct ViewId(u32);
 
 /// Append-only storage, read without a lock.
 pub(crate) struct ViewArena<T> {
+    /// Segment 0.
+    first: Box<[OnceLock<Box<T>>; FIRST_SEGMENT]>,
+    /// Segments 1 and up (the slot of segment 0 stays empty).
     segments: [OnceLock<Segment<T>>; SEGMENTS],
     next: AtomicU32,
 }
@@ -32,6 +37,7 @@ pub(crate) struct ViewArena<T> {
 impl<T> Default for ViewArena<T> {
     fn default() -> Self {
         Self {
+            first: Box::new(std::array::from_fn(|_| OnceLock::new())),
             segments: std::array::from_fn(|_| OnceLock::new()),
             next: AtomicU32::new(0),
         }
@@ -64,8 +70,11 @@ impl<T> ViewArena<T> {
     pub(crate) fn push(&self, handles: T) -> ViewId {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (segment, index) = locate(id);
-        let slots = self.segments[segment]
-            .get_or_init(|| (0..FIRST_SEGMENT << segment).map(|_| OnceLock::new()).collect());
+        let slots = match segment {
+            0 => &self.first[..],
+            _ => self.segments[segment]
+                .get_or_init(|| (0..FIRST_SEGMENT << segment).map(|_| OnceLock::new()).collect()),
+        };
         if slots[index].set(Box::new(handles)).is_err() {
             unreachable!("every id is taken once");
         }
@@ -75,10 +84,14 @@ impl<T> ViewArena<T> {
     /// The handles of `id`, which `push` returned.
     #[inline]
     pub(crate) fn get(&self, id: ViewId) -> &T {
-        let (segment, index) = locate(id.0);
-        self.segments[segment]
-            .get()
-            .and_then(|slots| slots[index].get())
+        let slot = match self.first.get(id.0 as usize) {
+            Some(slot) => Some(slot),
+            None => {
+                let (segment, index) = locate(id.0);
+                self.segments[segment].get().map(|slots| &slots[index])
+            }
+        };
+        slot.and_then(OnceLock::get)
             .expect("a ViewId names handles pushed before it was handed out")
     }
 }
@@ -95,5 +108,15 @@ mod tests {
         assert_eq!(locate(191), (1, 127));
         assert_eq!(locate(192), (2, 0));
         assert_eq!(locate(u32::MAX).0, 26);
+    }
+
+    #[test]
+    fn values_in_the_first_segment_and_beyond_are_found_by_their_ids() {
+        let arena = ViewArena::default();
+        let ids: Vec<ViewId> = (0..4 * FIRST_SEGMENT).map(|value| arena.push(value)).collect();
+        for (value, id) in ids.iter().enumerate() {
+            assert_eq!(*arena.get(*id), value);
+        }
+        assert!(arena.segments[0].get().is_none(), "segment 0 is the up-front one");
     }
 }

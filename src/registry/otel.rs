@@ -127,6 +127,9 @@ struct RequestLabels {
 struct SeriesKey {
     /// With its request size erased: the size is observed, not a label.
     request: OtelRequest,
+    /// The Rust type name of the error the request ended with, [`PANIC_TYPE`] or
+    /// [`OTEL_CANCELLED`].
+    error: Option<&'static str>,
     route: LabelValue,
 }
 
@@ -163,11 +166,11 @@ impl std::fmt::Debug for OtelMetrics {
 }
 
 /// What the profile remembers of one request until it ends, kept inline in the request's
-/// tracker (hence compact: indexes into static tables, sentinels instead of `Option`s).
+/// tracker (hence compact: indexes into static tables, sentinels instead of `Option`s). The
+/// error a request ends with is not kept: it is known only when the request ends, and is
+/// handed to [`OtelMetrics::finish`] then.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub(crate) struct OtelRequest {
-    /// The Rust type name of the first error, [`PANIC_TYPE`] or [`OTEL_CANCELLED`].
-    error: Option<&'static str>,
     /// [`NO_REQUEST_SIZE`] when the request announced none.
     request_size: u64,
     /// [`NO_STATUS`] until the response head is seen.
@@ -202,12 +205,6 @@ impl OtelRequest {
 
     fn version(&self) -> &'static str {
         VERSIONS[usize::from(self.version)]
-    }
-
-    /// Notes the first error the request ended with: a Rust type name, [`PANIC_TYPE`] or
-    /// [`OTEL_CANCELLED`].
-    pub(crate) fn on_error(&mut self, type_name: &'static str) {
-        self.error.get_or_insert(type_name);
     }
 }
 
@@ -249,7 +246,6 @@ impl OtelMetrics {
         request_size: Option<u64>,
     ) -> OtelRequest {
         let request = OtelRequest {
-            error: None,
             // A body of `u64::MAX` bytes cannot be sent: the sentinel loses nothing.
             request_size: request_size.unwrap_or(NO_REQUEST_SIZE),
             status: NO_STATUS,
@@ -262,10 +258,12 @@ impl OtelMetrics {
     }
 
     /// Records the end of a request routed to `view`, `seconds` after its start, with
-    /// `response_bytes` of response body sent.
+    /// `response_bytes` of response body sent; `error` is the Rust type name of the error it
+    /// ended with, [`PANIC_TYPE`] or [`OTEL_CANCELLED`].
     pub(crate) fn finish(
         &self,
         request: OtelRequest,
+        error: Option<&'static str>,
         view: &LabelValue,
         seconds: f64,
         response_bytes: u64,
@@ -277,6 +275,7 @@ impl OtelMetrics {
                 request_size: NO_REQUEST_SIZE,
                 ..request
             },
+            error,
             route: view.clone(),
         };
         let observe = |(duration, request_size, response_size): &Histograms| {
@@ -344,7 +343,7 @@ impl SeriesKey {
             },
             http_response_status_code: request.status().map(|code| code.to_string()).unwrap_or_default(),
             network_protocol_version: request.version(),
-            error_type: error_type(request.error, request.status()),
+            error_type: error_type(self.error, request.status()),
         }
     }
 }
@@ -462,7 +461,7 @@ mod tests {
     fn the_request_state_stays_small_enough_to_keep_inline() {
         // The tracker holds it unboxed, and the tracker is moved several times per request.
         assert!(
-            size_of::<Option<OtelRequest>>() <= 32,
+            size_of::<Option<OtelRequest>>() <= 16,
             "{} bytes",
             size_of::<Option<OtelRequest>>()
         );
@@ -481,6 +480,7 @@ mod tests {
         request.on_status(http::StatusCode::BAD_GATEWAY);
         let key = SeriesKey {
             request,
+            error: None,
             route: LabelValue::new(UNNAMED_VIEW),
         };
         let labels = key.labels();

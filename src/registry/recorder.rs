@@ -391,6 +391,13 @@ impl Recorder {
             counter.inc();
             return;
         }
+        self.responses_by_other_status_view_method(handles, status);
+    }
+
+    /// [`Self::responses_by_status_view_method`] past the view's first status: out of line, so
+    /// that the usual response's path saves no registers for it.
+    #[inline(never)]
+    fn responses_by_other_status_view_method(&self, handles: &ViewHandles, status: StatusLabel) {
         if let Some((_, counter)) = handles.statuses.read().iter().find(|(known, _)| *known == status) {
             counter.inc();
             return;
@@ -470,6 +477,21 @@ impl Recorder {
     /// with the first charset is remembered whole, so the usual response compares a few bytes
     /// instead of parsing its header. `content_type` is the first `Content-Type` of `headers`.
     pub(crate) fn responses_by_content_type(&self, headers: &HeaderMap, content_type: Option<&HeaderValue>) {
+        if let (Some(value), Some((first, counter))) = (content_type, self.first_content_type.get()) {
+            // A framework sets `Content-Type` from a static string, which every response and
+            // the remembered clone share: equal by address, without comparing bytes.
+            if std::ptr::eq(value.as_bytes(), first.as_bytes()) {
+                counter.inc();
+                return;
+            }
+        }
+        self.responses_by_content_type_bytes(headers, content_type);
+    }
+
+    /// [`Self::responses_by_content_type`] past the comparison by address: out of line, so that
+    /// the usual response's path saves no registers for it.
+    #[inline(never)]
+    fn responses_by_content_type_bytes(&self, headers: &HeaderMap, content_type: Option<&HeaderValue>) {
         if let (Some(value), Some((first, counter))) = (content_type, self.first_content_type.get()) {
             if value == first {
                 counter.inc();
