@@ -12,15 +12,16 @@ use std::sync::OnceLock;
 /// How far a lookup probes from a key's home slot.
 const PROBES: usize = 8;
 
-/// An append-only table of `(key, value)` pairs, read without locks.
-pub(crate) struct LockFreeIndex<K, V> {
-    slots: Box<[OnceLock<(K, V)>]>,
+/// An append-only table of `SLOTS` `(key, value)` pairs (a power of two), read without locks.
+pub(crate) struct LockFreeIndex<K, V, const SLOTS: usize> {
+    /// A fixed length, so that a probe's index is masked by a constant, without a bounds check.
+    slots: Box<[OnceLock<(K, V)>; SLOTS]>,
     /// foldhash, not SipHash: the keys are bounded by the caps and chosen by the application
     /// or bounded per label, and hashing is most of a warm lookup's cost.
     hasher: foldhash::fast::RandomState,
 }
 
-impl<K, V> std::fmt::Debug for LockFreeIndex<K, V> {
+impl<K, V, const SLOTS: usize> std::fmt::Debug for LockFreeIndex<K, V, SLOTS> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let used = self.slots.iter().filter(|slot| slot.get().is_some()).count();
         f.debug_struct("LockFreeIndex")
@@ -30,20 +31,29 @@ impl<K, V> std::fmt::Debug for LockFreeIndex<K, V> {
     }
 }
 
-impl<K: Hash + Eq, V> LockFreeIndex<K, V> {
-    /// A table of `slots` slots (rounded up to a power of two).
-    pub(crate) fn new(slots: usize) -> Self {
-        let slots = slots.max(PROBES).next_power_of_two();
+impl<K: Hash + Eq, V, const SLOTS: usize> LockFreeIndex<K, V, SLOTS> {
+    const MASK: usize = {
+        assert!(
+            SLOTS.is_power_of_two() && SLOTS >= PROBES,
+            "a power of two, at least PROBES"
+        );
+        SLOTS - 1
+    };
+
+    pub(crate) fn new() -> Self {
+        let slots: Box<[OnceLock<(K, V)>]> = (0..SLOTS).map(|_| OnceLock::new()).collect();
         Self {
-            slots: (0..slots).map(|_| OnceLock::new()).collect(),
+            slots: slots
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("SLOTS slots were made")),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
 
     /// The slots a key whose hash is `hash` may sit in, in probe order.
+    #[inline]
     fn probe_range(&self, hash: u64) -> impl Iterator<Item = &OnceLock<(K, V)>> {
-        let mask = self.slots.len() - 1;
-        (0..PROBES).map(move |probe| &self.slots[(hash as usize).wrapping_add(probe) & mask])
+        (0..PROBES).map(move |probe| &self.slots[(hash as usize).wrapping_add(probe) & Self::MASK])
     }
 
     /// The value of `key`, if the table holds it.
@@ -88,7 +98,7 @@ mod tests {
 
     #[test]
     fn keys_beyond_the_probe_range_are_refused_and_found_nowhere() {
-        let index: LockFreeIndex<String, usize> = LockFreeIndex::new(8);
+        let index: LockFreeIndex<String, usize, 8> = LockFreeIndex::new();
         let inserted: Vec<usize> = (0..64).filter(|i| index.insert(format!("k{i}"), *i)).collect();
         assert_eq!(inserted.len(), 8, "a table of 8 slots holds 8 keys");
         for i in 0..64 {
@@ -99,7 +109,7 @@ mod tests {
 
     #[test]
     fn concurrent_insertions_of_distinct_keys_lose_none_that_report_success() {
-        let index: LockFreeIndex<u32, u32> = LockFreeIndex::new(256);
+        let index: LockFreeIndex<u32, u32, 256> = LockFreeIndex::new();
         let inserted: Vec<Vec<u32>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..4u32)
                 .map(|thread| {

@@ -62,7 +62,7 @@ pub(crate) struct Recorder {
     by_status: Box<[OnceLock<StripedCounter>]>,
     views: CappedMap<LabelValue, Arc<MethodSlots>>,
     /// The first views, findable without taking `views`' lock.
-    view_index: LockFreeIndex<LabelValue, Arc<MethodSlots>>,
+    view_index: LockFreeIndex<LabelValue, Arc<MethodSlots>, VIEW_INDEX_SLOTS>,
     /// The ids of [`UNNAMED_VIEW`] by method, once admitted: every request of a service with
     /// no `MatchedPath` and no resolver carries it, and comparing its 14 bytes costs less
     /// than hashing them for the index.
@@ -142,7 +142,7 @@ impl Recorder {
             by_transport: Default::default(),
             by_status: (0..StatusLabel::COUNT).map(|_| OnceLock::new()).collect(),
             views: CappedMap::new(max_label_sets),
-            view_index: LockFreeIndex::new(VIEW_INDEX_SLOTS),
+            view_index: LockFreeIndex::new(),
             unnamed_view: Default::default(),
             view_method_pairs: AtomicUsize::new(0),
             overflow_view: Default::default(),

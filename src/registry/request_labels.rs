@@ -68,7 +68,7 @@ struct RequestLabel {
     extract: Arc<ExtractValue>,
     values: CappedMap<LabelValue, u32>,
     /// The first values, found without `values`' lock.
-    value_index: LockFreeIndex<LabelValue, u32>,
+    value_index: LockFreeIndex<LabelValue, u32, VALUE_INDEX_SLOTS>,
     next_id: AtomicU32,
     folds: OnceLock<Counter>,
 }
@@ -80,7 +80,7 @@ pub(crate) struct RequestLabels {
     /// `(view, method)` handles id and value ids → the handles of that combination.
     combinations: CappedMap<(ViewId, RequestValueIds), ViewId>,
     /// The first combinations, found without `combinations`' lock.
-    combination_index: LockFreeIndex<(ViewId, RequestValueIds), ViewId>,
+    combination_index: LockFreeIndex<(ViewId, RequestValueIds), ViewId, COMBINATION_INDEX_SLOTS>,
     /// The combinations refused by the cap, one per `(view, method)` handles id: every
     /// request label `<overflow>`.
     overflow: CappedMap<ViewId, ViewId>,
@@ -114,7 +114,7 @@ impl RequestLabels {
                 name: LabelValue::new(&rule.name),
                 extract: Arc::clone(&rule.extract),
                 values: CappedMap::new(rule.max_values),
-                value_index: LockFreeIndex::new(VALUE_INDEX_SLOTS.min(rule.max_values)),
+                value_index: LockFreeIndex::new(),
                 next_id: AtomicU32::new(FIRST_VALUE),
                 folds: OnceLock::new(),
             })
@@ -124,7 +124,7 @@ impl RequestLabels {
             labels,
             names,
             combinations: CappedMap::new(max_label_sets),
-            combination_index: LockFreeIndex::new(COMBINATION_INDEX_SLOTS),
+            combination_index: LockFreeIndex::new(),
             overflow: CappedMap::new(usize::MAX),
         })
     }
