@@ -366,3 +366,71 @@ fn request_labels_prometheus_or_the_families_cannot_take_are_refused() {
     let error = refused(with_tenant(10).naming(Naming::OpenTelemetry));
     assert_eq!(error.option(), "request_label", "{error}");
 }
+
+/// With exemplars and native histograms, the request label reaches every format: the text
+/// formats parse strictly, and protobuf carries the label on the native latency histogram and
+/// on the exemplar-bearing counter.
+#[cfg(feature = "protobuf")]
+#[tokio::test]
+async fn request_labels_hold_with_exemplars_and_native_histograms_in_every_format() {
+    use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
+    use prost::Message;
+    use tower_prometheus::NativeHistograms;
+
+    const SAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let metrics = with_tenant(10)
+        .exemplars_from_traceparent()
+        .native_histograms(NativeHistograms::classic_and_native())
+        .build()
+        .unwrap();
+    let mut request = get("/", Some("acme"));
+    request
+        .headers_mut()
+        .insert("traceparent", http::HeaderValue::from_static(SAMPLED));
+    send(&metrics, [request]).await;
+
+    let samples = scrape(&metrics, Format::PrometheusText);
+    assert_eq!(
+        value(&samples, BY_TRANSPORT, &[UNNAMED, HTTP, GET, ("tenant", "acme")]),
+        Some(1.0)
+    );
+    // OpenMetrics carries the exemplar after the labelled sample (the strict parser of the
+    // tests reads no exemplars).
+    let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
+    assert!(
+        openmetrics.contains(&format!(
+            r#"{BY_TRANSPORT}{{view="<unnamed view>",transport="http",method="GET",tenant="acme"}} 1 # {{trace_id="4bf92f3577b34da6a3ce929d0e0e4736"}} 1.0"#
+        )),
+        "{openmetrics}"
+    );
+    let mut bytes = &metrics.render_bytes(Format::Protobuf).unwrap()[..];
+    let mut families = Vec::new();
+    while !bytes.is_empty() {
+        families.push(MetricFamily::decode_length_delimited(&mut bytes).expect("a delimited MetricFamily"));
+    }
+    let labels_of = |name: &str| {
+        let family = families
+            .iter()
+            .find(|family| family.name == name)
+            .unwrap_or_else(|| panic!("{name} is missing"));
+        let metric = &family.metric[0];
+        let labels: Vec<(String, String)> = metric
+            .label
+            .iter()
+            .map(|pair| (pair.name.clone(), pair.value.clone()))
+            .collect();
+        (labels, metric.clone())
+    };
+    let (labels, counter) = labels_of(BY_TRANSPORT);
+    assert_eq!(labels.last(), Some(&("tenant".to_owned(), "acme".to_owned())));
+    let exemplar = counter.counter.unwrap().exemplar.expect("the counter's exemplar");
+    assert_eq!(exemplar.label[0].value, "4bf92f3577b34da6a3ce929d0e0e4736");
+    let (labels, latency) = labels_of("http_requests_latency_seconds_by_view_method");
+    assert_eq!(labels.last(), Some(&("tenant".to_owned(), "acme".to_owned())));
+    let histogram = latency.histogram.unwrap();
+    assert_eq!(histogram.sample_count, 1);
+    assert!(
+        !histogram.positive_span.is_empty() || histogram.zero_count == 1,
+        "native buckets"
+    );
+}
