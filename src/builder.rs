@@ -14,7 +14,7 @@ use crate::registry::config::ViewResolver;
 use crate::registry::exemplars::TraceIdSource;
 use crate::registry::labels::MAX_REQUEST_LABELS;
 use crate::registry::names::{label_name_problem, metric_name_problem, RESERVED_LABEL_NAMES};
-use crate::registry::request_labels::RequestLabelRule;
+use crate::registry::request_labels::{RequestLabelRule, MAX_MAX_VALUES};
 use crate::{Metrics, NativeHistograms, RequestHead, ViewName};
 
 /// Configures and builds a [`Metrics`]. Every option is optional; [`build`](Self::build)
@@ -466,11 +466,12 @@ impl MetricsBuilder {
     /// borrowed from it (no allocation per request). A request for which it returns `None` or
     /// an empty value gets the empty value `name=""`, which Prometheus treats as "label
     /// absent" (`{tenant=""}` selects those requests). The first `max_values` distinct values
-    /// get their own series; later ones are recorded as `<overflow>` and every such request is
-    /// counted in `http_metrics_label_overflow_total{label="<name>"}`, like every other fold.
-    /// The combinations of a view, a method and the request labels' values also count
-    /// against [`max_label_sets`](Self::max_label_sets); beyond it a combination records
-    /// `<overflow>` for every request label, counted the same way.
+    /// get their own series; later ones (and values longer than 256 bytes, or spelled
+    /// `<overflow>`) are recorded as `<overflow>`, and every such request is counted once in
+    /// `http_metrics_label_overflow_total{label="<name>"}`, like every other fold. The
+    /// combinations of a view, a method and the request labels' values also count against
+    /// [`max_label_sets`](Self::max_label_sets); beyond it a combination records `<overflow>`
+    /// for every request label, counted the same way.
     ///
     /// Up to four request labels may be declared. [`build`](Self::build) refuses a name
     /// Prometheus rejects, a name the families already use (see
@@ -898,6 +899,8 @@ fn check_request_labels(config: &Config) -> Result<(), ConfigError> {
             Some("a constant label already has this name, and a label twice in one series makes Prometheus drop the scrape; choose another name")
         } else if rule.max_values == 0 {
             Some("`max_values` is 0, which would record every value as `<overflow>`; allow at least 1 value")
+        } else if rule.max_values > MAX_MAX_VALUES {
+            Some("`max_values` is above 4 294 967 293, the most a label can number; give a bound that fits memory")
         } else {
             None
         };

@@ -473,12 +473,11 @@ fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, 
     }
 }
 
-/// prometheus-client appends `_total` to counters itself and, in debug builds, panics on a
-/// counter name that already ends with it: a counter registered as `jobs_total` is exposed as
-/// `jobs_total`, not refused and not `jobs_total_total`.
-/// The name `metric` is registered under: a counter's without the `_total` the encoder adds.
-/// A counter name that still ends in `_total` once it is removed (`_total` alone,
-/// `jobs_total_total`) is refused: prometheus-client cannot register it.
+/// The name `metric` is registered under. prometheus-client appends `_total` to counters
+/// itself and, in debug builds, panics on a counter name that already ends with it: a counter
+/// registered as `jobs_total` is registered as `jobs` and exposed as `jobs_total`. A counter
+/// name that still ends in `_total` once that is removed (`_total` alone, `jobs_total_total`)
+/// is refused, as prometheus-client cannot register it.
 fn registered_name(name: String, metric: &impl Metric) -> Result<String, RegistrationError> {
     if metric.metric_type() != prometheus_client::metrics::MetricType::Counter {
         return Ok(name);

@@ -116,8 +116,8 @@ where
 }
 
 /// Records the response head, read in place (taking the response apart and putting it back
-/// together copied its head twice per request), with the tracker where it is: the caller then
-/// moves it once, into the body, which is built once with it.
+/// together would copy its head twice), with the tracker where it is: the caller then moves
+/// it once, into the body, which is built once with it.
 #[inline]
 fn on_response<B: Body>(tracker: &mut Option<RequestTracker>, response: &Response<B>) {
     let Some(tracker) = tracker else {

@@ -137,8 +137,16 @@ impl<K: Eq + Hash, V: Clone> CappedMap<K, V> {
                 .get_key_value(key)
                 .map(|(key, value)| (key.clone(), value.clone()))
         };
-        if let Some(entry) = entry(&self.entries.read()) {
-            return Some(entry);
+        {
+            let entries = self.entries.read();
+            if let Some(entry) = entry(&entries) {
+                return Some(entry);
+            }
+            // Full: refused without the write lock, which every later new key would otherwise
+            // take just to learn it.
+            if entries.len() >= self.cap {
+                return None;
+            }
         }
         let mut entries = self.entries.write();
         if let Some(entry) = entry(&entries) {

@@ -73,9 +73,11 @@ impl<K: Hash + Eq, V, const SLOTS: usize> LockFreeIndex<K, V, SLOTS> {
         None
     }
 
-    /// Adds `key` if a slot of its probe range is free, and says whether it did. Callers add
-    /// a key once, under the lock of the map behind the table, so a key is never added twice.
+    /// Adds `key` if a slot of its probe range is free, and says whether it did; a key left
+    /// out is still in the map behind the table, so callers need not look. Callers add a key
+    /// once, under the lock of that map, so a key is never in the table twice.
     pub(crate) fn insert(&self, key: K, value: V) -> bool {
+        debug_assert!(self.get(&key).is_none(), "a key is added to the table once");
         let hash = self.hasher.hash_one(&key);
         let mut entry = Some((key, value));
         for slot in self.probe_range(hash) {

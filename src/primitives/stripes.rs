@@ -15,6 +15,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -69,15 +70,16 @@ fn current_stripe() -> usize {
     }
 }
 
-/// The calling thread's stripe, looked up once for several additions made in one go (not
-/// kept across an `.await`: the task may then run on another thread).
+/// The calling thread's stripe, looked up once for several additions made in one go. Neither
+/// `Send` nor `Sync`: an exclusive stripe is added to with a plain load and store, so a stripe
+/// used on another thread (or after an `.await` that moved the task) would lose counts.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Stripe(usize);
+pub(crate) struct Stripe(usize, PhantomData<*const ()>);
 
 impl Stripe {
     #[inline]
     pub(crate) fn current() -> Self {
-        Self(current_stripe())
+        Self(current_stripe(), PhantomData)
     }
 }
 
@@ -217,7 +219,7 @@ impl StripedCounter {
 
     /// [`Self::inc`] in `stripe`, the calling thread's.
     #[inline]
-    pub(crate) fn inc_in(&self, Stripe(stripe): Stripe) {
+    pub(crate) fn inc_in(&self, Stripe(stripe, _): Stripe) {
         let target = &self.0[stripe % STRIPES].0;
         if stripe < EXCLUSIVE_STRIPES {
             // Only this thread writes this stripe: no other writer can slip in between.

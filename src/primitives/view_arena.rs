@@ -1,8 +1,8 @@
 //! [`ViewArena`]: values (every `(view, method)` pair's handles) by a small copyable id.
 //!
-//! A request used to hold its view's handles by `Arc`: a clone and a drop per request, two
-//! locked instructions on the cache line that also holds the handles every request of that
-//! view reads, so two threads serving one view kept taking that line from each other. The
+//! Holding a view's handles by `Arc` would cost a clone and a drop per request, two locked
+//! instructions on the cache line that also holds the handles every request of that view
+//! reads, so two threads serving one view would keep taking that line from each other. The
 //! handles are never removed while the registry lives (the label-set cap bounds them), so a
 //! request can hold an id instead and look the handles up again: two loads, no write.
 //!

@@ -182,7 +182,7 @@ http_families! { ctx =>
         "Requests whose response future or response body was dropped before the end";
     label_overflow: SnapshotFamily<OverflowLabels, Counter> = SnapshotFamily::default(),
         "http_metrics_label_overflow", None, Counter,
-        "Observations whose label value was folded into <overflow> by the label-set cap";
+        "Observations whose label value was folded into <overflow> by the label-set cap or a request label's bound";
 }
 
 impl HttpFamilies {

@@ -332,18 +332,35 @@ pub(crate) struct ViewLabel(Arc<ViewLabelParts>);
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ViewLabelParts {
     view: LabelValue,
-    request: Option<Box<RequestLabelValues>>,
+    request: Option<Box<SeriesRequestLabels>>,
 }
 
 /// The request labels of one series: the declared names, in order, and this series' values.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct RequestLabelValues {
+/// Compared and hashed by names and values only, so that two combinations exposed alike are
+/// one series of each family.
+#[derive(Debug)]
+pub(crate) struct SeriesRequestLabels {
     pub(crate) names: Arc<[LabelValue]>,
     pub(crate) values: Box<[LabelValue]>,
     /// The values' ids in their labels' value maps, with which the response's view (when
     /// it differs from the request's) finds the same values again without reading the
     /// request a second time.
     pub(crate) ids: RequestValueIds,
+}
+
+impl PartialEq for SeriesRequestLabels {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names && self.values == other.values
+    }
+}
+
+impl Eq for SeriesRequestLabels {}
+
+impl std::hash::Hash for SeriesRequestLabels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.names.hash(state);
+        self.values.hash(state);
+    }
 }
 
 /// The ids of one request's request-label values (unused labels are 0).
@@ -359,7 +376,7 @@ impl ViewLabel {
     }
 
     /// A view with the values of the request labels.
-    pub(crate) fn with_request_labels(view: LabelValue, request: RequestLabelValues) -> Self {
+    pub(crate) fn with_request_labels(view: LabelValue, request: SeriesRequestLabels) -> Self {
         Self(Arc::new(ViewLabelParts {
             view,
             request: Some(Box::new(request)),
@@ -375,7 +392,7 @@ impl ViewLabel {
         &self.0.view
     }
 
-    pub(crate) fn request_labels(&self) -> Option<&RequestLabelValues> {
+    pub(crate) fn request_labels(&self) -> Option<&SeriesRequestLabels> {
         self.0.request.as_deref()
     }
 

@@ -28,7 +28,7 @@ use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, Trac
 use super::families::HttpFamilies;
 use super::labels::{
     charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels,
-    RequestLabelValues, StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels,
+    SeriesRequestLabels, StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels,
     TypeLabels, ViewLabel, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
     UNNAMED_VIEW,
 };
@@ -217,7 +217,7 @@ impl Recorder {
     #[inline(never)]
     fn with_request_labels(&self, labels: &RequestLabels, view: ViewId, request: &RequestHead<'_>) -> ViewId {
         let values = labels.values(request, &self.families);
-        labels.view(
+        labels.combination(
             view,
             values.ids,
             || values.label_values(labels),
@@ -229,27 +229,35 @@ impl Recorder {
     /// The id of the handles for the response's view when it differs from the request's
     /// (`current`): the same request-label values, under the response's view.
     pub(crate) fn switched_view(&self, view: &str, method: MethodLabel, current: &ViewHandles) -> ViewId {
-        let id = self.view(view, method);
+        self.with_values_of(self.view(view, method), current)
+    }
+
+    /// The handles of `view` (a `(view, method)` handles id) with the request-label values of
+    /// `current`, if it has any.
+    fn with_values_of(&self, view: ViewId, current: &ViewHandles) -> ViewId {
         match (&self.request_labels, current.labels.view.request_labels()) {
-            (Some(labels), Some(values)) => labels.view(
-                id,
+            (Some(labels), Some(values)) => labels.combination(
+                view,
                 values.ids,
                 || values.values.to_vec(),
                 &self.families,
-                |request_values, overflow| self.push_combination(id, request_values, overflow),
+                |request_values, overflow| self.push_combination(view, request_values, overflow),
             ),
-            _ => id,
+            _ => view,
         }
     }
 
     /// New handles for `view`'s pair with request-label values; `overflow` for the pair's
     /// combination that the cap refused, which (like the overflow view) is never capped again.
-    fn push_combination(&self, view: ViewId, request_values: RequestLabelValues, overflow: bool) -> ViewId {
+    fn push_combination(&self, view: ViewId, request_values: SeriesRequestLabels, overflow: bool) -> ViewId {
         let base = self.handles(view);
         let label = ViewLabel::with_request_labels(base.labels.view.view().clone(), request_values);
-        let mut handles = ViewHandles::new(label, base.labels.method, base.folded);
-        handles.uncapped |= overflow;
-        self.handles.push(handles)
+        self.handles.push(ViewHandles::new(
+            label,
+            base.labels.method,
+            base.folded,
+            base.uncapped || overflow,
+        ))
     }
 
     fn indexed_or_new_view(&self, view: &str, method: MethodLabel) -> ViewId {
@@ -318,8 +326,12 @@ impl Recorder {
             let mut created = false;
             let id = slot.get_or_init(|| {
                 created = true;
-                self.handles
-                    .push(ViewHandles::new(ViewLabel::new(view.clone()), method, false))
+                self.handles.push(ViewHandles::new(
+                    ViewLabel::new(view.clone()),
+                    method,
+                    false,
+                    false,
+                ))
             });
             if !created {
                 self.view_method_pairs.fetch_sub(1, Ordering::Relaxed);
@@ -336,12 +348,16 @@ impl Recorder {
                 ViewLabel::new(LabelValue::new(OVERFLOW)),
                 method,
                 true,
+                true,
             ))
         })
     }
 
-    fn overflow_view_handles(&self, method: MethodLabel) -> &ViewHandles {
-        self.handles(self.overflow_view_id(method))
+    /// The handles a series refused by a family's cap records into instead: the overflow
+    /// view's, with the request-label values of `handles`.
+    fn overflow_handles_of(&self, handles: &ViewHandles) -> &ViewHandles {
+        let overflow = self.overflow_view_id(handles.labels.method);
+        self.handles(self.with_values_of(overflow, handles))
     }
 
     /// Counts one observation folded into `<overflow>` under `label`.
@@ -372,7 +388,7 @@ impl Recorder {
             if !handles.uncapped && !Self::admit(&self.view_transport_method_series, self.max_label_sets) {
                 self.fold(FoldedLabel::View);
                 return self
-                    .overflow_view_handles(handles.labels.method)
+                    .overflow_handles_of(handles)
                     .by_transport_counter(self, transport);
             }
             self.families
@@ -407,7 +423,7 @@ impl Recorder {
             handles.status_counter(&self.families, status)
         } else {
             self.fold(FoldedLabel::View);
-            self.overflow_view_handles(handles.labels.method)
+            self.overflow_handles_of(handles)
                 .status_counter(&self.families, status)
         };
         counter.inc();
@@ -625,7 +641,8 @@ impl Recorder {
 }
 
 impl ViewHandles {
-    fn new(view: ViewLabel, method: MethodLabel, folded: bool) -> Self {
+    /// `uncapped`: whether the series bypass the caps on series (the overflow entries').
+    fn new(view: ViewLabel, method: MethodLabel, folded: bool, uncapped: bool) -> Self {
         let labels = ViewMethodLabels { view, method };
         Self {
             latency: OnceLock::new(),
@@ -633,7 +650,7 @@ impl ViewHandles {
             in_flight: OnceLock::new(),
             labels,
             folded,
-            uncapped: folded,
+            uncapped,
             by_transport: Default::default(),
             cancelled: OnceLock::new(),
             exceptions: OnceLock::new(),

@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::families::HttpFamilies;
 use super::labels::{
-    LabelValue, OverflowLabels, RequestLabelValues, RequestValueIds, MAX_REQUEST_LABELS, OVERFLOW,
+    LabelValue, OverflowLabels, RequestValueIds, SeriesRequestLabels, MAX_REQUEST_LABELS, OVERFLOW,
 };
 use crate::primitives::capped_map::{Admission, CappedMap};
 use crate::primitives::lock_free_index::LockFreeIndex;
@@ -30,6 +30,14 @@ const NO_VALUE: u32 = 0;
 /// The id of a value beyond the label's `max_values`: exposed as [`OVERFLOW`].
 const OVERFLOW_VALUE: u32 = 1;
 const FIRST_VALUE: u32 = 2;
+
+/// The longest value a request label keeps, in bytes: a longer one records as [`OVERFLOW`]
+/// (and is counted as a fold), as values come from clients and each is repeated on every
+/// line of its series.
+pub(crate) const MAX_VALUE_BYTES: usize = 256;
+
+/// The largest `max_values`: a label's value ids are `u32`s, two of them reserved.
+pub(crate) const MAX_MAX_VALUES: usize = u32::MAX as usize - FIRST_VALUE as usize;
 
 /// Slots of the lock-free indexes in front of each label's values and of the combinations.
 const VALUE_INDEX_SLOTS: usize = 64;
@@ -95,8 +103,9 @@ impl fmt::Debug for RequestLabels {
     }
 }
 
-/// What a request's values turned into: their ids, and which labels folded.
-pub(crate) struct RequestValues<'a> {
+/// One request's values of the request labels, as read: their ids, and their texts (for a
+/// combination not seen yet).
+pub(crate) struct ResolvedValues<'a> {
     pub(crate) ids: RequestValueIds,
     texts: [Option<&'a str>; MAX_REQUEST_LABELS],
 }
@@ -131,9 +140,15 @@ impl RequestLabels {
 
     /// Reads the request's value of each label and finds its id, admitting new values while
     /// each label's `max_values` has room; a folded value is counted in
-    /// `http_metrics_label_overflow_total{label="<name>"}`.
-    pub(crate) fn values<'a>(&self, request: &RequestHead<'a>, families: &HttpFamilies) -> RequestValues<'a> {
-        let mut values = RequestValues {
+    /// `http_metrics_label_overflow_total{label="<name>"}`. A value longer than
+    /// [`MAX_VALUE_BYTES`], or spelled like [`OVERFLOW`] itself (which would otherwise be a
+    /// second series with the overflow's labels), folds too.
+    pub(crate) fn values<'a>(
+        &self,
+        request: &RequestHead<'a>,
+        families: &HttpFamilies,
+    ) -> ResolvedValues<'a> {
+        let mut values = ResolvedValues {
             ids: [NO_VALUE; MAX_REQUEST_LABELS],
             texts: [None; MAX_REQUEST_LABELS],
         };
@@ -146,6 +161,10 @@ impl RequestLabels {
                 Some(id) => *id,
                 None => match label.values.with(text, |id| *id) {
                     Some(id) => id,
+                    None if text.len() > MAX_VALUE_BYTES || text == OVERFLOW => {
+                        label.fold(families);
+                        OVERFLOW_VALUE
+                    }
                     None => label.admit(text, families),
                 },
             };
@@ -156,13 +175,13 @@ impl RequestLabels {
     /// The handles id of `view` (a `(view, method)` handles id) with `ids` as the request
     /// labels' values, created by `create` on first use; `create` gets the values to expose
     /// and whether this is a `(view, method)`'s overflow combination (refused by the cap).
-    pub(crate) fn view(
+    pub(crate) fn combination(
         &self,
         view: ViewId,
         ids: RequestValueIds,
         texts: impl FnOnce() -> Vec<LabelValue>,
         families: &HttpFamilies,
-        create: impl FnOnce(RequestLabelValues, bool) -> ViewId,
+        create: impl FnOnce(SeriesRequestLabels, bool) -> ViewId,
     ) -> ViewId {
         if let Some(id) = self.combination_index.get(&(view, ids)) {
             return *id;
@@ -180,14 +199,14 @@ impl RequestLabels {
         ids: RequestValueIds,
         texts: impl FnOnce() -> Vec<LabelValue>,
         families: &HttpFamilies,
-        create: impl FnOnce(RequestLabelValues, bool) -> ViewId,
+        create: impl FnOnce(SeriesRequestLabels, bool) -> ViewId,
     ) -> ViewId {
         let mut create = Some(create);
         let admitted = self.combinations.get_or_insert_within(
             &(view, ids),
             || true,
             |key| {
-                let values = RequestLabelValues {
+                let values = SeriesRequestLabels {
                     names: Arc::clone(&self.names),
                     values: texts().into_boxed_slice(),
                     ids,
@@ -203,9 +222,12 @@ impl RequestLabels {
             return id;
         }
         // The cap on label sets is reached: this (view, method) records under `<overflow>`
-        // for every request label, and each label counts the fold.
-        for label in self.labels.iter() {
-            label.fold(families);
+        // for every request label, and each label whose value was not folded already counts
+        // the fold (a request is counted once per label).
+        for (label, id) in self.labels.iter().zip(ids) {
+            if id != OVERFLOW_VALUE {
+                label.fold(families);
+            }
         }
         let overflow_ids = std::array::from_fn(|index| {
             if index < self.labels.len() {
@@ -217,7 +239,7 @@ impl RequestLabels {
         let (id, _) = self.overflow.get_or_admit(
             &view,
             |view| {
-                let values = RequestLabelValues {
+                let values = SeriesRequestLabels {
                     names: Arc::clone(&self.names),
                     values: self.labels.iter().map(|_| LabelValue::new(OVERFLOW)).collect(),
                     ids: overflow_ids,
@@ -231,14 +253,11 @@ impl RequestLabels {
     }
 }
 
-impl<'a> RequestValues<'a> {
+impl<'a> ResolvedValues<'a> {
     /// The label values to expose for these ids.
     pub(crate) fn label_values(&self, labels: &RequestLabels) -> Vec<LabelValue> {
-        labels
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(index, _)| match (self.ids[index], self.texts[index]) {
+        (0..labels.labels.len())
+            .map(|index| match (self.ids[index], self.texts[index]) {
                 (OVERFLOW_VALUE, _) => LabelValue::new(OVERFLOW),
                 (_, Some(text)) => LabelValue::new(text),
                 (_, None) => LabelValue::new(""),

@@ -434,3 +434,128 @@ async fn request_labels_hold_with_exemplars_and_native_histograms_in_every_forma
         "native buckets"
     );
 }
+
+#[tokio::test]
+async fn a_value_spelled_overflow_or_too_long_folds_into_the_one_overflow_series() {
+    let metrics = with_tenant(1).build().unwrap();
+    let long = "x".repeat(257);
+    send(
+        &metrics,
+        [
+            get("/", Some("<overflow>")),
+            get("/", Some("a")),
+            get("/", Some("b")),
+            get("/", Some(&long)),
+        ],
+    )
+    .await;
+    // `value` panics when two series carry the same labels.
+    let samples = samples(&metrics);
+    let by_tenant = |tenant| value(&samples, BY_TRANSPORT, &[UNNAMED, HTTP, GET, ("tenant", tenant)]);
+    assert_eq!(
+        by_tenant("<overflow>"),
+        Some(3.0),
+        "<overflow>, b and the long value"
+    );
+    assert_eq!(by_tenant("a"), Some(1.0));
+    assert_eq!(value(&samples, OVERFLOW_FOLDS, &[("label", "tenant")]), Some(3.0));
+    let text = metrics.render(Format::PrometheusText).unwrap();
+    assert!(!text.contains(&long), "a value over 256 bytes is never exposed");
+    // A value of exactly 256 bytes is kept.
+    let fits = "y".repeat(256);
+    let roomy = with_tenant(10).build().unwrap();
+    send(&roomy, [get("/", Some(&fits))]).await;
+    let samples = scrape(&roomy, Format::PrometheusText);
+    assert_eq!(
+        value(&samples, BY_TRANSPORT, &[UNNAMED, HTTP, GET, ("tenant", &fits)]),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_series_a_familys_cap_refuses_keeps_its_request_labels() {
+    // Three label sets per family: the status family's three series go to a's 200 and 404 and
+    // b's 200, so b's 404 is refused by that family's cap, and recorded under the overflow
+    // view with b kept (the third combination).
+    let metrics = with_tenant(10).max_label_sets(3).build().unwrap();
+    let app = ServiceBuilder::new()
+        .layer(metrics.layer())
+        .service_fn(|request: Request<()>| async move {
+            let mut response = Response::new(String::new());
+            if request.uri().path() == "/missing" {
+                *response.status_mut() = http::StatusCode::NOT_FOUND;
+            }
+            Ok::<_, Infallible>(response)
+        });
+    for (path, tenant) in [("/", "a"), ("/missing", "a"), ("/", "b"), ("/missing", "b")] {
+        app.clone().oneshot(get(path, Some(tenant))).await.unwrap();
+    }
+    let samples = samples(&metrics);
+    assert_values(
+        &samples,
+        &[
+            (
+                BY_STATUS,
+                &[("status", "200"), UNNAMED, GET, ("tenant", "a")],
+                1.0,
+            ),
+            (
+                BY_STATUS,
+                &[("status", "404"), UNNAMED, GET, ("tenant", "a")],
+                1.0,
+            ),
+            (
+                BY_STATUS,
+                &[("status", "200"), UNNAMED, GET, ("tenant", "b")],
+                1.0,
+            ),
+            (
+                BY_STATUS,
+                &[("status", "404"), ("view", "<overflow>"), GET, ("tenant", "b")],
+                1.0,
+            ),
+            (OVERFLOW_FOLDS, &[("label", "view")], 1.0),
+            (OVERFLOW_FOLDS, &[("label", "tenant")], 0.0),
+        ],
+    );
+    // No series of a tenanted family lost its request label.
+    for sample in samples.iter().filter(|sample| sample.name == BY_STATUS) {
+        assert!(sample.labels.contains_key("tenant"), "{sample:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_is_counted_once_per_label_however_many_times_it_folds() {
+    // The value folds (max_values 1), and so does its combination under the response's view.
+    let metrics = with_tenant(1).max_label_sets(3).build().unwrap();
+    let app = ServiceBuilder::new()
+        .layer(metrics.layer())
+        .service_fn(|_request: Request<()>| async {
+            let mut response = Response::new(String::new());
+            response.extensions_mut().insert(ViewName::new("/named"));
+            Ok::<_, Infallible>(response)
+        });
+    for tenant in ["a", "b"] {
+        let response = app.clone().oneshot(get("/", Some(tenant))).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let samples = samples(&metrics);
+    assert_eq!(value(&samples, OVERFLOW_FOLDS, &[("label", "tenant")]), Some(1.0));
+    assert_eq!(
+        value(
+            &samples,
+            BY_TRANSPORT,
+            &[("view", "/named"), HTTP, GET, ("tenant", "<overflow>")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn a_max_values_beyond_what_ids_can_number_is_refused() {
+    assert_refused(
+        with_tenant(usize::MAX),
+        &format!("tenant (max_values {})", usize::MAX),
+    );
+    assert!(with_tenant(1_000_000).build().is_ok());
+}
