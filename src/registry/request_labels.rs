@@ -143,6 +143,7 @@ impl RequestLabels {
     /// `http_metrics_label_overflow_total{label="<name>"}`. A value longer than
     /// [`MAX_VALUE_BYTES`], or spelled like [`OVERFLOW`] itself (which would otherwise be a
     /// second series with the overflow's labels), folds too.
+    #[inline]
     pub(crate) fn values<'a>(
         &self,
         request: &RequestHead<'a>,
@@ -175,6 +176,7 @@ impl RequestLabels {
     /// The handles id of `view` (a `(view, method)` handles id) with `ids` as the request
     /// labels' values, created by `create` on first use; `create` gets the values to expose
     /// and whether this is a `(view, method)`'s overflow combination (refused by the cap).
+    #[inline]
     pub(crate) fn combination(
         &self,
         view: ViewId,
