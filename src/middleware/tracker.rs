@@ -270,9 +270,10 @@ impl RequestTracker {
     }
 
     fn switch_view(&mut self, view: &str) {
-        if view != self.view().view() {
+        let current = self.view();
+        if view != current.view() {
             let recorder = &self.shared.recorder();
-            let view_id = recorder.switched_view(view, self.method, self.view());
+            let view_id = recorder.switched_view(view, self.method, current);
             recorder.note_use(recorder.handles(view_id));
             self.switched_view = Some(view_id);
         }
