@@ -41,7 +41,7 @@ fn gunzip(bytes: &[u8]) -> String {
 }
 
 /// Three requests to `/users/{id}` through the layer.
-async fn with_traffic() -> Metrics {
+pub(crate) async fn with_traffic() -> Metrics {
     let metrics = Metrics::new();
     let app = ServiceBuilder::new()
         .layer(metrics.layer())

@@ -285,7 +285,20 @@ async fn sampled_traceparents_become_openmetrics_exemplars_and_never_reach_text(
 async fn without_the_option_traceparent_is_ignored() {
     let metrics = Metrics::new();
     request(&metrics, Duration::from_millis(1), &[("traceparent", SAMPLED)]).await;
-    assert!(!metrics.render(Format::OpenMetrics).unwrap().contains(TRACE_ID));
+    let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
+    assert!(!openmetrics.contains(TRACE_ID));
+    // The request was recorded, without any exemplar.
+    let samples = crate::support::exposition::parse(&openmetrics, Format::OpenMetrics).unwrap();
+    assert_eq!(
+        crate::support::exposition::value(
+            &samples,
+            "http_requests_total_by_view_transport_method_total",
+            &[("view", "/work"), ("transport", "http"), ("method", "GET")]
+        ),
+        Some(1.0),
+        "{openmetrics}"
+    );
+    assert_eq!(exemplar_lines(&openmetrics, "http_"), Vec::<&str>::new());
 }
 
 #[tokio::test]

@@ -25,9 +25,10 @@
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use tower::{ServiceBuilder, ServiceExt};
-use tower_prometheus::{ExpositionBody, Format, Metrics, ViewName};
+use tower::ServiceExt;
+use tower_prometheus::{ExpositionBody, Format};
 
+use crate::exposition_formats::with_traffic;
 use crate::support;
 
 /// The format the best q-weight of a header names, given which formats this build serves.
@@ -179,29 +180,6 @@ fn prometheus_3_versions(media_type: &str) -> &'static [&'static str] {
         "application/openmetrics-text" => &["0.0.1", "1.0.0"],
         _ => &[],
     }
-}
-
-async fn with_traffic() -> Metrics {
-    let metrics = Metrics::new();
-    let app = ServiceBuilder::new()
-        .layer(metrics.layer())
-        .service_fn(|_request: Request<String>| async {
-            let mut response = Response::new(String::from("{}"));
-            response.extensions_mut().insert(ViewName::new("/users/{id}"));
-            Ok::<_, std::convert::Infallible>(response)
-        });
-    for id in 0..3 {
-        let request = Request::get(format!("/users/{id}")).body(String::new()).unwrap();
-        app.clone()
-            .oneshot(request)
-            .await
-            .unwrap()
-            .into_body()
-            .collect()
-            .await
-            .unwrap();
-    }
-    metrics
 }
 
 #[tokio::test]

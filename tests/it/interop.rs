@@ -8,10 +8,31 @@ use prometheus_client::metrics::counter::Counter as ClientCounter;
 use prometheus_client::registry::Registry as ClientRegistry;
 use tower_prometheus::{Format, Metrics, RegistrationError};
 
-use crate::support::exposition::{parse, scrape, value};
+use crate::support::exposition::{parse, scrape, value, Sample};
 
 fn quiet_metrics() -> Metrics {
     Metrics::builder().process_metrics(false).build().unwrap()
+}
+
+/// As `quiet_metrics`, serving the parts that encode when another fails.
+fn metrics_serving_what_encodes() -> Metrics {
+    crate::support::tools::quiet_intentional_panics();
+    Metrics::builder()
+        .process_metrics(false)
+        .encode_error_policy(tower_prometheus::EncodeErrorPolicy::ServeWhatEncodes)
+        .build()
+        .unwrap()
+}
+
+/// Scrapes twice and returns the second scrape, asserting it counts the failing part: our
+/// part, the encode-error counter included, is rendered before the failing one, so the
+/// second scrape shows the first's failure.
+fn second_scrape_counting_the_failure(metrics: &Metrics) -> Vec<Sample> {
+    metrics.render(Format::PrometheusText).unwrap();
+    let samples = scrape(metrics, Format::PrometheusText);
+    let errors = crate::support::exposition::total(&samples, "http_metrics_encode_errors_total", &[]);
+    assert!(errors >= 1.0, "the failing part is counted");
+    samples
 }
 
 /// Every family declared in a text exposition, asserting none is declared twice.
@@ -531,19 +552,11 @@ mod prometheus_crate {
 
     #[test]
     fn a_registry_whose_collector_panics_is_registered_and_left_out_at_scrape() {
-        crate::support::tools::quiet_intentional_panics();
-        let metrics = Metrics::builder()
-            .process_metrics(false)
-            .encode_error_policy(tower_prometheus::EncodeErrorPolicy::ServeWhatEncodes)
-            .build()
-            .unwrap();
+        let metrics = metrics_serving_what_encodes();
         let registry = prometheus::Registry::new();
         registry.register(Box::new(PanickingCollector)).unwrap();
         metrics.register_prometheus_registry(registry).unwrap();
-        let _first = metrics.render(Format::PrometheusText).unwrap();
-        let samples = scrape(&metrics, Format::PrometheusText);
-        let errors = crate::support::exposition::total(&samples, "http_metrics_encode_errors_total", &[]);
-        assert!(errors >= 1.0, "the failing part is counted");
+        second_scrape_counting_the_failure(&metrics);
     }
 
     #[test]
@@ -790,26 +803,16 @@ mod registry {
 
     #[test]
     fn a_registry_whose_collector_panics_is_registered_and_left_out_at_scrape() {
-        crate::support::tools::quiet_intentional_panics();
-        let metrics = Metrics::builder()
-            .process_metrics(false)
-            .encode_error_policy(tower_prometheus::EncodeErrorPolicy::ServeWhatEncodes)
-            .build()
-            .unwrap();
+        let metrics = metrics_serving_what_encodes();
         let (mut library, _) = library_registry();
         library.register_collector(Box::new(Panicking));
         metrics.register_registry(library).unwrap();
-        // Our part, the encode-error counter included, is rendered before the failing one:
-        // the second scrape shows the first's failure.
-        let _first = metrics.render(Format::PrometheusText).unwrap();
-        let samples = scrape(&metrics, Format::PrometheusText);
+        let samples = second_scrape_counting_the_failure(&metrics);
         assert_eq!(
             value(&samples, "pool_connections_opened_total", &[]),
             None,
             "the whole part is left out"
         );
-        let errors = crate::support::exposition::total(&samples, "http_metrics_encode_errors_total", &[]);
-        assert!(errors >= 1.0, "the failing part is counted");
     }
 
     #[test]

@@ -367,6 +367,24 @@ fn real_server(metrics: &Metrics) -> RealServer {
 }
 
 /// Waits at most 10 s for `condition`.
+/// Asserts the hung-up `GET` is counted cancelled under `view` (the router names it only with
+/// the `axum` feature), and that nothing more is recorded later (no second count once the
+/// handler would have ended).
+#[cfg_attr(not(feature = "axum"), allow(unused_variables))]
+fn assert_cancelled_under_view_and_settled(metrics: &Metrics, after: &[Sample], view: &str) {
+    #[cfg(feature = "axum")]
+    assert_eq!(
+        total(
+            after,
+            "http_requests_cancelled_total",
+            &[("view", view), ("method", "GET")]
+        ),
+        1.0
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(samples(metrics), after);
+}
+
 fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     wait_until(what, Duration::from_secs(10), || {
         condition().then_some(()).ok_or_else(|| "not yet".to_owned())
@@ -402,18 +420,7 @@ fn a_client_hanging_up_during_slow_is_cancelled_once() {
             ("http_requests_total_by_view_transport_method_total", &[], 1.0),
         ],
     );
-    #[cfg(feature = "axum")]
-    assert_eq!(
-        total(
-            &after,
-            "http_requests_cancelled_total",
-            &[("view", "/slow"), ("method", "GET")]
-        ),
-        1.0
-    );
-    // Nothing more is recorded later (no second count once the sleep would have ended).
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(samples(&metrics), after);
+    assert_cancelled_under_view_and_settled(&metrics, &after, "/slow");
 }
 
 #[test]
@@ -447,17 +454,7 @@ fn a_client_hanging_up_during_stream_is_cancelled_once() {
             ("http_responses_total_by_status_total", &[("status", "200")], 1.0),
         ],
     );
-    #[cfg(feature = "axum")]
-    assert_eq!(
-        total(
-            &after,
-            "http_requests_cancelled_total",
-            &[("view", "/stream"), ("method", "GET")]
-        ),
-        1.0
-    );
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(samples(&metrics), after);
+    assert_cancelled_under_view_and_settled(&metrics, &after, "/stream");
 }
 
 #[test]

@@ -234,6 +234,12 @@ proptest! {
         if let Ok(value) = HeaderValue::from_bytes(&bytes) {
             let format = negotiate(Some(&value));
             prop_assert!(matches!(format, Format::PrometheusText | Format::OpenMetrics));
+            // Without the `protobuf` feature the line above holds for any answer: OpenMetrics
+            // must also have been named.
+            if format == Format::OpenMetrics {
+                let asked = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+                prop_assert!(asked.contains("application/openmetrics-text"), "{asked:?}");
+            }
         }
     }
 

@@ -142,8 +142,9 @@ fn exclusion_prefixes_are_validated_like_paths() {
 
 const DURATION: &str = "http_responses_duration_seconds_by_view_method";
 
-#[tokio::test]
-async fn the_response_duration_is_observed_when_the_body_ends() {
+/// A registry with the response-duration histogram, and the body of a `GET /download`
+/// through it, read up to its first frame.
+async fn download_after_its_first_frame() -> (Metrics, tower_prometheus::ResponseBody<Chunks>) {
     let metrics = Metrics::builder()
         .response_duration_histogram(true)
         .build()
@@ -152,6 +153,12 @@ async fn the_response_duration_is_observed_when_the_body_ends() {
     let response = app.oneshot(request(Method::GET, "/download")).await.unwrap();
     let mut body = response.into_body();
     body.frame().await.unwrap().unwrap();
+    (metrics, body)
+}
+
+#[tokio::test]
+async fn the_response_duration_is_observed_when_the_body_ends() {
+    let (metrics, mut body) = download_after_its_first_frame().await;
     let text = metrics.render(Format::PrometheusText).unwrap();
     assert!(!text.contains(DURATION), "not before the body ends: {text}");
 
@@ -192,14 +199,7 @@ async fn the_response_duration_is_observed_when_the_body_ends() {
 
 #[tokio::test]
 async fn a_dropped_body_is_observed_and_counted_as_cancelled() {
-    let metrics = Metrics::builder()
-        .response_duration_histogram(true)
-        .build()
-        .unwrap();
-    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(streaming);
-    let response = app.oneshot(request(Method::GET, "/download")).await.unwrap();
-    let mut body = response.into_body();
-    body.frame().await.unwrap().unwrap();
+    let (metrics, body) = download_after_its_first_frame().await;
     drop(body);
     let samples = parse_text(&metrics.render(Format::PrometheusText).unwrap());
     let labels = [("view", "/download"), ("method", "GET")];

@@ -42,15 +42,14 @@ pub(crate) fn dashboard_queries() -> Vec<(String, String)> {
 /// Loads a YAML file with PyYAML's `safe_load` (get `python` from
 /// `require_python_modules(&["yaml"])`) and returns it as JSON; panics when it does not parse.
 pub(crate) fn yaml_as_json(python: &Path, path: &Path) -> serde_json::Value {
-    let output = run(
-        Command::new(python)
-            .args([
-                "-c",
-                "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-            ])
-            .arg(path),
-        b"",
-    );
+    python_yaml_as_json(python, path, "yaml.safe_load(open(sys.argv[1]))")
+}
+
+/// Prints `loaded` (a PyYAML expression reading `sys.argv[1]`, which is `path`) as JSON with
+/// `python`; panics when the file does not parse.
+fn python_yaml_as_json(python: &Path, path: &Path, loaded: &str) -> serde_json::Value {
+    let script = format!("import json, sys, yaml; print(json.dumps({loaded}))");
+    let output = run(Command::new(python).args(["-c", &script]).arg(path), b"");
     assert!(
         output.status.success(),
         "{} is not valid YAML: {}",
@@ -67,22 +66,7 @@ pub(crate) fn kubernetes_dir() -> PathBuf {
 
 /// Every document of a multi-document YAML file (PyYAML's `safe_load_all`), as JSON.
 pub(crate) fn yaml_documents_as_json(python: &Path, path: &Path) -> Vec<serde_json::Value> {
-    let output = run(
-        Command::new(python)
-            .args([
-                "-c",
-                "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
-            ])
-            .arg(path),
-        b"",
-    );
-    assert!(
-        output.status.success(),
-        "{} is not valid YAML: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    match serde_json::from_slice(&output.stdout).expect("python printed JSON") {
+    match python_yaml_as_json(python, path, "list(yaml.safe_load_all(open(sys.argv[1])))") {
         serde_json::Value::Array(documents) => documents,
         other => panic!("safe_load_all gave {other}"),
     }
