@@ -162,6 +162,11 @@ fn paths_that_can_never_match_a_request_are_refused() {
     for path in ["metrics", "", "/metrics?x=1", "/a#b", "/with space"] {
         assert_refused(Metrics::builder().metrics_path(path), "metrics_path", path);
         assert_refused(Metrics::builder().exclude_path(path), "exclude_path", path);
+        assert_refused(
+            Metrics::builder().exclude_path_prefix(path),
+            "exclude_path_prefix",
+            path,
+        );
     }
     let metrics = Metrics::builder()
         .metrics_path("/-/metrics")
@@ -437,4 +442,10 @@ mod toml_lite {
         }
         panic!("no default features in {path}");
     }
+}
+
+#[test]
+fn a_label_set_cap_of_zero_is_refused_not_turned_into_overflow_for_everything() {
+    assert_refused(Metrics::builder().max_label_sets(0), "max_label_sets", "0");
+    assert!(Metrics::builder().max_label_sets(1).build().is_ok());
 }
