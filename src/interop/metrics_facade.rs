@@ -180,10 +180,20 @@ impl MetricsRecorder {
         name: impl Into<String>,
         buckets: impl IntoIterator<Item = f64>,
     ) -> Result<Self, ConfigError> {
-        let buckets = checked("metrics_recorder.buckets_for_name", buckets)?;
-        Arc::make_mut(&mut self.buckets)
-            .by_name
-            .push((name.into(), buckets));
+        const OPTION: &str = "metrics_recorder.buckets_for_name";
+        let buckets = checked(OPTION, buckets)?;
+        let name = name.into();
+        let problem = if name.is_empty() {
+            Some("no histogram is named ``; give the name as recorded, such as `upload_bytes`")
+        } else if self.buckets.by_name.iter().any(|(taken, _)| *taken == name) {
+            Some("this name's buckets are given twice; keep one list")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError::new(OPTION, name, problem));
+        }
+        Arc::make_mut(&mut self.buckets).by_name.push((name, buckets));
         Ok(self)
     }
 
@@ -202,10 +212,20 @@ impl MetricsRecorder {
         prefix: impl Into<String>,
         buckets: impl IntoIterator<Item = f64>,
     ) -> Result<Self, ConfigError> {
-        let buckets = checked("metrics_recorder.buckets_for_prefix", buckets)?;
-        Arc::make_mut(&mut self.buckets)
-            .by_prefix
-            .push((prefix.into(), buckets));
+        const OPTION: &str = "metrics_recorder.buckets_for_prefix";
+        let buckets = checked(OPTION, buckets)?;
+        let prefix = prefix.into();
+        let problem = if prefix.is_empty() {
+            Some("an empty prefix matches every histogram; use `default_buckets` for that")
+        } else if self.buckets.by_prefix.iter().any(|(taken, _)| *taken == prefix) {
+            Some("this prefix's buckets are given twice; keep one list")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError::new(OPTION, prefix, problem));
+        }
+        Arc::make_mut(&mut self.buckets).by_prefix.push((prefix, buckets));
         Ok(self)
     }
 
