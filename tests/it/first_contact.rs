@@ -387,6 +387,14 @@ async fn the_separate_listener_reports_a_busy_port_before_serving() {
         .unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     assert!(error.to_string().contains("metrics"), "{error}");
+    let refused = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ConfigError>());
+    assert_eq!(
+        refused.map(|refused| (refused.option(), refused.input())),
+        Some(("server().path", "metrics")),
+        "{error}"
+    );
 }
 
 /// A custom metric registered on a second instance never shows on the first one's `/metrics`:
@@ -448,4 +456,58 @@ mod toml_lite {
 fn a_label_set_cap_of_zero_is_refused_not_turned_into_overflow_for_everything() {
     assert_refused(Metrics::builder().max_label_sets(0), "max_label_sets", "0");
     assert!(Metrics::builder().max_label_sets(1).build().is_ok());
+}
+
+fn no_tenant<'a>(_: &tower_prometheus::RequestHead<'a>) -> Option<&'a str> {
+    None
+}
+
+#[test]
+fn a_request_label_bound_beyond_the_id_space_is_refused() {
+    let input = format!("tenant (max_values {})", usize::MAX);
+    assert_refused(
+        Metrics::builder().request_label("tenant", no_tenant, usize::MAX),
+        "request_label",
+        &input,
+    );
+    assert!(Metrics::builder()
+        .request_label("tenant", no_tenant, 1000)
+        .build()
+        .is_ok());
+}
+
+#[cfg(feature = "metrics")]
+#[test]
+fn facade_bucket_choices_that_never_match_or_repeat_are_refused() {
+    let metrics = Metrics::new();
+    let recorder = metrics.metrics_recorder();
+    let error = recorder.clone().buckets_for_name("", [1.0]).unwrap_err();
+    assert_eq!(
+        (error.option(), error.input()),
+        ("metrics_recorder.buckets_for_name", "")
+    );
+    let error = recorder.clone().buckets_for_prefix("", [1.0]).unwrap_err();
+    assert_eq!(
+        (error.option(), error.input()),
+        ("metrics_recorder.buckets_for_prefix", "")
+    );
+    let error = recorder
+        .clone()
+        .buckets_for_name("jobs", [1.0])
+        .unwrap()
+        .buckets_for_name("jobs", [2.0])
+        .unwrap_err();
+    assert_eq!(
+        (error.option(), error.input()),
+        ("metrics_recorder.buckets_for_name", "jobs")
+    );
+    let error = recorder
+        .buckets_for_prefix("db_", [1.0])
+        .unwrap()
+        .buckets_for_prefix("db_", [2.0])
+        .unwrap_err();
+    assert_eq!(
+        (error.option(), error.input()),
+        ("metrics_recorder.buckets_for_prefix", "db_")
+    );
 }
