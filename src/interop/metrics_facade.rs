@@ -180,20 +180,14 @@ impl MetricsRecorder {
         name: impl Into<String>,
         buckets: impl IntoIterator<Item = f64>,
     ) -> Result<Self, ConfigError> {
-        const OPTION: &str = "metrics_recorder.buckets_for_name";
-        let buckets = checked(OPTION, buckets)?;
-        let name = name.into();
-        let problem = if name.is_empty() {
-            Some("no histogram is named ``; give the name as recorded, such as `upload_bytes`")
-        } else if self.buckets.by_name.iter().any(|(taken, _)| *taken == name) {
-            Some("this name's buckets are given twice; keep one list")
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(ConfigError::new(OPTION, name, problem));
-        }
-        Arc::make_mut(&mut self.buckets).by_name.push((name, buckets));
+        let choice = bucket_choice(
+            "metrics_recorder.buckets_for_name",
+            &self.buckets.by_name,
+            name.into(),
+            buckets,
+            "no histogram is named ``; give the name as recorded, such as `upload_bytes`",
+        )?;
+        Arc::make_mut(&mut self.buckets).by_name.push(choice);
         Ok(self)
     }
 
@@ -212,20 +206,14 @@ impl MetricsRecorder {
         prefix: impl Into<String>,
         buckets: impl IntoIterator<Item = f64>,
     ) -> Result<Self, ConfigError> {
-        const OPTION: &str = "metrics_recorder.buckets_for_prefix";
-        let buckets = checked(OPTION, buckets)?;
-        let prefix = prefix.into();
-        let problem = if prefix.is_empty() {
-            Some("an empty prefix matches every histogram; use `default_buckets` for that")
-        } else if self.buckets.by_prefix.iter().any(|(taken, _)| *taken == prefix) {
-            Some("this prefix's buckets are given twice; keep one list")
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(ConfigError::new(OPTION, prefix, problem));
-        }
-        Arc::make_mut(&mut self.buckets).by_prefix.push((prefix, buckets));
+        let choice = bucket_choice(
+            "metrics_recorder.buckets_for_prefix",
+            &self.buckets.by_prefix,
+            prefix.into(),
+            buckets,
+            "an empty prefix matches every histogram; use `default_buckets` for that",
+        )?;
+        Arc::make_mut(&mut self.buckets).by_prefix.push(choice);
         Ok(self)
     }
 
@@ -340,6 +328,29 @@ impl MetricsRecorder {
             reason,
         })
     }
+}
+
+/// A name or prefix with its buckets, refused when empty or already given: with two lists for
+/// one key, which one applies would be an accident of lookup order.
+fn bucket_choice(
+    option: &'static str,
+    taken: &[(String, Arc<[f64]>)],
+    key: String,
+    buckets: impl IntoIterator<Item = f64>,
+    empty: &'static str,
+) -> Result<(String, Arc<[f64]>), ConfigError> {
+    let buckets = checked(option, buckets)?;
+    if key.is_empty() {
+        return Err(ConfigError::new(option, key, empty));
+    }
+    if taken.iter().any(|(earlier, _)| *earlier == key) {
+        return Err(ConfigError::new(
+            option,
+            key,
+            "these buckets are given twice; keep one list",
+        ));
+    }
+    Ok((key, buckets))
 }
 
 fn checked(option: &'static str, buckets: impl IntoIterator<Item = f64>) -> Result<Arc<[f64]>, ConfigError> {
