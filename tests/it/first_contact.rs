@@ -32,6 +32,13 @@ fn assert_refused(builder: MetricsBuilder, option: &str, input: &str) {
 
 #[test]
 fn an_invalid_namespace_is_refused_not_rewritten() {
+    // An empty namespace is documented as none, as in django-prometheus.
+    let unprefixed = Metrics::builder().namespace("").build().unwrap();
+    let text = unprefixed.render(Format::PrometheusText).unwrap();
+    assert!(
+        text.contains("\nhttp_requests_before_middlewares_total 0\n"),
+        "{text}"
+    );
     for namespace in ["my-app", "9lives", "__internal", "with space", "dot.ted"] {
         assert_refused(Metrics::builder().namespace(namespace), "namespace", namespace);
     }
