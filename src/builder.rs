@@ -763,6 +763,13 @@ impl MetricsBuilder {
             return Err(ConfigError::new("native_histograms", input, problem));
         }
         check_view_buckets(&self.config.recording.view_latency_buckets)?;
+        if self.config.recording.max_label_sets == 0 {
+            return Err(ConfigError::new(
+                "max_label_sets",
+                "0",
+                "0 would record every view and label value as `<overflow>`; allow at least 1 label set",
+            ));
+        }
         if let Some(path) = &self.config.exposition.metrics_path {
             check_path("metrics_path", path)?;
         }

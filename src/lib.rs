@@ -41,7 +41,7 @@
 //! # Modules
 //!
 //! The crate has three parts, two optional ones, and the guides:
-//! - [`registry`]: [`Metrics`], its [`MetricsBuilder`], the families and label rules;
+//! - [`registry`]: the families and label rules behind [`Metrics`] and its [`MetricsBuilder`];
 //! - [`middleware`]: the tower [`MetricsLayer`] and what it is made of;
 //! - [`exposition`]: content negotiation, rendering, gzip, the scrape self-metrics, and a
 //!   stand-alone [`ExpositionService`];

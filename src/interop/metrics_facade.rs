@@ -180,10 +180,14 @@ impl MetricsRecorder {
         name: impl Into<String>,
         buckets: impl IntoIterator<Item = f64>,
     ) -> Result<Self, ConfigError> {
-        let buckets = checked("metrics_recorder.buckets_for_name", buckets)?;
-        Arc::make_mut(&mut self.buckets)
-            .by_name
-            .push((name.into(), buckets));
+        let choice = bucket_choice(
+            "metrics_recorder.buckets_for_name",
+            &self.buckets.by_name,
+            name.into(),
+            buckets,
+            "no histogram is named ``; give the name as recorded, such as `upload_bytes`",
+        )?;
+        Arc::make_mut(&mut self.buckets).by_name.push(choice);
         Ok(self)
     }
 
@@ -202,10 +206,14 @@ impl MetricsRecorder {
         prefix: impl Into<String>,
         buckets: impl IntoIterator<Item = f64>,
     ) -> Result<Self, ConfigError> {
-        let buckets = checked("metrics_recorder.buckets_for_prefix", buckets)?;
-        Arc::make_mut(&mut self.buckets)
-            .by_prefix
-            .push((prefix.into(), buckets));
+        let choice = bucket_choice(
+            "metrics_recorder.buckets_for_prefix",
+            &self.buckets.by_prefix,
+            prefix.into(),
+            buckets,
+            "an empty prefix matches every histogram; use `default_buckets` for that",
+        )?;
+        Arc::make_mut(&mut self.buckets).by_prefix.push(choice);
         Ok(self)
     }
 
@@ -320,6 +328,29 @@ impl MetricsRecorder {
             reason,
         })
     }
+}
+
+/// A name or prefix with its buckets, refused when empty or already given: with two lists for
+/// one key, which one applies would be an accident of lookup order.
+fn bucket_choice(
+    option: &'static str,
+    taken: &[(String, Arc<[f64]>)],
+    key: String,
+    buckets: impl IntoIterator<Item = f64>,
+    empty: &'static str,
+) -> Result<(String, Arc<[f64]>), ConfigError> {
+    let buckets = checked(option, buckets)?;
+    if key.is_empty() {
+        return Err(ConfigError::new(option, key, empty));
+    }
+    if taken.iter().any(|(earlier, _)| *earlier == key) {
+        return Err(ConfigError::new(
+            option,
+            key,
+            "these buckets are given twice; keep one list",
+        ));
+    }
+    Ok((key, buckets))
 }
 
 fn checked(option: &'static str, buckets: impl IntoIterator<Item = f64>) -> Result<Arc<[f64]>, ConfigError> {

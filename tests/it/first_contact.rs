@@ -32,6 +32,13 @@ fn assert_refused(builder: MetricsBuilder, option: &str, input: &str) {
 
 #[test]
 fn an_invalid_namespace_is_refused_not_rewritten() {
+    // An empty namespace is documented as none, as in django-prometheus.
+    let unprefixed = Metrics::builder().namespace("").build().unwrap();
+    let text = unprefixed.render(Format::PrometheusText).unwrap();
+    assert!(
+        text.contains("\nhttp_requests_before_middlewares_total 0\n"),
+        "{text}"
+    );
     for namespace in ["my-app", "9lives", "__internal", "with space", "dot.ted"] {
         assert_refused(Metrics::builder().namespace(namespace), "namespace", namespace);
     }
@@ -162,6 +169,11 @@ fn paths_that_can_never_match_a_request_are_refused() {
     for path in ["metrics", "", "/metrics?x=1", "/a#b", "/with space"] {
         assert_refused(Metrics::builder().metrics_path(path), "metrics_path", path);
         assert_refused(Metrics::builder().exclude_path(path), "exclude_path", path);
+        assert_refused(
+            Metrics::builder().exclude_path_prefix(path),
+            "exclude_path_prefix",
+            path,
+        );
     }
     let metrics = Metrics::builder()
         .metrics_path("/-/metrics")
@@ -382,6 +394,14 @@ async fn the_separate_listener_reports_a_busy_port_before_serving() {
         .unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     assert!(error.to_string().contains("metrics"), "{error}");
+    let refused = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ConfigError>());
+    assert_eq!(
+        refused.map(|refused| (refused.option(), refused.input())),
+        Some(("server().path", "metrics")),
+        "{error}"
+    );
 }
 
 /// A custom metric registered on a second instance never shows on the first one's `/metrics`:
@@ -437,4 +457,64 @@ mod toml_lite {
         }
         panic!("no default features in {path}");
     }
+}
+
+#[test]
+fn a_label_set_cap_of_zero_is_refused_not_turned_into_overflow_for_everything() {
+    assert_refused(Metrics::builder().max_label_sets(0), "max_label_sets", "0");
+    assert!(Metrics::builder().max_label_sets(1).build().is_ok());
+}
+
+fn no_tenant<'a>(_: &tower_prometheus::RequestHead<'a>) -> Option<&'a str> {
+    None
+}
+
+#[test]
+fn a_request_label_bound_beyond_the_id_space_is_refused() {
+    let input = format!("tenant (max_values {})", usize::MAX);
+    assert_refused(
+        Metrics::builder().request_label("tenant", no_tenant, usize::MAX),
+        "request_label",
+        &input,
+    );
+    assert!(Metrics::builder()
+        .request_label("tenant", no_tenant, 1000)
+        .build()
+        .is_ok());
+}
+
+#[cfg(feature = "metrics")]
+#[test]
+fn facade_bucket_choices_that_never_match_or_repeat_are_refused() {
+    let metrics = Metrics::new();
+    let recorder = metrics.metrics_recorder();
+    let error = recorder.clone().buckets_for_name("", [1.0]).unwrap_err();
+    assert_eq!(
+        (error.option(), error.input()),
+        ("metrics_recorder.buckets_for_name", "")
+    );
+    let error = recorder.clone().buckets_for_prefix("", [1.0]).unwrap_err();
+    assert_eq!(
+        (error.option(), error.input()),
+        ("metrics_recorder.buckets_for_prefix", "")
+    );
+    let error = recorder
+        .clone()
+        .buckets_for_name("jobs", [1.0])
+        .unwrap()
+        .buckets_for_name("jobs", [2.0])
+        .unwrap_err();
+    assert_eq!(
+        (error.option(), error.input()),
+        ("metrics_recorder.buckets_for_name", "jobs")
+    );
+    let error = recorder
+        .buckets_for_prefix("db_", [1.0])
+        .unwrap()
+        .buckets_for_prefix("db_", [2.0])
+        .unwrap_err();
+    assert_eq!(
+        (error.option(), error.input()),
+        ("metrics_recorder.buckets_for_prefix", "db_")
+    );
 }
