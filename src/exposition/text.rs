@@ -236,6 +236,25 @@ impl TextMetric for crate::primitives::stripes::MaybeStripedCounter {
     }
 }
 
+impl<S, M> TextMetric for crate::registry::derived::CounterTotal<S, M>
+where
+    S: Clone,
+    M: Clone + crate::registry::derived::CounterValue,
+{
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        write_counter(writer, name, labels, self.get())
+    }
+}
+
+impl TextMetric for crate::registry::derived::OverallLatency {
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        match self {
+            Self::Total(total) => total.total().write_text(writer, name, labels),
+            Self::Recorded(histogram) => histogram.write_text(writer, name, labels),
+        }
+    }
+}
+
 impl TextMetric for Gauge {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         push_name_and_labels(writer.out, name, "", labels);

@@ -95,7 +95,6 @@ impl RequestTracker {
             shared.recording_config().forwarded_proto_header.as_ref(),
         );
         let stripe = Stripe::current();
-        families.requests_before_middlewares.inc_in(stripe);
         recorder.requests_by_method(method).inc_in(stripe);
         recorder.requests_by_transport(transport).inc_in(stripe);
         if first_value(request.headers(), &X_REQUESTED_WITH)
@@ -155,11 +154,10 @@ impl RequestTracker {
         let recorder = &self.shared.recorder();
         let families = &recorder.families;
         let stripe = Stripe::current();
-        families.responses_before_middlewares.inc_in(stripe);
         let trace_id = self.trace_id.as_ref();
-        families
-            .latency_including_middlewares
-            .observe_with_exemplar(elapsed, trace_id);
+        if let Some(latency) = families.latency_including_middlewares.recorded() {
+            latency.observe_with_exemplar(elapsed, trace_id);
+        }
         let view = self.view();
         recorder.latency(view, elapsed, trace_id);
         recorder.requests_by_view_transport_method(view, self.transport, trace_id);
@@ -182,10 +180,9 @@ impl RequestTracker {
         let elapsed = self.elapsed_seconds();
         let recorder = &self.shared.recorder();
         let trace_id = self.trace_id.as_ref();
-        recorder
-            .families
-            .latency_including_middlewares
-            .observe_with_exemplar(elapsed, trace_id);
+        if let Some(latency) = recorder.families.latency_including_middlewares.recorded() {
+            latency.observe_with_exemplar(elapsed, trace_id);
+        }
         let view = self.view();
         recorder.latency(view, elapsed, trace_id);
         recorder.requests_by_view_transport_method(view, self.transport, trace_id);

@@ -53,6 +53,20 @@ impl AtomicHistogram {
         Self { bounds, cells }
     }
 
+    /// A histogram over `bounds` already holding `counts` (each bucket's own count, `+Inf`
+    /// last) and `sum`: the total of other histograms, built at scrape time.
+    pub(crate) fn with_counts(bounds: Arc<[f64]>, counts: &[u64], sum: f64) -> Self {
+        debug_assert_eq!(counts.len(), bounds.len() + 1);
+        let cells = once(sum.to_bits())
+            .chain(counts.iter().copied())
+            .map(AtomicU64::new)
+            .collect();
+        Self {
+            bounds,
+            cells: Cells::Shared(cells),
+        }
+    }
+
     /// A histogram whose observations go to the calling thread's stripe: for the histograms
     /// without labels, which every request observes.
     pub(crate) fn new_striped(bounds: Arc<[f64]>) -> Self {

@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
+use super::derived::{CounterTotal, LatencyByViewMethod, OverallLatency};
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, RequestCounters};
 use super::labels::{
     CharsetLabels, MethodLabels, OverflowLabels, StatusLabels, StatusViewMethodLabels, TransportLabels,
@@ -65,11 +66,16 @@ pub(crate) trait FamilyVisitor<M> {
     fn visit(&mut self, spec: &'static FamilySpec, metric: &M);
 }
 
-/// What the per-family constructors are built from.
+/// What the per-family constructors are built from: the families another row derives from
+/// are made here, so that both rows hold the same series.
 struct Constructors {
     latency: LatencyHistograms,
     size: Buckets,
     exemplars: bool,
+    requests_by_method: SnapshotFamily<MethodLabels, StripedCounter>,
+    responses_by_status: SnapshotFamily<StatusLabels, StripedCounter>,
+    latency_by_view_method: LatencyByViewMethod,
+    overall_latency: OverallLatency,
 }
 
 /// Declares [`HttpFamilies`], the table [`FAMILIES`] and [`HttpFamilies::visit`] from one list,
@@ -114,20 +120,21 @@ macro_rules! http_families {
 }
 
 http_families! { ctx =>
-    requests_before_middlewares: StripedCounter = StripedCounter::default(),
+    requests_before_middlewares: CounterTotal<MethodLabels, StripedCounter> =
+        CounterTotal::new(ctx.requests_by_method.clone()),
         "http_requests_before_middlewares", None, Counter,
         "Total count of requests before middlewares run";
-    responses_before_middlewares: StripedCounter = StripedCounter::default(),
+    responses_before_middlewares: CounterTotal<StatusLabels, StripedCounter> =
+        CounterTotal::new(ctx.responses_by_status.clone()),
         "http_responses_before_middlewares", None, Counter,
         "Total count of responses before middlewares run";
-    latency_including_middlewares: LatencyHistogram = ctx.latency.new_striped_metric(),
+    latency_including_middlewares: OverallLatency = ctx.overall_latency.clone(),
         "http_requests_latency_including_middlewares", Some(Unit::Seconds), Histogram,
         "Histogram of requests processing time (including middleware processing time)";
     unknown_latency_including_middlewares: Counter = Counter::default(),
         "http_requests_unknown_latency_including_middlewares", None, Counter,
         "Count of requests for which the latency was unknown (when computing http_requests_latency_including_middlewares_seconds)";
-    latency_by_view_method: SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms> =
-        SnapshotFamily::new_with_constructor(ctx.latency.clone()),
+    latency_by_view_method: LatencyByViewMethod = ctx.latency_by_view_method.clone(),
         "http_requests_latency_seconds_by_view_method", None, Histogram,
         "Histogram of request processing time labelled by view";
     response_duration_by_view_method: SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms> =
@@ -140,7 +147,7 @@ http_families! { ctx =>
     ajax_requests: StripedCounter = StripedCounter::default(),
         "http_ajax_requests", None, Counter,
         "Count of AJAX requests";
-    requests_by_method: SnapshotFamily<MethodLabels, StripedCounter> = SnapshotFamily::default(),
+    requests_by_method: SnapshotFamily<MethodLabels, StripedCounter> = ctx.requests_by_method.clone(),
         "http_requests_total_by_method", None, Counter,
         "Count of requests by method";
     requests_by_transport: SnapshotFamily<TransportLabels, StripedCounter> = SnapshotFamily::default(),
@@ -153,7 +160,7 @@ http_families! { ctx =>
     request_body_bytes: AtomicHistogram = AtomicHistogram::new_striped(std::sync::Arc::clone(&ctx.size.0)),
         "http_requests_body_total", Some(Unit::Bytes), Histogram,
         "Histogram of requests by body size";
-    responses_by_status: SnapshotFamily<StatusLabels, StripedCounter> = SnapshotFamily::default(),
+    responses_by_status: SnapshotFamily<StatusLabels, StripedCounter> = ctx.responses_by_status.clone(),
         "http_responses_total_by_status", None, Counter,
         "Count of responses by status";
     responses_by_status_view_method: SnapshotFamily<StatusViewMethodLabels, Counter> = SnapshotFamily::default(),
@@ -188,14 +195,20 @@ http_families! { ctx =>
 impl HttpFamilies {
     pub(crate) fn new(config: &super::config::RecordingConfig) -> Self {
         let exemplars = config.trace_id_source.is_some();
+        let latency = LatencyHistograms {
+            buckets: config.latency_buckets.as_slice().into(),
+            native: config.native_histograms,
+            exemplars,
+        };
+        let latency_by_view_method = SnapshotFamily::new_with_constructor(latency.clone());
         Self::construct(&Constructors {
-            latency: LatencyHistograms {
-                buckets: config.latency_buckets.as_slice().into(),
-                native: config.native_histograms,
-                exemplars,
-            },
+            overall_latency: OverallLatency::new(config, &latency, &latency_by_view_method),
+            latency,
             size: Buckets(config.size_buckets.as_slice().into()),
             exemplars,
+            requests_by_method: SnapshotFamily::default(),
+            responses_by_status: SnapshotFamily::default(),
+            latency_by_view_method,
         })
     }
 

@@ -8,6 +8,7 @@
 //! the recording options.
 
 pub(crate) mod config;
+pub(crate) mod derived;
 pub(crate) mod exclusions;
 pub(crate) mod exemplars;
 pub(crate) mod families;

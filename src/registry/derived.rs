@@ -1,0 +1,196 @@
+//! Families computed when a scrape encodes them, as the total of another family of the table
+//! that every request updates at the same point of its life: recording both would pay twice per
+//! request for one fact.
+//!
+//! - `http_requests_before_middlewares_total` is the total of `http_requests_total_by_method_total`
+//!   (both counted when the request enters the layer);
+//! - `http_responses_before_middlewares_total` is the total of
+//!   `http_responses_total_by_status_total` (both counted at the response head);
+//! - `http_requests_latency_including_middlewares_seconds` is the bucket-wise total of
+//!   `http_requests_latency_seconds_by_view_method` (both observed with the same value, at the
+//!   response head or the inner `Err`) when every series of the latter is a classic histogram
+//!   over the family's buckets without exemplars: no per-view buckets, no native histograms, no
+//!   trace-id source. Otherwise it is recorded per request ([`OverallLatency::Recorded`]).
+//!
+//! Totals of monotonic counters are monotonic, so the derived counters stay counters; a
+//! derived family renders exactly as the recorded one did, `0` (or empty buckets) included
+//! before any request.
+
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+
+use super::config::RecordingConfig;
+use super::exemplars::{LatencyHistogram, LatencyHistograms};
+use super::labels::ViewMethodLabels;
+use crate::primitives::atomic_histogram::AtomicHistogram;
+use crate::primitives::snapshot_family::SnapshotFamily;
+use crate::primitives::stripes::StripedCounter;
+
+/// A counter whose value a [`CounterTotal`] can add up.
+pub(crate) trait CounterValue {
+    fn counter_value(&self) -> u64;
+}
+
+impl CounterValue for StripedCounter {
+    fn counter_value(&self) -> u64 {
+        self.get()
+    }
+}
+
+impl CounterValue for Counter {
+    fn counter_value(&self) -> u64 {
+        self.get()
+    }
+}
+
+/// A counter without labels whose value is the total of every series of a counter family.
+pub(crate) struct CounterTotal<S, M> {
+    family: SnapshotFamily<S, M>,
+}
+
+impl<S, M> CounterTotal<S, M> {
+    /// The total of `family` (a handle sharing its series).
+    pub(crate) fn new(family: SnapshotFamily<S, M>) -> Self {
+        Self { family }
+    }
+}
+
+impl<S: Clone, M: Clone + CounterValue> CounterTotal<S, M> {
+    /// The total now: the sum of the series' values, each read once.
+    pub(crate) fn get(&self) -> u64 {
+        let mut total: u64 = 0;
+        self.family
+            .for_each_series(|series| total = total.wrapping_add(series.counter_value()));
+        total
+    }
+}
+
+impl<S, M> Clone for CounterTotal<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            family: self.family.clone(),
+        }
+    }
+}
+
+impl<S: Clone, M: Clone + CounterValue> fmt::Debug for CounterTotal<S, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CounterTotal").field(&self.get()).finish()
+    }
+}
+
+impl<S, M> TypedMetric for CounterTotal<S, M> {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl<S, M> EncodeMetric for CounterTotal<S, M>
+where
+    S: Clone + Send + Sync,
+    M: Clone + CounterValue + Send + Sync,
+{
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// The latency histograms labelled by view and method.
+pub(crate) type LatencyByViewMethod = SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms>;
+
+/// A histogram without labels holding the bucket-wise total of the latency family by view and
+/// method, whose every series is a classic histogram over `bounds`.
+#[derive(Clone)]
+pub(crate) struct LatencyTotal {
+    bounds: Arc<[f64]>,
+    by_view_method: LatencyByViewMethod,
+}
+
+impl LatencyTotal {
+    /// The total now, as a histogram of its own (one small allocation per scrape).
+    pub(crate) fn total(&self) -> AtomicHistogram {
+        let mut counts = vec![0_u64; self.bounds.len() + 1];
+        let mut sum = 0.0;
+        self.by_view_method.for_each_series(|series| match series {
+            LatencyHistogram::Classic(histogram) => {
+                debug_assert_eq!(histogram.bounds(), &self.bounds);
+                sum += histogram.read(|bucket, count| counts[bucket] += count);
+            }
+            // `OverallLatency::new` derives only when every series is classic.
+            LatencyHistogram::Plain(_) | LatencyHistogram::WithExemplars(_) => {
+                debug_assert!(false, "a derived latency total over a non-classic series");
+            }
+        });
+        AtomicHistogram::with_counts(Arc::clone(&self.bounds), &counts, sum)
+    }
+}
+
+impl fmt::Debug for LatencyTotal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LatencyTotal")
+            .field("buckets", &(self.bounds.len() + 1))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `http_requests_latency_including_middlewares_seconds`: the total of the latency family by
+/// view and method where that total is exact, a histogram observed per request elsewhere.
+#[derive(Clone, Debug)]
+pub(crate) enum OverallLatency {
+    Total(LatencyTotal),
+    Recorded(LatencyHistogram),
+}
+
+impl OverallLatency {
+    /// The total of `by_view_method` when `config` makes each of its series a classic
+    /// histogram over `histograms`' buckets without exemplars; otherwise a histogram of its own.
+    pub(crate) fn new(
+        config: &RecordingConfig,
+        histograms: &LatencyHistograms,
+        by_view_method: &LatencyByViewMethod,
+    ) -> Self {
+        let classic_everywhere = config.view_latency_buckets.is_empty()
+            && config.native_histograms.is_none()
+            && config.trace_id_source.is_none();
+        if classic_everywhere {
+            Self::Total(LatencyTotal {
+                bounds: Arc::clone(&histograms.buckets),
+                by_view_method: by_view_method.clone(),
+            })
+        } else {
+            Self::Recorded(histograms.new_striped_metric())
+        }
+    }
+
+    /// The histogram a request observes, `None` when the total is computed at scrape time.
+    #[inline]
+    pub(crate) fn recorded(&self) -> Option<&LatencyHistogram> {
+        match self {
+            Self::Total(_) => None,
+            Self::Recorded(histogram) => Some(histogram),
+        }
+    }
+}
+
+impl TypedMetric for OverallLatency {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for OverallLatency {
+    fn encode(&self, encoder: MetricEncoder<'_>) -> fmt::Result {
+        match self {
+            Self::Total(total) => total.total().encode(encoder),
+            Self::Recorded(histogram) => histogram.encode(encoder),
+        }
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
