@@ -16,6 +16,7 @@ mod exposition_prometheus3;
 mod exposition_self_metrics;
 mod failure_paths;
 mod families;
+mod families_derived;
 mod fast_paths;
 mod first_contact;
 mod integration_grpc;
