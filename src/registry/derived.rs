@@ -194,3 +194,54 @@ impl EncodeMetric for OverallLatency {
         Self::TYPE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::families::HttpFamilies;
+    use crate::registry::labels::{MethodLabel, MethodLabels};
+
+    fn overall_latency(config: &RecordingConfig) -> OverallLatency {
+        HttpFamilies::new(config).latency_including_middlewares
+    }
+
+    #[test]
+    fn the_latency_histogram_is_derived_only_where_the_total_is_exact() {
+        assert!(overall_latency(&RecordingConfig::default()).recorded().is_none());
+        let per_view = RecordingConfig {
+            view_latency_buckets: vec![("/a".to_owned(), vec![1.0])],
+            ..RecordingConfig::default()
+        };
+        let native = RecordingConfig {
+            native_histograms: Some(crate::NativeHistograms::classic_and_native()),
+            ..RecordingConfig::default()
+        };
+        let exemplars = RecordingConfig {
+            trace_id_source: Some(super::super::exemplars::TraceIdSource::Traceparent),
+            ..RecordingConfig::default()
+        };
+        for config in [per_view, native, exemplars] {
+            assert!(overall_latency(&config).recorded().is_some(), "{config:?}");
+        }
+    }
+
+    #[test]
+    fn a_counter_total_reads_the_series_of_its_family_as_they_are_now() {
+        let family: SnapshotFamily<MethodLabels, StripedCounter> = SnapshotFamily::default();
+        let total = CounterTotal::new(family.clone());
+        let clone = total.clone();
+        assert_eq!(total.get(), 0);
+        family
+            .get_or_create_owned(&MethodLabels {
+                method: MethodLabel::Get,
+            })
+            .inc();
+        let post = family.get_or_create_owned(&MethodLabels {
+            method: MethodLabel::Post,
+        });
+        post.inc();
+        post.inc();
+        assert_eq!(total.get(), 3);
+        assert_eq!(clone.get(), 3, "clones share the family");
+    }
+}
