@@ -246,6 +246,23 @@ where
     }
 }
 
+impl TextMetric for crate::registry::derived::StatusTotals {
+    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
+        let mut series_labels = String::with_capacity(labels.len() + 16);
+        for (status, total) in self.totals() {
+            series_labels.clear();
+            series_labels.push_str(labels);
+            write_labels(&status, &mut series_labels);
+            write_counter(writer, name, &series_labels, total)?;
+        }
+        Ok(())
+    }
+
+    fn is_empty_family(&self) -> bool {
+        self.has_no_series()
+    }
+}
+
 impl TextMetric for crate::registry::derived::OverallLatency {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         match self {

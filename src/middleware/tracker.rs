@@ -153,7 +153,6 @@ impl RequestTracker {
         }
         let recorder = &self.shared.recorder();
         let families = &recorder.families;
-        let stripe = Stripe::current();
         let trace_id = self.trace_id.as_ref();
         if let Some(latency) = families.latency_including_middlewares.recorded() {
             latency.observe_with_exemplar(elapsed, trace_id);
@@ -162,7 +161,6 @@ impl RequestTracker {
         recorder.latency(view, elapsed, trace_id);
         recorder.requests_by_view_transport_method(view, self.transport, trace_id);
         let status = StatusLabel::of(status, self.shared.recording_config().group_status_codes);
-        recorder.responses_by_status(status).inc_in(stripe);
         recorder.responses_by_status_view_method(view, status);
         recorder.responses_by_content_type(headers, first_value(headers, &CONTENT_TYPE));
         if body_size.is_none() {

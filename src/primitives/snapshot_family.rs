@@ -87,8 +87,10 @@ where
     /// Hands every series to `visit` under the read lock, for readers that only load the
     /// series' atomics (a derived metric summing them): that costs no more than the copy
     /// [`Self::snapshot`] makes, so a request creating a series waits no longer than for one.
-    pub(crate) fn for_each_series(&self, visit: impl FnMut(&M)) {
-        self.metrics.read().values().for_each(visit);
+    pub(crate) fn for_each_series(&self, mut visit: impl FnMut(&S, &M)) {
+        for (labels, metric) in self.metrics.read().iter() {
+            visit(labels, metric);
+        }
     }
 
     /// No series yet: the family is left out of the exposition.

@@ -4,8 +4,10 @@
 //!
 //! - `http_requests_before_middlewares_total` is the total of `http_requests_total_by_method_total`
 //!   (both counted when the request enters the layer);
-//! - `http_responses_before_middlewares_total` is the total of
-//!   `http_responses_total_by_status_total` (both counted at the response head);
+//! - `http_responses_total_by_status_total` is, status by status, the total of
+//!   `http_responses_total_by_status_view_method_total` (both counted at the response head, the
+//!   latter exactly once per response, into `<overflow>` when a cap refuses its series), and
+//!   `http_responses_before_middlewares_total` its total;
 //! - `http_requests_latency_including_middlewares_seconds` is the bucket-wise total of
 //!   `http_requests_latency_seconds_by_view_method` (both observed with the same value, at the
 //!   response head or the inner `Err`) when every series of the latter is a classic histogram
@@ -25,7 +27,7 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 
 use super::config::RecordingConfig;
 use super::exemplars::{LatencyHistogram, LatencyHistograms};
-use super::labels::ViewMethodLabels;
+use super::labels::{StatusLabel, StatusLabels, StatusViewMethodLabels, ViewMethodLabels};
 use crate::primitives::atomic_histogram::AtomicHistogram;
 use crate::primitives::snapshot_family::SnapshotFamily;
 use crate::primitives::stripes::StripedCounter;
@@ -64,7 +66,7 @@ impl<S: Clone, M: Clone + CounterValue> CounterTotal<S, M> {
     pub(crate) fn get(&self) -> u64 {
         let mut total: u64 = 0;
         self.family
-            .for_each_series(|series| total = total.wrapping_add(series.counter_value()));
+            .for_each_series(|_, series| total = total.wrapping_add(series.counter_value()));
         total
     }
 }
@@ -101,6 +103,72 @@ where
     }
 }
 
+/// The response counters labelled by status, view and method.
+pub(crate) type ResponsesByStatusViewMethod = SnapshotFamily<StatusViewMethodLabels, Counter>;
+
+/// A counter family labelled by status whose series are, status by status, the totals of the
+/// response counters by status, view and method: a status shows once a response had it.
+#[derive(Clone)]
+pub(crate) struct StatusTotals {
+    by_status_view_method: ResponsesByStatusViewMethod,
+}
+
+impl StatusTotals {
+    pub(crate) fn new(by_status_view_method: ResponsesByStatusViewMethod) -> Self {
+        Self {
+            by_status_view_method,
+        }
+    }
+
+    /// Each status seen and its total now, in the order of the status codes.
+    pub(crate) fn totals(&self) -> Vec<(StatusLabels, u64)> {
+        let mut by_index: Vec<Option<(StatusLabel, u64)>> = vec![None; StatusLabel::COUNT];
+        self.by_status_view_method.for_each_series(|labels, counter| {
+            let (_, total) = by_index[labels.status.index()].get_or_insert((labels.status, 0));
+            *total = total.wrapping_add(counter.get());
+        });
+        by_index
+            .into_iter()
+            .flatten()
+            .map(|(status, total)| (StatusLabels { status }, total))
+            .collect()
+    }
+
+    /// No response yet: the family is left out of the exposition, as a labelled one is.
+    pub(crate) fn has_no_series(&self) -> bool {
+        self.by_status_view_method.has_no_series()
+    }
+}
+
+impl fmt::Debug for StatusTotals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatusTotals").finish_non_exhaustive()
+    }
+}
+
+impl TypedMetric for StatusTotals {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for StatusTotals {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+        for (labels, total) in self.totals() {
+            encoder
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&total, None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+
+    fn is_empty(&self) -> bool {
+        self.has_no_series()
+    }
+}
+
 /// The latency histograms labelled by view and method.
 pub(crate) type LatencyByViewMethod = SnapshotFamily<ViewMethodLabels, LatencyHistogram, LatencyHistograms>;
 
@@ -117,7 +185,7 @@ impl LatencyTotal {
     pub(crate) fn total(&self) -> AtomicHistogram {
         let mut counts = vec![0_u64; self.bounds.len() + 1];
         let mut sum = 0.0;
-        self.by_view_method.for_each_series(|series| match series {
+        self.by_view_method.for_each_series(|_, series| match series {
             LatencyHistogram::Classic(histogram) => {
                 debug_assert_eq!(histogram.bounds(), &self.bounds);
                 sum += histogram.read(|bucket, count| counts[bucket] += count);

@@ -7,11 +7,13 @@ use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
-use super::derived::{CounterTotal, LatencyByViewMethod, OverallLatency};
+use super::derived::{
+    CounterTotal, LatencyByViewMethod, OverallLatency, ResponsesByStatusViewMethod, StatusTotals,
+};
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, RequestCounters};
 use super::labels::{
-    CharsetLabels, MethodLabels, OverflowLabels, StatusLabels, StatusViewMethodLabels, TransportLabels,
-    TypeLabels, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
+    CharsetLabels, MethodLabels, OverflowLabels, StatusViewMethodLabels, TransportLabels, TypeLabels,
+    ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
 };
 use crate::primitives::atomic_histogram::AtomicHistogram;
 use crate::primitives::snapshot_family::SnapshotFamily;
@@ -73,7 +75,7 @@ struct Constructors {
     size: Buckets,
     exemplars: bool,
     requests_by_method: SnapshotFamily<MethodLabels, StripedCounter>,
-    responses_by_status: SnapshotFamily<StatusLabels, StripedCounter>,
+    responses_by_status_view_method: ResponsesByStatusViewMethod,
     latency_by_view_method: LatencyByViewMethod,
     overall_latency: OverallLatency,
 }
@@ -124,8 +126,8 @@ http_families! { ctx =>
         CounterTotal::new(ctx.requests_by_method.clone()),
         "http_requests_before_middlewares", None, Counter,
         "Total count of requests before middlewares run";
-    responses_before_middlewares: CounterTotal<StatusLabels, StripedCounter> =
-        CounterTotal::new(ctx.responses_by_status.clone()),
+    responses_before_middlewares: CounterTotal<StatusViewMethodLabels, Counter> =
+        CounterTotal::new(ctx.responses_by_status_view_method.clone()),
         "http_responses_before_middlewares", None, Counter,
         "Total count of responses before middlewares run";
     latency_including_middlewares: OverallLatency = ctx.overall_latency.clone(),
@@ -160,10 +162,10 @@ http_families! { ctx =>
     request_body_bytes: AtomicHistogram = AtomicHistogram::new_striped(std::sync::Arc::clone(&ctx.size.0)),
         "http_requests_body_total", Some(Unit::Bytes), Histogram,
         "Histogram of requests by body size";
-    responses_by_status: SnapshotFamily<StatusLabels, StripedCounter> = ctx.responses_by_status.clone(),
+    responses_by_status: StatusTotals = StatusTotals::new(ctx.responses_by_status_view_method.clone()),
         "http_responses_total_by_status", None, Counter,
         "Count of responses by status";
-    responses_by_status_view_method: SnapshotFamily<StatusViewMethodLabels, Counter> = SnapshotFamily::default(),
+    responses_by_status_view_method: ResponsesByStatusViewMethod = ctx.responses_by_status_view_method.clone(),
         "http_responses_total_by_status_view_method", None, Counter,
         "Count of responses by status, view, method";
     response_body_bytes: AtomicHistogram = AtomicHistogram::new_striped(std::sync::Arc::clone(&ctx.size.0)),
@@ -207,7 +209,7 @@ impl HttpFamilies {
             size: Buckets(config.size_buckets.as_slice().into()),
             exemplars,
             requests_by_method: SnapshotFamily::default(),
-            responses_by_status: SnapshotFamily::default(),
+            responses_by_status_view_method: SnapshotFamily::default(),
             latency_by_view_method,
         })
     }

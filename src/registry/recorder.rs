@@ -28,9 +28,8 @@ use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, Trac
 use super::families::HttpFamilies;
 use super::labels::{
     charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels,
-    SeriesRequestLabels, StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels,
-    TypeLabels, ViewLabel, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW,
-    UNNAMED_VIEW,
+    SeriesRequestLabels, StatusLabel, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels,
+    ViewLabel, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW, UNNAMED_VIEW,
 };
 use super::request_labels::{RequestLabelRule, RequestLabels};
 use super::view_buckets::ViewBuckets;
@@ -59,7 +58,6 @@ pub(crate) struct Recorder {
     max_label_sets: usize,
     by_method: [OnceLock<StripedCounter>; MethodLabel::COUNT],
     by_transport: [OnceLock<StripedCounter>; Transport::COUNT],
-    by_status: Box<[OnceLock<StripedCounter>]>,
     views: CappedMap<LabelValue, Arc<MethodSlots>>,
     /// The first views, findable without taking `views`' lock.
     view_index: LockFreeIndex<LabelValue, Arc<MethodSlots>, VIEW_INDEX_SLOTS>,
@@ -140,7 +138,6 @@ impl Recorder {
             max_label_sets,
             by_method: Default::default(),
             by_transport: Default::default(),
-            by_status: (0..StatusLabel::COUNT).map(|_| OnceLock::new()).collect(),
             views: CappedMap::new(max_label_sets),
             view_index: LockFreeIndex::new(),
             unnamed_view: Default::default(),
@@ -173,14 +170,6 @@ impl Recorder {
             self.families
                 .requests_by_transport
                 .get_or_create_owned(&TransportLabels { transport })
-        })
-    }
-
-    pub(crate) fn responses_by_status(&self, status: StatusLabel) -> &StripedCounter {
-        self.by_status[status.index()].get_or_init(|| {
-            self.families
-                .responses_by_status
-                .get_or_create_owned(&StatusLabels { status })
         })
     }
 

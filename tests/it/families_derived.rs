@@ -3,7 +3,9 @@
 //! the requests (a response under many views, methods, statuses and request-label values,
 //! `<overflow>` included, an inner error, a panic, a cancellation before or after the head):
 //! `http_requests_before_middlewares_total` is Σ `http_requests_total_by_method_total`,
-//! `http_responses_before_middlewares_total` is Σ `http_responses_total_by_status_total`, and
+//! `http_responses_total_by_status_total` is, status by status, Σ
+//! `http_responses_total_by_status_view_method_total`, `http_responses_before_middlewares_total`
+//! is Σ of either, and
 //! `http_requests_latency_including_middlewares_seconds` is the bucket-wise Σ of
 //! `http_requests_latency_seconds_by_view_method`. With per-view buckets, native histograms or
 //! exemplars that histogram is recorded per request, and is still right.
@@ -23,6 +25,7 @@ const REQUESTS: &str = "http_requests_before_middlewares_total";
 const BY_METHOD: &str = "http_requests_total_by_method_total";
 const RESPONSES: &str = "http_responses_before_middlewares_total";
 const BY_STATUS: &str = "http_responses_total_by_status_total";
+const BY_STATUS_VIEW_METHOD: &str = "http_responses_total_by_status_view_method_total";
 const LATENCY: &str = "http_requests_latency_including_middlewares_seconds";
 const BY_VIEW_METHOD: &str = "http_requests_latency_seconds_by_view_method";
 
@@ -81,7 +84,11 @@ async fn send_responses(metrics: &Metrics, count: usize) -> Sent {
     for i in 0..count {
         let mut request = Request::builder()
             .method(METHODS[i % METHODS.len()].clone())
-            .uri(format!("/v{}/{}", i % 7, STATUSES[i % STATUSES.len()]))
+            .uri(format!(
+                "/v{}/{}",
+                i % 7,
+                STATUSES[(i / METHODS.len()) % STATUSES.len()]
+            ))
             .header("x-tenant", TENANTS[i % TENANTS.len()]);
         if i % 4 == 0 {
             request = request.header("traceparent", TRACEPARENT);
@@ -175,6 +182,10 @@ struct Read {
     by_method: u64,
     responses: u64,
     by_status: u64,
+    /// `(status, count)` of the family by status, in status order.
+    statuses: Vec<(String, u64)>,
+    /// `(status, Σ count)` of the family by status, view and method, in status order.
+    statuses_of_views: Vec<(String, u64)>,
     latency: Classic,
     by_view_method: Classic,
 }
@@ -219,6 +230,13 @@ fn read_text(text: &str, format: Format) -> Read {
         }
         classic
     };
+    let statuses = |name: &str| {
+        let mut statuses = std::collections::BTreeMap::new();
+        for sample in samples.iter().filter(|sample| sample.name == name) {
+            *statuses.entry(sample.labels["status"].clone()).or_insert(0) += as_count(sample.value);
+        }
+        statuses.into_iter().collect::<Vec<_>>()
+    };
     let unlabelled = |name: &str| {
         let matching: Vec<&Sample> = samples.iter().filter(|sample| sample.name == name).collect();
         assert_eq!(matching.len(), 1, "{name} once, without labels");
@@ -230,6 +248,8 @@ fn read_text(text: &str, format: Format) -> Read {
         by_method: sum_of(BY_METHOD),
         responses: unlabelled(RESPONSES),
         by_status: sum_of(BY_STATUS),
+        statuses: statuses(BY_STATUS),
+        statuses_of_views: statuses(BY_STATUS_VIEW_METHOD),
         latency: histogram(LATENCY),
         by_view_method: histogram(BY_VIEW_METHOD),
     }
@@ -273,6 +293,20 @@ mod protobuf {
         )
     }
 
+    fn statuses(families: &[MetricFamily], name: &str) -> Vec<(String, u64)> {
+        let mut statuses = std::collections::BTreeMap::new();
+        for metric in &family(families, name).metric {
+            let status = metric
+                .label
+                .iter()
+                .find(|pair| pair.name == "status")
+                .expect("a status label");
+            *statuses.entry(status.value.clone()).or_insert(0) +=
+                as_count(metric.counter.as_ref().expect("a counter").value);
+        }
+        statuses.into_iter().collect()
+    }
+
     pub(super) fn histograms<'f>(families: &'f [MetricFamily], name: &str) -> Vec<&'f Histogram> {
         let family = family(families, name);
         assert_eq!(family.r#type, MetricType::Histogram as i32, "{name}");
@@ -307,6 +341,8 @@ mod protobuf {
             by_method: counter_total(&families, BY_METHOD),
             responses: counter_total(&families, RESPONSES),
             by_status: counter_total(&families, BY_STATUS),
+            statuses: statuses(&families, BY_STATUS),
+            statuses_of_views: statuses(&families, BY_STATUS_VIEW_METHOD),
             latency: classic(&histograms(&families, LATENCY)),
             by_view_method: classic(&histograms(&families, BY_VIEW_METHOD)),
         }
@@ -348,6 +384,10 @@ fn assert_counts(metrics: &Metrics, sent: Sent) {
         assert_eq!(read.by_method, sent.requests, "{format}: Σ by method");
         assert_eq!(read.responses, sent.responses, "{format}: responses");
         assert_eq!(read.by_status, sent.responses, "{format}: Σ by status");
+        assert_eq!(
+            read.statuses, read.statuses_of_views,
+            "{format}: status by status"
+        );
         assert_eq!(read.latency.count, sent.latencies, "{format}: latency count");
         assert_eq!(
             read.by_view_method.count, sent.latencies,
@@ -390,6 +430,18 @@ async fn derived_families_are_the_totals_of_their_sources_in_every_format() {
         "the bound folded a tenant: {text}"
     );
     assert_bucket_totals(&metrics, sent);
+    let expected: Vec<(String, u64)> = [
+        ("200", 30 + 2),
+        ("201", 30),
+        ("404", 30),
+        ("500", 25),
+        ("503", 25),
+    ]
+    .map(|(status, count)| (status.to_owned(), count))
+    .to_vec();
+    for (format, read) in read_every_format(&metrics) {
+        assert_eq!(read.statuses, expected, "{format}: responses by status");
+    }
     // The text fast path writes what prometheus-client writes of the same metrics.
     for format in [Format::PrometheusText, Format::OpenMetrics] {
         assert_eq!(
@@ -400,6 +452,18 @@ async fn derived_families_are_the_totals_of_their_sources_in_every_format() {
     // Later requests add up.
     sent.add(send_responses(&metrics, 10).await);
     assert_bucket_totals(&metrics, sent);
+}
+
+#[tokio::test]
+async fn derived_families_hold_with_grouped_status_codes() {
+    let (metrics, sent) = every_ending(Metrics::builder().group_status_codes(true)).await;
+    assert_bucket_totals(&metrics, sent);
+    let expected: Vec<(String, u64)> = [("2xx", 60 + 2), ("4xx", 30), ("5xx", 50)]
+        .map(|(status, count)| (status.to_owned(), count))
+        .to_vec();
+    for (format, read) in read_every_format(&metrics) {
+        assert_eq!(read.statuses, expected, "{format}: responses by status class");
+    }
 }
 
 #[tokio::test]
