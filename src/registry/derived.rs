@@ -294,6 +294,34 @@ mod tests {
     }
 
     #[test]
+    fn status_totals_add_up_views_and_methods_status_by_status_in_status_order() {
+        use crate::registry::labels::{LabelValue, ViewLabel};
+        let family = ResponsesByStatusViewMethod::default();
+        let totals = StatusTotals::new(family.clone());
+        assert!(totals.has_no_series() && totals.totals().is_empty());
+        let series = |status: u16, view: &str, method: MethodLabel| StatusViewMethodLabels {
+            status: StatusLabel::of(http::StatusCode::from_u16(status).unwrap(), false),
+            view: ViewLabel::new(LabelValue::new(view)),
+            method,
+        };
+        family
+            .get_or_create_owned(&series(404, "/a", MethodLabel::Get))
+            .inc_by(2);
+        family
+            .get_or_create_owned(&series(200, "/a", MethodLabel::Get))
+            .inc_by(3);
+        family
+            .get_or_create_owned(&series(200, "/b", MethodLabel::Post))
+            .inc_by(4);
+        let totals: Vec<(u16, u64)> = totals
+            .totals()
+            .into_iter()
+            .map(|(labels, total)| (labels.status.index() as u16, total))
+            .collect();
+        assert_eq!(totals, [(200, 7), (404, 2)]);
+    }
+
+    #[test]
     fn a_counter_total_reads_the_series_of_its_family_as_they_are_now() {
         let family: SnapshotFamily<MethodLabels, StripedCounter> = SnapshotFamily::default();
         let total = CounterTotal::new(family.clone());
