@@ -351,6 +351,7 @@ mod protobuf {
 
 /// Every exposition of `metrics`: Prometheus text, OpenMetrics, and protobuf when built.
 fn read_every_format(metrics: &Metrics) -> Vec<(&'static str, Read)> {
+    #[cfg_attr(not(feature = "protobuf"), allow(unused_mut))]
     let mut reads = vec![
         (
             "text",
