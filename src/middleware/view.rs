@@ -17,6 +17,7 @@ use http::Extensions;
 
 use crate::registry::config::{RecordingConfig, ViewResolver};
 use crate::registry::labels::{ViewName, UNNAMED_VIEW};
+use crate::registry::recorder::SharedViewName;
 use crate::RequestHead;
 
 /// The view a request has when it arrives (steps 1, 3, 4 and 5 of the [module](self) order).
@@ -25,8 +26,11 @@ use crate::RequestHead;
 /// is allocated or cloned to label a request.
 #[derive(Debug)]
 pub(super) enum RequestView<'a> {
-    /// The metrics path, the `MatchedPath`, or [`UNNAMED_VIEW`].
+    /// The metrics path or [`UNNAMED_VIEW`].
     Borrowed(&'a str),
+    /// axum's `MatchedPath`: the router's own copy of the route, shared by all its requests.
+    #[cfg(feature = "axum")]
+    Matched(&'a axum::extract::MatchedPath),
     /// The view resolver's answer.
     Resolved(ViewName),
 }
@@ -39,8 +43,9 @@ impl<'a> RequestView<'a> {
         if is_metrics_path {
             return Self::Borrowed(request.uri().path());
         }
-        if let Some(matched) = matched_path(request.extensions()) {
-            return Self::Borrowed(matched);
+        #[cfg(feature = "axum")]
+        if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
+            return Self::Matched(matched);
         }
         match &config.view_resolver {
             Some(resolver) => Self::resolve(resolver, request),
@@ -59,7 +64,19 @@ impl<'a> RequestView<'a> {
     pub(super) fn as_str(&self) -> &str {
         match self {
             Self::Borrowed(view) => view,
+            #[cfg(feature = "axum")]
+            Self::Matched(matched) => matched.as_str(),
             Self::Resolved(view) => view.as_str(),
+        }
+    }
+
+    /// The name as the application shares it with every request of the view, when it does.
+    #[inline]
+    pub(super) fn shared(&self) -> Option<&dyn SharedViewName> {
+        match self {
+            #[cfg(feature = "axum")]
+            Self::Matched(matched) => Some(*matched),
+            _ => None,
         }
     }
 }
@@ -71,13 +88,15 @@ pub(super) fn of_response(extensions: &Extensions) -> Option<&str> {
     extensions.get::<ViewName>().map(ViewName::as_str)
 }
 
-/// axum's route template of the request (step 3 of the [module](self) order).
-#[inline]
-#[cfg_attr(not(feature = "axum"), allow(unused_variables))]
-fn matched_path(extensions: &Extensions) -> Option<&str> {
-    #[cfg(feature = "axum")]
-    if let Some(matched) = extensions.get::<axum::extract::MatchedPath>() {
-        return Some(matched.as_str());
+/// axum's route template (step 3 of the [module](self) order) is an `Arc<str>` its router
+/// hands to every request of the route: a clone keeps its bytes where they are.
+#[cfg(feature = "axum")]
+impl SharedViewName for axum::extract::MatchedPath {
+    fn name(&self) -> &str {
+        self.as_str()
     }
-    None
+
+    fn keeper(&self) -> crate::registry::recorder::NameKeeper {
+        Box::new(self.clone())
+    }
 }
