@@ -17,7 +17,7 @@ use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
 use crate::registry::otel::{OtelRequest, OTEL_CANCELLED};
-use crate::registry::recorder::{SharedViewName, ViewHandles};
+use crate::registry::recorder::{ViewHandles, ViewKey};
 use crate::RequestHead;
 
 use super::headers::first_value;
@@ -82,8 +82,7 @@ impl RequestTracker {
     pub(super) fn start(
         shared: &Arc<Shared>,
         request: &RequestHead<'_>,
-        view: &str,
-        shared_view: Option<&dyn SharedViewName>,
+        view: ViewKey<'_>,
         trace_id: Option<TraceId>,
     ) -> Self {
         let recorder = &shared.recorder();
@@ -110,7 +109,7 @@ impl RequestTracker {
         if let Some(length) = request_length {
             families.request_body_bytes.observe(length as f64);
         }
-        let view_id = recorder.request_view(view, shared_view, method, request);
+        let view_id = recorder.request_view(view, method, request);
         let handles = recorder.handles(view_id);
         recorder.note_use(handles);
         recorder.in_flight(handles).inc();

@@ -5,7 +5,7 @@
 //! 2. a [`ViewName`] the inner service put in the response extensions;
 //! 3. axum's `MatchedPath` in the request extensions (feature `axum`);
 //! 4. the builder's view resolver, given the [`RequestHead`];
-//! 5. [`UNNAMED_VIEW`].
+//! 5. [`UNNAMED_VIEW`](crate::registry::UNNAMED_VIEW).
 //!
 //! The in-flight gauge needs a view as soon as the request arrives, before any response could
 //! name one: [`RequestView::of`] applies steps 1, 3, 4 and 5 then, and [`of_response`] step 2
@@ -16,8 +16,10 @@
 use http::Extensions;
 
 use crate::registry::config::{RecordingConfig, ViewResolver};
-use crate::registry::labels::{ViewName, UNNAMED_VIEW};
+use crate::registry::labels::ViewName;
+#[cfg(feature = "axum")]
 use crate::registry::recorder::SharedViewName;
+use crate::registry::recorder::ViewKey;
 use crate::RequestHead;
 
 /// The view a request has when it arrives (steps 1, 3, 4 and 5 of the [module](self) order).
@@ -26,8 +28,10 @@ use crate::RequestHead;
 /// is allocated or cloned to label a request.
 #[derive(Debug)]
 pub(super) enum RequestView<'a> {
-    /// The metrics path or [`UNNAMED_VIEW`].
+    /// The metrics path.
     Borrowed(&'a str),
+    /// [`UNNAMED_VIEW`](crate::registry::UNNAMED_VIEW).
+    Unnamed,
     /// axum's `MatchedPath`: the router's own copy of the route, shared by all its requests.
     #[cfg(feature = "axum")]
     Matched(&'a axum::extract::MatchedPath),
@@ -49,34 +53,25 @@ impl<'a> RequestView<'a> {
         }
         match &config.view_resolver {
             Some(resolver) => Self::resolve(resolver, request),
-            None => Self::Borrowed(UNNAMED_VIEW),
+            None => Self::Unnamed,
         }
     }
 
     /// Asks the user's resolver: kept out of line, as most services never set one.
     #[cold]
     fn resolve(resolver: &ViewResolver, request: &RequestHead<'_>) -> Self {
-        (resolver.0)(request).map_or(Self::Borrowed(UNNAMED_VIEW), Self::Resolved)
+        (resolver.0)(request).map_or(Self::Unnamed, Self::Resolved)
     }
 
-    /// The label value.
+    /// How the recorder looks the view up.
     #[inline]
-    pub(super) fn as_str(&self) -> &str {
+    pub(super) fn key(&self) -> ViewKey<'_> {
         match self {
-            Self::Borrowed(view) => view,
+            Self::Borrowed(view) => ViewKey::Name(view),
+            Self::Unnamed => ViewKey::Unnamed,
             #[cfg(feature = "axum")]
-            Self::Matched(matched) => matched.as_str(),
-            Self::Resolved(view) => view.as_str(),
-        }
-    }
-
-    /// The name as the application shares it with every request of the view, when it does.
-    #[inline]
-    pub(super) fn shared(&self) -> Option<&dyn SharedViewName> {
-        match self {
-            #[cfg(feature = "axum")]
-            Self::Matched(matched) => Some(*matched),
-            _ => None,
+            Self::Matched(matched) => ViewKey::Shared(*matched),
+            Self::Resolved(view) => ViewKey::Name(view.as_str()),
         }
     }
 }

@@ -53,6 +53,21 @@ const PINNED_VIEW_SLOTS: usize = 256;
 /// it is held (axum's `MatchedPath`, a shared pointer to its router's copy of the route).
 pub(crate) type NameKeeper = Box<dyn std::any::Any + Send + Sync>;
 
+/// How a request's view is looked up.
+#[derive(Clone, Copy)]
+pub(crate) enum ViewKey<'a> {
+    /// [`UNNAMED_VIEW`], found without comparing its bytes.
+    Unnamed,
+    /// A name the application shares with every request of the view: found by its address.
+    #[cfg_attr(
+        not(feature = "axum"),
+        allow(dead_code, reason = "axum's MatchedPath is the one such name")
+    )]
+    Shared(&'a dyn SharedViewName),
+    /// Any other name, found by its bytes.
+    Name(&'a str),
+}
+
 /// A view's name that the application shares with every request of the view, and that can
 /// be kept where it is: the recorder then finds the view by the name's address.
 pub(crate) trait SharedViewName {
@@ -221,19 +236,25 @@ impl Recorder {
     /// reached.
     pub(crate) fn view(&self, view: &str, method: MethodLabel) -> ViewId {
         if view == UNNAMED_VIEW {
-            let slot = &self.unnamed_view[method.index()];
-            if let Some(id) = slot.get() {
-                return *id;
-            }
-            let id = self.indexed_or_new_view(view, method);
-            // Only an admitted id is kept: a pair refused (the cap reached, or lost to a
-            // concurrent creator's reservation) is asked for again next time, as other views are.
-            if !self.handles(id).folded {
-                let _ = slot.set(id);
-            }
-            return id;
+            return self.unnamed_view(method);
         }
         self.indexed_or_new_view(view, method)
+    }
+
+    /// [`Self::view`] of [`UNNAMED_VIEW`].
+    #[inline]
+    fn unnamed_view(&self, method: MethodLabel) -> ViewId {
+        let slot = &self.unnamed_view[method.index()];
+        if let Some(id) = slot.get() {
+            return *id;
+        }
+        let id = self.indexed_or_new_view(UNNAMED_VIEW, method);
+        // Only an admitted id is kept: a pair refused (the cap reached, or lost to a
+        // concurrent creator's reservation) is asked for again next time, as other views are.
+        if !self.handles(id).folded {
+            let _ = slot.set(id);
+        }
+        id
     }
 
     /// The id of the handles for `(view, method)`, found by the address of the application's
@@ -281,20 +302,19 @@ impl Recorder {
         id
     }
 
-    /// The id of the handles for a request's `(view, method)` (by the name's address when the
-    /// application shares it, see [`Self::pinned_view`]) and, when request labels are
+    /// The id of the handles for a request's `(view, method)` and, when request labels are
     /// declared, the request's values of them.
     #[inline]
     pub(crate) fn request_view(
         &self,
-        view: &str,
-        shared: Option<&dyn SharedViewName>,
+        view: ViewKey<'_>,
         method: MethodLabel,
         request: &RequestHead<'_>,
     ) -> ViewId {
-        let id = match shared {
-            Some(shared) => self.pinned_view(shared, method),
-            None => self.view(view, method),
+        let id = match view {
+            ViewKey::Unnamed => self.unnamed_view(method),
+            ViewKey::Shared(shared) => self.pinned_view(shared, method),
+            ViewKey::Name(view) => self.view(view, method),
         };
         match &self.request_labels {
             None => id,
