@@ -107,7 +107,7 @@ impl RequestTracker {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
         if let Some(length) = request_length {
-            families.request_body_bytes.observe(length as f64);
+            families.request_body_bytes.observe_bytes(length);
         }
         let view_id = recorder.request_view(view, method, request);
         let handles = recorder.handles(view_id);
@@ -215,7 +215,7 @@ impl RequestTracker {
             .recorder()
             .families
             .response_body_bytes
-            .observe(self.body_bytes as f64);
+            .observe_bytes(self.body_bytes);
         self.finish(None);
     }
 
