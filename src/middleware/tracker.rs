@@ -17,7 +17,7 @@ use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
 use crate::registry::otel::{OtelRequest, OTEL_CANCELLED};
-use crate::registry::recorder::ViewHandles;
+use crate::registry::recorder::{ViewHandles, ViewKey};
 use crate::RequestHead;
 
 use super::headers::first_value;
@@ -79,10 +79,10 @@ impl std::fmt::Debug for RequestTracker {
 impl RequestTracker {
     /// Records the request's arrival and marks it in flight under `view` (decided by
     /// [`view::RequestView`]).
-    pub(crate) fn start(
+    pub(super) fn start(
         shared: &Arc<Shared>,
         request: &RequestHead<'_>,
-        view: &str,
+        view: ViewKey<'_>,
         trace_id: Option<TraceId>,
     ) -> Self {
         let recorder = &shared.recorder();
@@ -106,7 +106,7 @@ impl RequestTracker {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
         if let Some(length) = request_length {
-            families.request_body_bytes.observe(length as f64);
+            families.request_body_bytes.observe_bytes(length);
         }
         let view_id = recorder.request_view(view, method, request);
         let handles = recorder.handles(view_id);
@@ -210,7 +210,7 @@ impl RequestTracker {
             .recorder()
             .families
             .response_body_bytes
-            .observe(self.body_bytes as f64);
+            .observe_bytes(self.body_bytes);
         self.finish(None);
     }
 

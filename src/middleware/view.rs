@@ -5,7 +5,7 @@
 //! 2. a [`ViewName`] the inner service put in the response extensions;
 //! 3. axum's `MatchedPath` in the request extensions (feature `axum`);
 //! 4. the builder's view resolver, given the [`RequestHead`];
-//! 5. [`UNNAMED_VIEW`].
+//! 5. [`UNNAMED_VIEW`](crate::registry::UNNAMED_VIEW).
 //!
 //! The in-flight gauge needs a view as soon as the request arrives, before any response could
 //! name one: [`RequestView::of`] applies steps 1, 3, 4 and 5 then, and [`of_response`] step 2
@@ -16,7 +16,10 @@
 use http::Extensions;
 
 use crate::registry::config::{RecordingConfig, ViewResolver};
-use crate::registry::labels::{ViewName, UNNAMED_VIEW};
+use crate::registry::labels::ViewName;
+#[cfg(feature = "axum")]
+use crate::registry::recorder::SharedViewName;
+use crate::registry::recorder::ViewKey;
 use crate::RequestHead;
 
 /// The view a request has when it arrives (steps 1, 3, 4 and 5 of the [module](self) order).
@@ -25,8 +28,13 @@ use crate::RequestHead;
 /// is allocated or cloned to label a request.
 #[derive(Debug)]
 pub(super) enum RequestView<'a> {
-    /// The metrics path, the `MatchedPath`, or [`UNNAMED_VIEW`].
+    /// The metrics path.
     Borrowed(&'a str),
+    /// [`UNNAMED_VIEW`](crate::registry::UNNAMED_VIEW).
+    Unnamed,
+    /// axum's `MatchedPath`: the router's own copy of the route, shared by all its requests.
+    #[cfg(feature = "axum")]
+    Matched(&'a axum::extract::MatchedPath),
     /// The view resolver's answer.
     Resolved(ViewName),
 }
@@ -39,27 +47,31 @@ impl<'a> RequestView<'a> {
         if is_metrics_path {
             return Self::Borrowed(request.uri().path());
         }
-        if let Some(matched) = matched_path(request.extensions()) {
-            return Self::Borrowed(matched);
+        #[cfg(feature = "axum")]
+        if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
+            return Self::Matched(matched);
         }
         match &config.view_resolver {
             Some(resolver) => Self::resolve(resolver, request),
-            None => Self::Borrowed(UNNAMED_VIEW),
+            None => Self::Unnamed,
         }
     }
 
     /// Asks the user's resolver: kept out of line, as most services never set one.
     #[cold]
     fn resolve(resolver: &ViewResolver, request: &RequestHead<'_>) -> Self {
-        (resolver.0)(request).map_or(Self::Borrowed(UNNAMED_VIEW), Self::Resolved)
+        (resolver.0)(request).map_or(Self::Unnamed, Self::Resolved)
     }
 
-    /// The label value.
+    /// How the recorder looks the view up.
     #[inline]
-    pub(super) fn as_str(&self) -> &str {
+    pub(super) fn key(&self) -> ViewKey<'_> {
         match self {
-            Self::Borrowed(view) => view,
-            Self::Resolved(view) => view.as_str(),
+            Self::Borrowed(view) => ViewKey::Name(view),
+            Self::Unnamed => ViewKey::Unnamed,
+            #[cfg(feature = "axum")]
+            Self::Matched(matched) => ViewKey::Shared(*matched),
+            Self::Resolved(view) => ViewKey::Name(view.as_str()),
         }
     }
 }
@@ -71,13 +83,15 @@ pub(super) fn of_response(extensions: &Extensions) -> Option<&str> {
     extensions.get::<ViewName>().map(ViewName::as_str)
 }
 
-/// axum's route template of the request (step 3 of the [module](self) order).
-#[inline]
-#[cfg_attr(not(feature = "axum"), allow(unused_variables))]
-fn matched_path(extensions: &Extensions) -> Option<&str> {
-    #[cfg(feature = "axum")]
-    if let Some(matched) = extensions.get::<axum::extract::MatchedPath>() {
-        return Some(matched.as_str());
+/// axum's route template (step 3 of the [module](self) order) is an `Arc<str>` its router
+/// hands to every request of the route: a clone keeps its bytes where they are.
+#[cfg(feature = "axum")]
+impl SharedViewName for axum::extract::MatchedPath {
+    fn name(&self) -> &str {
+        self.as_str()
     }
-    None
+
+    fn keeper(&self) -> crate::registry::recorder::NameKeeper {
+        Box::new(self.clone())
+    }
 }

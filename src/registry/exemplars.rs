@@ -105,7 +105,18 @@ pub(crate) enum LatencyHistogram {
 }
 
 impl LatencyHistogram {
+    #[inline]
     pub(crate) fn observe_with_exemplar(&self, seconds: f64, trace_id: Option<&TraceId>) {
+        match self {
+            Self::Classic(histogram) => histogram.observe(seconds),
+            _ => self.observe_opt_in(seconds, trace_id),
+        }
+    }
+
+    /// [`Self::observe_with_exemplar`] for native histograms and exemplars: out of line, as
+    /// they are opt-in.
+    #[cold]
+    fn observe_opt_in(&self, seconds: f64, trace_id: Option<&TraceId>) {
         match self {
             Self::Classic(histogram) => histogram.observe(seconds),
             Self::Plain(histogram) => histogram.observe(seconds),
@@ -178,7 +189,19 @@ pub(crate) enum RequestCounter {
 }
 
 impl RequestCounter {
+    #[inline]
     pub(crate) fn inc_with_exemplar(&self, trace_id: Option<&TraceId>) {
+        match self {
+            Self::Plain(counter) => {
+                counter.inc();
+            }
+            Self::WithExemplar(_) => self.inc_with_exemplar_slot(trace_id),
+        }
+    }
+
+    /// [`Self::inc_with_exemplar`] when exemplars are on: out of line, as they are opt-in.
+    #[cold]
+    fn inc_with_exemplar_slot(&self, trace_id: Option<&TraceId>) {
         match (self, trace_id) {
             (Self::Plain(counter), _) => {
                 counter.inc();

@@ -45,6 +45,46 @@ type MethodSlots = [OnceLock<ViewId>; MethodLabel::COUNT];
 /// Slots of the lock-free view index.
 const VIEW_INDEX_SLOTS: usize = 256;
 
+/// Slots of the index of views by the address of the application's copy of their name.
+const PINNED_VIEW_SLOTS: usize = 256;
+
+/// Something that keeps the application's copy of a view's name where it is, for as long as
+/// it is held (axum's `MatchedPath`, a shared pointer to its router's copy of the route).
+pub(crate) type NameKeeper = Box<dyn std::any::Any + Send + Sync>;
+
+/// How a request's view is looked up.
+#[derive(Clone, Copy)]
+pub(crate) enum ViewKey<'a> {
+    /// [`UNNAMED_VIEW`], found without comparing its bytes.
+    Unnamed,
+    /// A name the application shares with every request of the view: found by its address.
+    #[cfg_attr(
+        not(feature = "axum"),
+        allow(dead_code, reason = "axum's MatchedPath is the one such name")
+    )]
+    Shared(&'a dyn SharedViewName),
+    /// Any other name, found by its bytes.
+    Name(&'a str),
+}
+
+/// A view's name that the application shares with every request of the view, and that can
+/// be kept where it is: the recorder then finds the view by the name's address.
+pub(crate) trait SharedViewName {
+    /// The name.
+    fn name(&self) -> &str;
+    /// What keeps the name's bytes at their address while it is held (built once per view).
+    fn keeper(&self) -> NameKeeper;
+}
+
+/// A view's slots found by the address and length of the application's copy of its name,
+/// with what keeps that copy alive: its address cannot be reused for another name while the
+/// entry holds it.
+#[derive(Debug)]
+struct PinnedView {
+    slots: Arc<MethodSlots>,
+    _keeper: NameKeeper,
+}
+
 /// The longest charset compared without allocating (IANA names are at most 40 bytes).
 const MAX_INLINE_CHARSET: usize = 64;
 
@@ -61,6 +101,12 @@ pub(crate) struct Recorder {
     views: CappedMap<LabelValue, Arc<MethodSlots>>,
     /// The first views, findable without taking `views`' lock.
     view_index: LockFreeIndex<LabelValue, Arc<MethodSlots>, VIEW_INDEX_SLOTS>,
+    /// Views by the address and length of a name the application shares with every request of
+    /// the view (axum's `MatchedPath`): a lookup compares two words instead of hashing and
+    /// comparing the name's bytes.
+    pinned_views: LockFreeIndex<(usize, usize), PinnedView, PINNED_VIEW_SLOTS>,
+    /// Held while adding to `pinned_views`, so that an address is added once.
+    pinning: parking_lot::Mutex<()>,
     /// The ids of [`UNNAMED_VIEW`] by method, once admitted: every request of a service with
     /// no `MatchedPath` and no resolver carries it, and comparing its 14 bytes costs less
     /// than hashing them for the index.
@@ -140,6 +186,8 @@ impl Recorder {
             by_transport: Default::default(),
             views: CappedMap::new(max_label_sets),
             view_index: LockFreeIndex::new(),
+            pinned_views: LockFreeIndex::new(),
+            pinning: parking_lot::Mutex::new(()),
             unnamed_view: Default::default(),
             view_method_pairs: AtomicUsize::new(0),
             overflow_view: Default::default(),
@@ -177,26 +225,86 @@ impl Recorder {
     /// reached.
     pub(crate) fn view(&self, view: &str, method: MethodLabel) -> ViewId {
         if view == UNNAMED_VIEW {
-            let slot = &self.unnamed_view[method.index()];
-            if let Some(id) = slot.get() {
-                return *id;
-            }
-            let id = self.indexed_or_new_view(view, method);
-            // Only an admitted id is kept: a pair refused (the cap reached, or lost to a
-            // concurrent creator's reservation) is asked for again next time, as other views are.
-            if !self.handles(id).folded {
-                let _ = slot.set(id);
-            }
-            return id;
+            return self.unnamed_view(method);
         }
         self.indexed_or_new_view(view, method)
+    }
+
+    /// [`Self::view`] of [`UNNAMED_VIEW`].
+    #[inline]
+    fn unnamed_view(&self, method: MethodLabel) -> ViewId {
+        let slot = &self.unnamed_view[method.index()];
+        if let Some(id) = slot.get() {
+            return *id;
+        }
+        let id = self.indexed_or_new_view(UNNAMED_VIEW, method);
+        // Only an admitted id is kept: a pair refused (the cap reached, or lost to a
+        // concurrent creator's reservation) is asked for again next time, as other views are.
+        if !self.handles(id).folded {
+            let _ = slot.set(id);
+        }
+        id
+    }
+
+    /// The id of the handles for `(view, method)`, found by the address of the application's
+    /// copy of the view's name.
+    #[inline]
+    pub(crate) fn pinned_view(&self, shared: &dyn SharedViewName, method: MethodLabel) -> ViewId {
+        let view = shared.name();
+        let address = (view.as_ptr() as usize, view.len());
+        if let Some(id) = self
+            .pinned_views
+            .get(&address)
+            .and_then(|pinned| pinned.slots[method.index()].get())
+        {
+            return *id;
+        }
+        self.pin_view(shared, method, address)
+    }
+
+    /// [`Self::pinned_view`] the first time, or when the pair is not admitted (then asked
+    /// again next time, as other views are).
+    #[cold]
+    fn pin_view(&self, shared: &dyn SharedViewName, method: MethodLabel, address: (usize, usize)) -> ViewId {
+        let view = shared.name();
+        let id = self.indexed_or_new_view(view, method);
+        if self.handles(id).folded {
+            return id;
+        }
+        let slots = match self.indexed_view(view) {
+            Some(slots) => Some(Arc::clone(slots)),
+            None => self.views.with(view, Arc::clone),
+        };
+        if let Some(slots) = slots {
+            let _pinning = self.pinning.lock();
+            if self.pinned_views.get(&address).is_none() {
+                // A full table leaves the view to the general path.
+                let _ = self.pinned_views.insert(
+                    address,
+                    PinnedView {
+                        slots,
+                        _keeper: shared.keeper(),
+                    },
+                );
+            }
+        }
+        id
     }
 
     /// The id of the handles for a request's `(view, method)` and, when request labels are
     /// declared, the request's values of them.
     #[inline]
-    pub(crate) fn request_view(&self, view: &str, method: MethodLabel, request: &RequestHead<'_>) -> ViewId {
-        let id = self.view(view, method);
+    pub(crate) fn request_view(
+        &self,
+        view: ViewKey<'_>,
+        method: MethodLabel,
+        request: &RequestHead<'_>,
+    ) -> ViewId {
+        let id = match view {
+            ViewKey::Unnamed => self.unnamed_view(method),
+            ViewKey::Shared(shared) => self.pinned_view(shared, method),
+            ViewKey::Name(view) => self.view(view, method),
+        };
         match &self.request_labels {
             None => id,
             Some(labels) => self.with_request_labels(labels, id, request),

@@ -393,3 +393,94 @@ async fn the_default_cap_folds_beyond_ten_thousand_label_sets() {
         50.0
     );
 }
+
+/// A view found through axum's `MatchedPath` is looked up by the address of the router's copy
+/// of the route. Routers built and dropped one after another hand out route strings of one
+/// length, which the allocator tends to place at one address: each request must still be
+/// labelled by its own route, past the table of addresses (256 entries) too.
+#[tokio::test(flavor = "current_thread")]
+async fn routers_built_one_after_another_label_each_request_by_its_own_route() {
+    let metrics = Metrics::new();
+    let routes = 300;
+    for route in 0..routes {
+        let template = format!("/r{route:03}/{{id}}");
+        let router = Router::new()
+            .route(&template, get(|| async { "ok" }))
+            .layer(metrics.layer());
+        let response = router
+            .oneshot(
+                Request::get(format!("/r{route:03}/7"))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+    }
+    let samples = scrape(&metrics, Format::PrometheusText);
+    for route in 0..routes {
+        let view = format!("/r{route:03}/{{id}}");
+        assert_eq!(
+            total(
+                &samples,
+                "http_requests_total_by_view_transport_method_total",
+                &[("view", view.as_str())]
+            ),
+            1.0,
+            "{view}"
+        );
+    }
+    assert_eq!(
+        total(
+            &samples,
+            "http_requests_total_by_view_transport_method_total",
+            &[]
+        ),
+        f64::from(routes)
+    );
+}
+
+/// Routes beyond the label-set cap fold into `<overflow>` on every request, not only the first:
+/// a folded view is not remembered by its route's address.
+#[tokio::test(flavor = "current_thread")]
+async fn routes_beyond_the_cap_fold_on_every_request() {
+    let metrics = Metrics::builder().max_label_sets(2).build().unwrap();
+    let router = Router::new()
+        .route("/a", get(|| async { "a" }))
+        .route("/b", get(|| async { "b" }))
+        .route("/c", get(|| async { "c" }))
+        .route("/d", get(|| async { "d" }))
+        .layer(metrics.layer());
+    for _ in 0..3 {
+        for path in ["/a", "/b", "/c", "/d"] {
+            let response = router
+                .clone()
+                .oneshot(Request::get(path).body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            response.into_body().collect().await.unwrap();
+        }
+    }
+    let samples = scrape(&metrics, Format::PrometheusText);
+    let requests = |view: &str| {
+        total(
+            &samples,
+            "http_requests_total_by_view_transport_method_total",
+            &[("view", view)],
+        )
+    };
+    assert_eq!(requests("/a"), 3.0);
+    assert_eq!(requests("/b"), 3.0);
+    assert_eq!(requests("/c"), 0.0);
+    assert_eq!(requests("/d"), 0.0);
+    assert_eq!(requests("<overflow>"), 6.0);
+    assert_eq!(
+        total(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "view")]
+        ),
+        6.0
+    );
+}
