@@ -107,6 +107,13 @@ where
         let tracker = this.tracker;
         match this.kind.project() {
             KindProj::Inner { mut body } => {
+                // Once everything is recorded (a body of known size, after its last byte, with no
+                // gRPC status still to read from its trailers) there is nothing left to count or
+                // to record a panic for: the inner body answers directly, without the panic
+                // guard or a copy of its answer.
+                if !tracker.as_ref().is_some_and(RequestTracker::reads_frames) {
+                    return body.poll_frame(cx);
+                }
                 // The inner body's answer is read in place and returned as it is: taking it out
                 // of `Poll` and putting it back would copy the frame twice per poll.
                 let poll = record_panic(tracker, || body.as_mut().poll_frame(cx));

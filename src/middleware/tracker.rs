@@ -201,6 +201,13 @@ impl RequestTracker {
         self.stage == Stage::Streaming
     }
 
+    /// Whether the body's frames can still tell something: its end, its bytes, or a gRPC
+    /// status in its trailers.
+    #[inline]
+    pub(crate) fn reads_frames(&self) -> bool {
+        self.stage == Stage::Streaming || self.grpc.is_some()
+    }
+
     /// Records the end of the response body.
     pub(crate) fn on_body_end(&mut self) {
         if self.stage != Stage::Streaming {

@@ -187,6 +187,63 @@ async fn status_is_read_from_trailers_headers_or_defaults_to_unknown() {
     );
 }
 
+/// A body that announces its exact size: its data frames, then its trailers.
+struct KnownSize(std::collections::VecDeque<Frame<Bytes>>, u64);
+
+impl http_body::Body for KnownSize {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(Ok))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.1)
+    }
+}
+
+/// A body of known size has ended with its last byte, but a gRPC status may still follow in
+/// its trailers: it is read there, not counted as `Unknown`.
+#[tokio::test]
+async fn status_is_read_from_the_trailers_of_a_body_of_known_size() {
+    let metrics = Metrics::builder().process_metrics(false).build().unwrap();
+    let app = ServiceBuilder::new()
+        .layer(metrics.layer())
+        .service_fn(|_: Request<String>| async move {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", "5".parse().unwrap());
+            let frames = [
+                Frame::data(Bytes::from_static(b"\0\0\0\0\0")),
+                Frame::trailers(trailers),
+            ];
+            let mut response = Response::new(KnownSize(frames.into(), 5));
+            response
+                .headers_mut()
+                .insert("content-type", "application/grpc".parse().unwrap());
+            Ok::<_, Infallible>(response)
+        });
+    let response = app.oneshot(grpc_request("/shop.Orders/Sized")).await.unwrap();
+    let collected = response.into_body().collect().await.unwrap();
+    assert!(collected.trailers().is_some());
+
+    let text = metrics.render(Format::PrometheusText).unwrap();
+    assert_eq!(
+        handled(&text, "shop.Orders", "Sized", "NotFound"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        total(&parse_text(&text), "grpc_server_handled_total", &[]),
+        1.0,
+        "{text}"
+    );
+    assert!(text.contains("http_responses_body_total_bytes_sum 5.0"), "{text}");
+}
+
 #[tokio::test]
 async fn made_up_methods_fold_into_overflow_beyond_the_cap() {
     let metrics = Metrics::builder()
