@@ -95,8 +95,7 @@ impl RequestTracker {
             shared.recording_config().forwarded_proto_header.as_ref(),
         );
         let stripe = Stripe::current();
-        recorder.requests_by_method(method).inc_in(stripe);
-        recorder.requests_by_transport(transport).inc_in(stripe);
+        recorder.requests(method, transport).inc_in(stripe);
         if first_value(request.headers(), &X_REQUESTED_WITH)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
         {

@@ -2,8 +2,10 @@
 //! that every request updates at the same point of its life: recording both would pay twice per
 //! request for one fact.
 //!
-//! - `http_requests_before_middlewares_total` is the total of `http_requests_total_by_method_total`
-//!   (both counted when the request enters the layer);
+//! - `http_requests_total_by_method_total`, `http_requests_total_by_transport_total` and
+//!   `http_requests_before_middlewares_total` are the totals by method, by transport and overall
+//!   of one [`RequestGrid`] of counters by method and transport, which a request adds to once
+//!   when it enters the layer (the three are counted at that point);
 //! - `http_responses_total_by_status_total` is, status by status, the total of
 //!   `http_responses_total_by_status_view_method_total` (both counted at the response head, the
 //!   latter exactly once per response, into `<overflow>` when a cap refuses its series), and
@@ -19,7 +21,7 @@
 //! before any request.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -27,7 +29,10 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 
 use super::config::RecordingConfig;
 use super::exemplars::{LatencyHistogram, LatencyHistograms};
-use super::labels::{StatusLabel, StatusLabels, StatusViewMethodLabels, ViewMethodLabels};
+use super::labels::{
+    MethodLabel, MethodLabels, StatusLabel, StatusLabels, StatusViewMethodLabels, Transport, TransportLabels,
+    ViewMethodLabels,
+};
 use crate::primitives::atomic_histogram::AtomicHistogram;
 use crate::primitives::snapshot_family::SnapshotFamily;
 use crate::primitives::stripes::StripedCounter;
@@ -94,6 +99,196 @@ where
     S: Clone + Send + Sync,
     M: Clone + CounterValue + Send + Sync,
 {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+const GRID_CELLS: usize = MethodLabel::COUNT * Transport::COUNT;
+
+/// The requests counted when they enter the layer, by method and transport: one counter per
+/// pair, created by the pair's first request.
+#[derive(Clone)]
+pub(crate) struct RequestGrid(Arc<[OnceLock<StripedCounter>; GRID_CELLS]>);
+
+impl Default for RequestGrid {
+    fn default() -> Self {
+        Self(Arc::new(std::array::from_fn(|_| OnceLock::new())))
+    }
+}
+
+impl RequestGrid {
+    /// The counter of `(method, transport)`.
+    #[inline]
+    pub(crate) fn cell(&self, method: MethodLabel, transport: Transport) -> &StripedCounter {
+        self.0[method.index() * Transport::COUNT + transport.index()].get_or_init(StripedCounter::default)
+    }
+
+    /// Each pair that had a request, with its count, methods first.
+    fn for_each_pair(&self, mut pair: impl FnMut(MethodLabel, Transport, u64)) {
+        for method in MethodLabel::ALL {
+            for transport in Transport::ALL {
+                if let Some(counter) = self.0[method.index() * Transport::COUNT + transport.index()].get() {
+                    pair(method, transport, counter.get());
+                }
+            }
+        }
+    }
+
+    /// Every request so far.
+    pub(crate) fn total(&self) -> u64 {
+        let mut total: u64 = 0;
+        self.for_each_pair(|_, _, count| total = total.wrapping_add(count));
+        total
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|cell| cell.get().is_none())
+    }
+}
+
+/// One side of a [`RequestGrid`] whose totals a family exposes.
+pub(crate) trait GridSide {
+    /// The family's label set.
+    type Labels;
+    /// How many values the side has.
+    const COUNT: usize;
+    /// The pair's value on this side, by index.
+    fn of(method: MethodLabel, transport: Transport) -> (usize, Self::Labels);
+}
+
+/// The totals by method: `http_requests_total_by_method_total`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ByMethod;
+
+impl GridSide for ByMethod {
+    type Labels = MethodLabels;
+    const COUNT: usize = MethodLabel::COUNT;
+    fn of(method: MethodLabel, _: Transport) -> (usize, MethodLabels) {
+        (method.index(), MethodLabels { method })
+    }
+}
+
+/// The totals by transport: `http_requests_total_by_transport_total`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ByTransport;
+
+impl GridSide for ByTransport {
+    type Labels = TransportLabels;
+    const COUNT: usize = Transport::COUNT;
+    fn of(_: MethodLabel, transport: Transport) -> (usize, TransportLabels) {
+        (transport.index(), TransportLabels { transport })
+    }
+}
+
+/// A counter family whose series are the totals of a [`RequestGrid`] along one side: a value
+/// shows once a request had it.
+pub(crate) struct RequestTotals<G> {
+    grid: RequestGrid,
+    side: std::marker::PhantomData<G>,
+}
+
+impl<G> Clone for RequestTotals<G> {
+    fn clone(&self) -> Self {
+        Self {
+            grid: self.grid.clone(),
+            side: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<G: GridSide> RequestTotals<G> {
+    pub(crate) fn new(grid: RequestGrid) -> Self {
+        Self {
+            grid,
+            side: std::marker::PhantomData,
+        }
+    }
+
+    /// The grid the family totals, which requests add to.
+    pub(crate) fn grid(&self) -> &RequestGrid {
+        &self.grid
+    }
+
+    /// Each value seen and its total now, in index order.
+    pub(crate) fn totals(&self) -> Vec<(G::Labels, u64)> {
+        let mut by_index: Vec<Option<(G::Labels, u64)>> = (0..G::COUNT).map(|_| None).collect();
+        self.grid.for_each_pair(|method, transport, count| {
+            let (index, labels) = G::of(method, transport);
+            let (_, total) = by_index[index].get_or_insert((labels, 0));
+            *total = total.wrapping_add(count);
+        });
+        by_index.into_iter().flatten().collect()
+    }
+
+    /// No request yet: the family is left out of the exposition, as a labelled one is.
+    pub(crate) fn has_no_series(&self) -> bool {
+        self.grid.is_empty()
+    }
+}
+
+impl<G> fmt::Debug for RequestTotals<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestTotals").finish_non_exhaustive()
+    }
+}
+
+impl<G> TypedMetric for RequestTotals<G> {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl<G> EncodeMetric for RequestTotals<G>
+where
+    G: GridSide + Send + Sync,
+    G::Labels: prometheus_client::encoding::EncodeLabelSet,
+{
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+        for (labels, total) in self.totals() {
+            encoder
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&total, None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+
+    fn is_empty(&self) -> bool {
+        self.has_no_series()
+    }
+}
+
+/// A counter without labels: every request of a [`RequestGrid`].
+#[derive(Clone)]
+pub(crate) struct RequestTotal(RequestGrid);
+
+impl RequestTotal {
+    pub(crate) fn new(grid: RequestGrid) -> Self {
+        Self(grid)
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.total()
+    }
+}
+
+impl fmt::Debug for RequestTotal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequestTotal").field(&self.get()).finish()
+    }
+}
+
+impl TypedMetric for RequestTotal {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for RequestTotal {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
         encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
     }

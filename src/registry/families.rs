@@ -8,12 +8,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
 use super::derived::{
-    CounterTotal, LatencyByViewMethod, OverallLatency, ResponsesByStatusViewMethod, StatusTotals,
+    ByMethod, ByTransport, CounterTotal, LatencyByViewMethod, OverallLatency, RequestGrid, RequestTotal,
+    RequestTotals, ResponsesByStatusViewMethod, StatusTotals,
 };
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, RequestCounters};
 use super::labels::{
-    CharsetLabels, MethodLabels, OverflowLabels, StatusViewMethodLabels, TransportLabels, TypeLabels,
-    ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
+    CharsetLabels, OverflowLabels, StatusViewMethodLabels, TypeLabels, ViewLabels, ViewMethodLabels,
+    ViewTransportMethodLabels,
 };
 use crate::primitives::atomic_histogram::AtomicHistogram;
 use crate::primitives::snapshot_family::SnapshotFamily;
@@ -74,7 +75,7 @@ struct Constructors {
     latency: LatencyHistograms,
     size: Buckets,
     exemplars: bool,
-    requests_by_method: SnapshotFamily<MethodLabels, StripedCounter>,
+    requests: RequestGrid,
     responses_by_status_view_method: ResponsesByStatusViewMethod,
     latency_by_view_method: LatencyByViewMethod,
     overall_latency: OverallLatency,
@@ -122,8 +123,7 @@ macro_rules! http_families {
 }
 
 http_families! { ctx =>
-    requests_before_middlewares: CounterTotal<MethodLabels, StripedCounter> =
-        CounterTotal::new(ctx.requests_by_method.clone()),
+    requests_before_middlewares: RequestTotal = RequestTotal::new(ctx.requests.clone()),
         "http_requests_before_middlewares", None, Counter,
         "Total count of requests before middlewares run";
     responses_before_middlewares: CounterTotal<StatusViewMethodLabels, Counter> =
@@ -149,10 +149,10 @@ http_families! { ctx =>
     ajax_requests: StripedCounter = StripedCounter::default(),
         "http_ajax_requests", None, Counter,
         "Count of AJAX requests";
-    requests_by_method: SnapshotFamily<MethodLabels, StripedCounter> = ctx.requests_by_method.clone(),
+    requests_by_method: RequestTotals<ByMethod> = RequestTotals::new(ctx.requests.clone()),
         "http_requests_total_by_method", None, Counter,
         "Count of requests by method";
-    requests_by_transport: SnapshotFamily<TransportLabels, StripedCounter> = SnapshotFamily::default(),
+    requests_by_transport: RequestTotals<ByTransport> = RequestTotals::new(ctx.requests.clone()),
         "http_requests_total_by_transport", None, Counter,
         "Count of requests by transport";
     requests_by_view_transport_method: SnapshotFamily<ViewTransportMethodLabels, RequestCounter, RequestCounters> =
@@ -208,7 +208,7 @@ impl HttpFamilies {
             latency,
             size: Buckets(config.size_buckets.as_slice().into()),
             exemplars,
-            requests_by_method: SnapshotFamily::default(),
+            requests: RequestGrid::default(),
             responses_by_status_view_method: SnapshotFamily::default(),
             latency_by_view_method,
         })

@@ -179,6 +179,19 @@ pub(crate) enum MethodLabel {
 
 impl MethodLabel {
     pub(crate) const COUNT: usize = 10;
+    /// Every method label, in index order.
+    pub(crate) const ALL: [Self; Self::COUNT] = [
+        Self::Get,
+        Self::Head,
+        Self::Post,
+        Self::Put,
+        Self::Delete,
+        Self::Trace,
+        Self::Options,
+        Self::Connect,
+        Self::Patch,
+        Self::Invalid,
+    ];
 
     pub(crate) fn of(method: &Method) -> Self {
         match *method {
@@ -224,6 +237,8 @@ pub(crate) enum Transport {
 
 impl Transport {
     pub(crate) const COUNT: usize = 2;
+    /// Both transports, in index order.
+    pub(crate) const ALL: [Self; Self::COUNT] = [Self::Http, Self::Https];
 
     /// The URI scheme decides, unless a trusted forwarded-proto header is configured and present.
     pub(crate) fn of(

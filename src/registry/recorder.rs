@@ -27,9 +27,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, TraceId};
 use super::families::HttpFamilies;
 use super::labels::{
-    charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, MethodLabels, OverflowLabels,
-    SeriesRequestLabels, StatusLabel, StatusViewMethodLabels, Transport, TransportLabels, TypeLabels,
-    ViewLabel, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels, NO_CHARSET, OVERFLOW, UNNAMED_VIEW,
+    charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, OverflowLabels, SeriesRequestLabels,
+    StatusLabel, StatusViewMethodLabels, Transport, TypeLabels, ViewLabel, ViewLabels, ViewMethodLabels,
+    ViewTransportMethodLabels, NO_CHARSET, OVERFLOW, UNNAMED_VIEW,
 };
 use super::request_labels::{RequestLabelRule, RequestLabels};
 use super::view_buckets::ViewBuckets;
@@ -96,8 +96,6 @@ pub(crate) struct Recorder {
     /// `quanta::Instant::now` looks a thread-local override up and scales on every reading.
     clock: quanta::Clock,
     max_label_sets: usize,
-    by_method: [OnceLock<StripedCounter>; MethodLabel::COUNT],
-    by_transport: [OnceLock<StripedCounter>; Transport::COUNT],
     views: CappedMap<LabelValue, Arc<MethodSlots>>,
     /// The first views, findable without taking `views`' lock.
     view_index: LockFreeIndex<LabelValue, Arc<MethodSlots>, VIEW_INDEX_SLOTS>,
@@ -182,8 +180,6 @@ impl Recorder {
             // request's latency.
             clock: quanta::Clock::new(),
             max_label_sets,
-            by_method: Default::default(),
-            by_transport: Default::default(),
             views: CappedMap::new(max_label_sets),
             view_index: LockFreeIndex::new(),
             pinned_views: LockFreeIndex::new(),
@@ -205,20 +201,11 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn requests_by_method(&self, method: MethodLabel) -> &StripedCounter {
-        self.by_method[method.index()].get_or_init(|| {
-            self.families
-                .requests_by_method
-                .get_or_create_owned(&MethodLabels { method })
-        })
-    }
-
-    pub(crate) fn requests_by_transport(&self, transport: Transport) -> &StripedCounter {
-        self.by_transport[transport.index()].get_or_init(|| {
-            self.families
-                .requests_by_transport
-                .get_or_create_owned(&TransportLabels { transport })
-        })
+    /// The counter of the requests of `method` over `transport`, which the families by
+    /// method, by transport and before middlewares total.
+    #[inline]
+    pub(crate) fn requests(&self, method: MethodLabel, transport: Transport) -> &StripedCounter {
+        self.families.requests_by_method.grid().cell(method, transport)
     }
 
     /// The id of the handles for `(view, method)`; the overflow handles' once the cap is

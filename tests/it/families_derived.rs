@@ -646,3 +646,88 @@ async fn the_opentelemetry_profile_shows_none_of_the_derived_families() {
         "{text}"
     );
 }
+
+/// `http_requests_total_by_method_total`, `http_requests_total_by_transport_total` and
+/// `http_requests_before_middlewares_total` are the totals of one grid of counters by method
+/// and transport: each value's count is what was sent with it, in every format, and a value
+/// no request had is absent.
+#[tokio::test]
+async fn requests_by_method_and_by_transport_count_what_was_sent() {
+    let metrics = Metrics::new();
+    let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(handler);
+    let mut sent_by_method = std::collections::BTreeMap::new();
+    let mut sent_by_transport = std::collections::BTreeMap::new();
+    for (index, method) in METHODS.iter().enumerate() {
+        // Method i: i + 1 requests over http and 2 i over https (none for the first).
+        for (transport, count) in [("http", index + 1), ("https", 2 * index)] {
+            for _ in 0..count {
+                let uri = match transport {
+                    "https" => "https://example.com/v/200",
+                    _ => "/v/200",
+                };
+                let request = Request::builder()
+                    .method(method.clone())
+                    .uri(uri)
+                    .body(String::new())
+                    .unwrap();
+                let response = app.clone().oneshot(request).await.unwrap();
+                response.into_body().collect().await.unwrap();
+            }
+            *sent_by_method.entry(method.as_str().to_owned()).or_insert(0.0) += count as f64;
+            *sent_by_transport.entry(transport.to_owned()).or_insert(0.0) += count as f64;
+        }
+    }
+    let sent: f64 = sent_by_method.values().sum();
+    for format in [Format::PrometheusText, Format::OpenMetrics] {
+        let text = metrics.render(format).unwrap();
+        let samples = parse(&text, format).unwrap();
+        let by = |name: &str, label: &str| -> std::collections::BTreeMap<String, f64> {
+            samples
+                .iter()
+                .filter(|sample| sample.name == name)
+                .map(|sample| (sample.labels[label].clone(), sample.value))
+                .collect()
+        };
+        assert_eq!(by(BY_METHOD, "method"), sent_by_method, "{format:?}");
+        assert_eq!(
+            by("http_requests_total_by_transport_total", "transport"),
+            sent_by_transport,
+            "{format:?}"
+        );
+        let total: Vec<f64> = samples
+            .iter()
+            .filter(|sample| sample.name == REQUESTS)
+            .map(|sample| sample.value)
+            .collect();
+        assert_eq!(total, [sent], "{format:?}");
+        assert!(
+            !text.contains("method=\"HEAD\""),
+            "no HEAD request was sent: {text}"
+        );
+    }
+    #[cfg(feature = "protobuf")]
+    {
+        let families = protobuf::families(&metrics);
+        let by = |name: &str, label: &str| -> std::collections::BTreeMap<String, f64> {
+            protobuf::family(&families, name)
+                .metric
+                .iter()
+                .map(|metric| {
+                    let value = metric
+                        .label
+                        .iter()
+                        .find(|pair| pair.name == label)
+                        .expect("the label")
+                        .value
+                        .clone();
+                    (value, metric.counter.as_ref().expect("a counter").value)
+                })
+                .collect()
+        };
+        assert_eq!(by(BY_METHOD, "method"), sent_by_method);
+        assert_eq!(
+            by("http_requests_total_by_transport_total", "transport"),
+            sent_by_transport
+        );
+    }
+}
