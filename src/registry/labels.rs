@@ -241,6 +241,7 @@ impl Transport {
     pub(crate) const ALL: [Self; Self::COUNT] = [Self::Http, Self::Https];
 
     /// The URI scheme decides, unless a trusted forwarded-proto header is configured and present.
+    #[inline]
     pub(crate) fn of(
         uri: &http::Uri,
         headers: &HeaderMap,
