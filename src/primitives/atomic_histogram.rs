@@ -119,8 +119,8 @@ impl AtomicHistogram {
 
 impl AtomicHistogram {
     /// Records a size in bytes: as [`Self::observe`] does, in constant time when the bounds
-    /// are 0 then powers of two (a linear scan of them costs a comparison per doubling, 14
-    /// for a 10 kB body).
+    /// are 0 then powers of two (a linear scan of them compares one more bound per doubling
+    /// of the size).
     #[inline]
     pub(crate) fn observe_bytes(&self, bytes: u64) {
         if let Cells::Striped(cells, true) = &self.cells {
