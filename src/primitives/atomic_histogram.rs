@@ -42,6 +42,10 @@ enum Cells {
     Striped(Arc<StripedCells>, bool),
 }
 
+/// 0 then 1 … 2^52: the longest such list whose bounds every size compares with as `observe`
+/// compares its `f64`.
+const MAX_POWER_OF_TWO_BOUNDS: usize = 54;
+
 const SUM: usize = 0;
 const FIRST_BUCKET: usize = 1;
 
@@ -72,7 +76,9 @@ impl AtomicHistogram {
     /// A histogram whose observations go to the calling thread's stripe: for the histograms
     /// without labels, which every request observes.
     pub(crate) fn new_striped(bounds: Arc<[f64]>) -> Self {
-        let powers_of_two = bounds.len() <= 64
+        // Up to 2^52 only: a size past 2^53 rounds to an even f64, so the scan that
+        // `observe` makes of a larger bound can disagree with the size's bit length.
+        let powers_of_two = bounds.len() <= MAX_POWER_OF_TWO_BOUNDS
             && bounds.iter().enumerate().all(|(index, bound)| {
                 *bound
                     == if index == 0 {
@@ -413,10 +419,17 @@ mod tests {
             sizes.extend([power - 1, power, power + 1, power.saturating_mul(3) / 2]);
         }
         sizes.push(u64::MAX);
-        let bounds_sets: [Vec<f64>; 3] = [
+        let powers =
+            |count: u32| -> Vec<f64> { once(0.0).chain((0..count).map(|k| (1u64 << k) as f64)).collect() };
+        let bounds_sets: [Vec<f64>; 6] = [
             crate::registry::DEFAULT_SIZE_BUCKETS.to_vec(),
             vec![0.0, 1.0, 2.0, 4.0],
             vec![0.0, 1.0, 3.0, 100.0],
+            // Past 2^53 sizes round as `f64`s: the longest lists a bit length can bucket, and
+            // longer ones.
+            powers(53),
+            powers(56),
+            powers(63),
         ];
         for bounds in bounds_sets {
             let bounds: Arc<[f64]> = bounds.into();

@@ -105,6 +105,10 @@ pub(crate) struct Recorder {
     pinned_views: LockFreeIndex<(usize, usize), PinnedView, PINNED_VIEW_SLOTS>,
     /// Held while adding to `pinned_views`, so that an address is added once.
     pinning: parking_lot::Mutex<()>,
+    /// Set once an address found no room in `pinned_views`: from then on an address not pinned
+    /// is looked up by its name, without `pinning`'s lock, as a router that builds its
+    /// `MatchedPath` per request (a `nest_service`d one) would otherwise take it every time.
+    pinning_closed: std::sync::atomic::AtomicBool,
     /// The ids of [`UNNAMED_VIEW`] by method, once admitted: every request of a service with
     /// no `MatchedPath` and no resolver carries it, and comparing its 14 bytes costs less
     /// than hashing them for the index.
@@ -184,6 +188,7 @@ impl Recorder {
             view_index: LockFreeIndex::new(),
             pinned_views: LockFreeIndex::new(),
             pinning: parking_lot::Mutex::new(()),
+            pinning_closed: std::sync::atomic::AtomicBool::new(false),
             unnamed_view: Default::default(),
             view_method_pairs: AtomicUsize::new(0),
             overflow_view: Default::default(),
@@ -246,6 +251,9 @@ impl Recorder {
         {
             return *id;
         }
+        if self.pinning_closed.load(Ordering::Relaxed) {
+            return self.view(view, method);
+        }
         self.pin_view(shared, method, address)
     }
 
@@ -264,15 +272,16 @@ impl Recorder {
         };
         if let Some(slots) = slots {
             let _pinning = self.pinning.lock();
-            if self.pinned_views.get(&address).is_none() {
-                // A full table leaves the view to the general path.
-                let _ = self.pinned_views.insert(
+            if self.pinned_views.get(&address).is_none()
+                && !self.pinned_views.insert(
                     address,
                     PinnedView {
                         slots,
                         _keeper: shared.keeper(),
                     },
-                );
+                )
+            {
+                self.pinning_closed.store(true, Ordering::Relaxed);
             }
         }
         id
@@ -797,6 +806,45 @@ impl ViewHandles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name of the application's, kept where it is by an `Arc`, as axum's `MatchedPath`.
+    struct SharedName(Arc<str>);
+
+    impl SharedViewName for SharedName {
+        fn name(&self) -> &str {
+            &self.0
+        }
+
+        fn keeper(&self) -> NameKeeper {
+            Box::new(Arc::clone(&self.0))
+        }
+    }
+
+    #[test]
+    fn once_the_pinned_table_is_full_a_new_address_is_looked_up_without_the_pinning_lock() {
+        let metrics = crate::Metrics::new();
+        let recorder = &metrics.shared.recorder();
+        // One view whose name comes at a new address with every request, as a nested router's.
+        let mut kept = Vec::new();
+        while !recorder.pinning_closed.load(Ordering::Relaxed) {
+            let name = SharedName(Arc::from("/nested/view"));
+            recorder.pinned_view(&name, MethodLabel::Get);
+            kept.push(name);
+            assert!(kept.len() <= PINNED_VIEW_SLOTS + 1, "the table fills");
+        }
+        let expected = recorder.view("/nested/view", MethodLabel::Get);
+        let _pinning = recorder.pinning.lock();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let fresh = SharedName(Arc::from("/nested/view"));
+                let _ = sender.send(recorder.pinned_view(&fresh, MethodLabel::Get));
+            });
+            let id = receiver.recv_timeout(std::time::Duration::from_secs(5));
+            drop(_pinning);
+            assert_eq!(id.ok(), Some(expected), "found without waiting for the lock");
+        });
+    }
 
     #[test]
     fn views_beyond_the_lock_free_index_are_found_in_the_map() {
