@@ -246,17 +246,17 @@ where
     }
 }
 
-impl<G> TextMetric for crate::registry::derived::RequestTotals<G>
+impl<C> TextMetric for crate::registry::derived::Totals<C>
 where
-    G: crate::registry::derived::GridSide,
-    G::Labels: LabelFields,
+    C: crate::registry::derived::GroupedCounts,
+    C::Labels: LabelFields,
 {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         let mut series_labels = String::with_capacity(labels.len() + 16);
-        for (side, total) in self.totals() {
+        for (group, total) in self.totals() {
             series_labels.clear();
             series_labels.push_str(labels);
-            write_labels(&side, &mut series_labels);
+            write_labels(&group, &mut series_labels);
             write_counter(writer, name, &series_labels, total)?;
         }
         Ok(())
@@ -270,23 +270,6 @@ where
 impl TextMetric for crate::registry::derived::RequestTotal {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         write_counter(writer, name, labels, self.get())
-    }
-}
-
-impl TextMetric for crate::registry::derived::StatusTotals {
-    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
-        let mut series_labels = String::with_capacity(labels.len() + 16);
-        for (status, total) in self.totals() {
-            series_labels.clear();
-            series_labels.push_str(labels);
-            write_labels(&status, &mut series_labels);
-            write_counter(writer, name, &series_labels, total)?;
-        }
-        Ok(())
-    }
-
-    fn is_empty_family(&self) -> bool {
-        self.has_no_series()
     }
 }
 

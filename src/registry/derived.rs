@@ -185,66 +185,59 @@ impl GridSide for ByTransport {
     }
 }
 
-/// A counter family whose series are the totals of a [`RequestGrid`] along one side: a value
-/// shows once a request had it.
-pub(crate) struct RequestTotals<G> {
-    grid: RequestGrid,
-    side: std::marker::PhantomData<G>,
+/// Counts that a labelled counter family adds up by group: each count goes to one group, with
+/// that group's label set.
+pub(crate) trait GroupedCounts {
+    /// The family's label set.
+    type Labels;
+    /// How many groups there can be.
+    const GROUPS: usize;
+    /// Hands each count to `count` with its group's index and label set.
+    fn for_each_count(&self, count: impl FnMut(usize, Self::Labels, u64));
+    /// Whether nothing was counted yet.
+    fn has_no_series(&self) -> bool;
 }
 
-impl<G> Clone for RequestTotals<G> {
-    fn clone(&self) -> Self {
-        Self {
-            grid: self.grid.clone(),
-            side: std::marker::PhantomData,
-        }
-    }
-}
+/// A counter family whose series are the totals of [`GroupedCounts`] by group: a group shows
+/// once it counted something.
+#[derive(Clone)]
+pub(crate) struct Totals<C>(C);
 
-impl<G: GridSide> RequestTotals<G> {
-    pub(crate) fn new(grid: RequestGrid) -> Self {
-        Self {
-            grid,
-            side: std::marker::PhantomData,
-        }
+impl<C: GroupedCounts> Totals<C> {
+    pub(crate) fn new(counts: C) -> Self {
+        Self(counts)
     }
 
-    /// The grid the family totals, which requests add to.
-    pub(crate) fn grid(&self) -> &RequestGrid {
-        &self.grid
-    }
-
-    /// Each value seen and its total now, in index order.
-    pub(crate) fn totals(&self) -> Vec<(G::Labels, u64)> {
-        let mut by_index: Vec<Option<(G::Labels, u64)>> = (0..G::COUNT).map(|_| None).collect();
-        self.grid.for_each_pair(|method, transport, count| {
-            let (index, labels) = G::of(method, transport);
+    /// Each group seen and its total now, in the order of the groups' indices.
+    pub(crate) fn totals(&self) -> Vec<(C::Labels, u64)> {
+        let mut by_index: Vec<Option<(C::Labels, u64)>> = (0..C::GROUPS).map(|_| None).collect();
+        self.0.for_each_count(|index, labels, count| {
             let (_, total) = by_index[index].get_or_insert((labels, 0));
             *total = total.wrapping_add(count);
         });
         by_index.into_iter().flatten().collect()
     }
 
-    /// No request yet: the family is left out of the exposition, as a labelled one is.
+    /// Nothing counted yet: the family is left out of the exposition, as a labelled one is.
     pub(crate) fn has_no_series(&self) -> bool {
-        self.grid.is_empty()
+        self.0.has_no_series()
     }
 }
 
-impl<G> fmt::Debug for RequestTotals<G> {
+impl<C> fmt::Debug for Totals<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestTotals").finish_non_exhaustive()
+        f.debug_struct("Totals").finish_non_exhaustive()
     }
 }
 
-impl<G> TypedMetric for RequestTotals<G> {
+impl<C> TypedMetric for Totals<C> {
     const TYPE: MetricType = MetricType::Counter;
 }
 
-impl<G> EncodeMetric for RequestTotals<G>
+impl<C> EncodeMetric for Totals<C>
 where
-    G: GridSide + Send + Sync,
-    G::Labels: prometheus_client::encoding::EncodeLabelSet,
+    C: GroupedCounts + Send + Sync,
+    C::Labels: prometheus_client::encoding::EncodeLabelSet,
 {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
         for (labels, total) in self.totals() {
@@ -261,6 +254,56 @@ where
 
     fn is_empty(&self) -> bool {
         self.has_no_series()
+    }
+}
+
+/// The counts of a [`RequestGrid`], grouped by one side `G`.
+pub(crate) struct GridSideCounts<G> {
+    grid: RequestGrid,
+    side: std::marker::PhantomData<G>,
+}
+
+impl<G> Clone for GridSideCounts<G> {
+    fn clone(&self) -> Self {
+        Self {
+            grid: self.grid.clone(),
+            side: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<G: GridSide> GroupedCounts for GridSideCounts<G> {
+    type Labels = G::Labels;
+    const GROUPS: usize = G::COUNT;
+
+    fn for_each_count(&self, mut count: impl FnMut(usize, G::Labels, u64)) {
+        self.grid.for_each_pair(|method, transport, value| {
+            let (index, labels) = G::of(method, transport);
+            count(index, labels, value);
+        });
+    }
+
+    fn has_no_series(&self) -> bool {
+        self.grid.is_empty()
+    }
+}
+
+/// The totals of a [`RequestGrid`] along one side: `http_requests_total_by_method_total` and
+/// `http_requests_total_by_transport_total`.
+pub(crate) type RequestTotals<G> = Totals<GridSideCounts<G>>;
+
+impl<G: GridSide> RequestTotals<G> {
+    /// The totals of `grid` along `G`.
+    pub(crate) fn of_grid(grid: RequestGrid) -> Self {
+        Self::new(GridSideCounts {
+            grid,
+            side: std::marker::PhantomData,
+        })
+    }
+
+    /// The grid the family totals, which requests add to.
+    pub(crate) fn grid(&self) -> &RequestGrid {
+        &self.0.grid
     }
 }
 
@@ -301,66 +344,39 @@ impl EncodeMetric for RequestTotal {
 /// The response counters labelled by status, view and method.
 pub(crate) type ResponsesByStatusViewMethod = SnapshotFamily<StatusViewMethodLabels, Counter>;
 
-/// A counter family labelled by status whose series are, status by status, the totals of the
-/// response counters by status, view and method: a status shows once a response had it.
+/// The response counters by status, view and method, grouped by status.
 #[derive(Clone)]
-pub(crate) struct StatusTotals {
-    by_status_view_method: ResponsesByStatusViewMethod,
+pub(crate) struct StatusCounts(ResponsesByStatusViewMethod);
+
+impl GroupedCounts for StatusCounts {
+    type Labels = StatusLabels;
+    const GROUPS: usize = StatusLabel::COUNT;
+
+    fn for_each_count(&self, mut count: impl FnMut(usize, StatusLabels, u64)) {
+        self.0.for_each_series(|labels, counter| {
+            count(
+                labels.status.index(),
+                StatusLabels {
+                    status: labels.status,
+                },
+                counter.get(),
+            );
+        });
+    }
+
+    fn has_no_series(&self) -> bool {
+        self.0.has_no_series()
+    }
 }
+
+/// `http_responses_total_by_status_total`: status by status, the totals of the response
+/// counters by status, view and method; a status shows once a response had it.
+pub(crate) type StatusTotals = Totals<StatusCounts>;
 
 impl StatusTotals {
-    pub(crate) fn new(by_status_view_method: ResponsesByStatusViewMethod) -> Self {
-        Self {
-            by_status_view_method,
-        }
-    }
-
-    /// Each status seen and its total now, in the order of the status codes.
-    pub(crate) fn totals(&self) -> Vec<(StatusLabels, u64)> {
-        let mut by_index: Vec<Option<(StatusLabel, u64)>> = vec![None; StatusLabel::COUNT];
-        self.by_status_view_method.for_each_series(|labels, counter| {
-            let (_, total) = by_index[labels.status.index()].get_or_insert((labels.status, 0));
-            *total = total.wrapping_add(counter.get());
-        });
-        by_index
-            .into_iter()
-            .flatten()
-            .map(|(status, total)| (StatusLabels { status }, total))
-            .collect()
-    }
-
-    /// No response yet: the family is left out of the exposition, as a labelled one is.
-    pub(crate) fn has_no_series(&self) -> bool {
-        self.by_status_view_method.has_no_series()
-    }
-}
-
-impl fmt::Debug for StatusTotals {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StatusTotals").finish_non_exhaustive()
-    }
-}
-
-impl TypedMetric for StatusTotals {
-    const TYPE: MetricType = MetricType::Counter;
-}
-
-impl EncodeMetric for StatusTotals {
-    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
-        for (labels, total) in self.totals() {
-            encoder
-                .encode_family(&labels)?
-                .encode_counter::<NoLabelSet, _, u64>(&total, None)?;
-        }
-        Ok(())
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
-    }
-
-    fn is_empty(&self) -> bool {
-        self.has_no_series()
+    /// The totals of `by_status_view_method` by status.
+    pub(crate) fn of_responses(by_status_view_method: ResponsesByStatusViewMethod) -> Self {
+        Self::new(StatusCounts(by_status_view_method))
     }
 }
 
@@ -492,7 +508,7 @@ mod tests {
     fn status_totals_add_up_views_and_methods_status_by_status_in_status_order() {
         use crate::registry::labels::{LabelValue, ViewLabel};
         let family = ResponsesByStatusViewMethod::default();
-        let totals = StatusTotals::new(family.clone());
+        let totals = StatusTotals::of_responses(family.clone());
         assert!(totals.has_no_series() && totals.totals().is_empty());
         let series = |status: u16, view: &str, method: MethodLabel| StatusViewMethodLabels {
             status: StatusLabel::of(http::StatusCode::from_u16(status).unwrap(), false),

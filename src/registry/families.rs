@@ -149,10 +149,10 @@ http_families! { ctx =>
     ajax_requests: StripedCounter = StripedCounter::default(),
         "http_ajax_requests", None, Counter,
         "Count of AJAX requests";
-    requests_by_method: RequestTotals<ByMethod> = RequestTotals::new(ctx.requests.clone()),
+    requests_by_method: RequestTotals<ByMethod> = RequestTotals::of_grid(ctx.requests.clone()),
         "http_requests_total_by_method", None, Counter,
         "Count of requests by method";
-    requests_by_transport: RequestTotals<ByTransport> = RequestTotals::new(ctx.requests.clone()),
+    requests_by_transport: RequestTotals<ByTransport> = RequestTotals::of_grid(ctx.requests.clone()),
         "http_requests_total_by_transport", None, Counter,
         "Count of requests by transport";
     requests_by_view_transport_method: SnapshotFamily<ViewTransportMethodLabels, RequestCounter, RequestCounters> =
@@ -162,7 +162,7 @@ http_families! { ctx =>
     request_body_bytes: AtomicHistogram = AtomicHistogram::new_striped(std::sync::Arc::clone(&ctx.size.0)),
         "http_requests_body_total", Some(Unit::Bytes), Histogram,
         "Histogram of requests by body size";
-    responses_by_status: StatusTotals = StatusTotals::new(ctx.responses_by_status_view_method.clone()),
+    responses_by_status: StatusTotals = StatusTotals::of_responses(ctx.responses_by_status_view_method.clone()),
         "http_responses_total_by_status", None, Counter,
         "Count of responses by status";
     responses_by_status_view_method: ResponsesByStatusViewMethod = ctx.responses_by_status_view_method.clone(),
