@@ -39,26 +39,16 @@ fn exemplar_lines<'t>(text: &'t str, family: &str) -> Vec<&'t str> {
 #[cfg(feature = "protobuf")]
 mod protobuf {
     use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::{Histogram, MetricFamily};
-    use prost::Message;
     use tower_prometheus::NativeHistograms;
 
     use super::*;
 
     pub(super) fn families(metrics: &Metrics) -> Vec<MetricFamily> {
-        let bytes = metrics.render_bytes(Format::Protobuf).unwrap();
-        let mut rest = bytes.as_slice();
-        let mut families = Vec::new();
-        while !rest.is_empty() {
-            families.push(MetricFamily::decode_length_delimited(&mut rest).unwrap());
-        }
-        families
+        crate::support::exposition::protobuf_families(metrics)
     }
 
     pub(super) fn family<'f>(families: &'f [MetricFamily], name: &str) -> &'f MetricFamily {
-        families
-            .iter()
-            .find(|family| family.name == name)
-            .unwrap_or_else(|| panic!("no family {name}"))
+        crate::support::exposition::protobuf_family(families, name)
     }
 
     /// The latency histogram of view `/work`.

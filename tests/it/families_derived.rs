@@ -260,25 +260,15 @@ mod protobuf {
     use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::{
         Histogram, MetricFamily, MetricType,
     };
-    use prost::Message;
 
     use super::*;
 
     pub(super) fn families(metrics: &Metrics) -> Vec<MetricFamily> {
-        let bytes = metrics.render_bytes(Format::Protobuf).unwrap();
-        let mut rest = bytes.as_slice();
-        let mut families = Vec::new();
-        while !rest.is_empty() {
-            families.push(MetricFamily::decode_length_delimited(&mut rest).unwrap());
-        }
-        families
+        support::exposition::protobuf_families(metrics)
     }
 
     pub(super) fn family<'f>(families: &'f [MetricFamily], name: &str) -> &'f MetricFamily {
-        families
-            .iter()
-            .find(|family| family.name == name)
-            .unwrap_or_else(|| panic!("no family {name}"))
+        support::exposition::protobuf_family(families, name)
     }
 
     fn counter_total(families: &[MetricFamily], name: &str) -> u64 {

@@ -218,3 +218,32 @@ where
     let bytes = body.collect().await.expect("body").to_bytes();
     String::from_utf8(bytes.to_vec()).expect("UTF-8 body")
 }
+
+/// The metric families of a protobuf exposition, decoded.
+#[cfg(feature = "protobuf")]
+pub(crate) fn protobuf_families(
+    metrics: &Metrics,
+) -> Vec<prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily> {
+    use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
+    use prost::Message;
+
+    let bytes = metrics.render_bytes(Format::Protobuf).expect("render protobuf");
+    let mut rest = bytes.as_slice();
+    let mut families = Vec::new();
+    while !rest.is_empty() {
+        families.push(MetricFamily::decode_length_delimited(&mut rest).expect("a delimited MetricFamily"));
+    }
+    families
+}
+
+/// The family `name` of decoded protobuf `families`; panics naming it when it is absent.
+#[cfg(feature = "protobuf")]
+pub(crate) fn protobuf_family<'f>(
+    families: &'f [prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily],
+    name: &str,
+) -> &'f prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily {
+    families
+        .iter()
+        .find(|family| family.name == name)
+        .unwrap_or_else(|| panic!("no family {name}"))
+}
