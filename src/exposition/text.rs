@@ -236,11 +236,7 @@ impl TextMetric for crate::primitives::stripes::MaybeStripedCounter {
     }
 }
 
-impl<S, M> TextMetric for crate::registry::derived::CounterTotal<S, M>
-where
-    S: Clone,
-    M: Clone + crate::registry::derived::CounterValue,
-{
+impl<C: crate::registry::derived::GroupedCounts> TextMetric for crate::registry::derived::Total<C> {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
         write_counter(writer, name, labels, self.get())
     }
@@ -264,12 +260,6 @@ where
 
     fn is_empty_family(&self) -> bool {
         self.has_no_series()
-    }
-}
-
-impl TextMetric for crate::registry::derived::RequestTotal {
-    fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
-        write_counter(writer, name, labels, self.get())
     }
 }
 

@@ -37,77 +37,6 @@ use crate::primitives::atomic_histogram::AtomicHistogram;
 use crate::primitives::snapshot_family::SnapshotFamily;
 use crate::primitives::stripes::StripedCounter;
 
-/// A counter whose value a [`CounterTotal`] can add up.
-pub(crate) trait CounterValue {
-    fn counter_value(&self) -> u64;
-}
-
-impl CounterValue for StripedCounter {
-    fn counter_value(&self) -> u64 {
-        self.get()
-    }
-}
-
-impl CounterValue for Counter {
-    fn counter_value(&self) -> u64 {
-        self.get()
-    }
-}
-
-/// A counter without labels whose value is the total of every series of a counter family.
-pub(crate) struct CounterTotal<S, M> {
-    family: SnapshotFamily<S, M>,
-}
-
-impl<S, M> CounterTotal<S, M> {
-    /// The total of `family` (a handle sharing its series).
-    pub(crate) fn new(family: SnapshotFamily<S, M>) -> Self {
-        Self { family }
-    }
-}
-
-impl<S: Clone, M: Clone + CounterValue> CounterTotal<S, M> {
-    /// The total now: the sum of the series' values, each read once.
-    pub(crate) fn get(&self) -> u64 {
-        let mut total: u64 = 0;
-        self.family
-            .for_each_series(|_, series| total = total.wrapping_add(series.counter_value()));
-        total
-    }
-}
-
-impl<S, M> Clone for CounterTotal<S, M> {
-    fn clone(&self) -> Self {
-        Self {
-            family: self.family.clone(),
-        }
-    }
-}
-
-impl<S: Clone, M: Clone + CounterValue> fmt::Debug for CounterTotal<S, M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CounterTotal").field(&self.get()).finish()
-    }
-}
-
-impl<S, M> TypedMetric for CounterTotal<S, M> {
-    const TYPE: MetricType = MetricType::Counter;
-}
-
-impl<S, M> EncodeMetric for CounterTotal<S, M>
-where
-    S: Clone + Send + Sync,
-    M: Clone + CounterValue + Send + Sync,
-{
-    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
-        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
-    }
-}
-
 const GRID_CELLS: usize = MethodLabel::COUNT * Transport::COUNT;
 
 /// The requests counted when they enter the layer, by method and transport: one counter per
@@ -125,25 +54,23 @@ impl RequestGrid {
     /// The counter of `(method, transport)`.
     #[inline]
     pub(crate) fn cell(&self, method: MethodLabel, transport: Transport) -> &StripedCounter {
-        self.0[method.index() * Transport::COUNT + transport.index()].get_or_init(StripedCounter::default)
+        self.0[Self::index(method, transport)].get_or_init(StripedCounter::default)
+    }
+
+    #[inline]
+    fn index(method: MethodLabel, transport: Transport) -> usize {
+        method.index() * Transport::COUNT + transport.index()
     }
 
     /// Each pair that had a request, with its count, methods first.
     fn for_each_pair(&self, mut pair: impl FnMut(MethodLabel, Transport, u64)) {
         for method in MethodLabel::ALL {
             for transport in Transport::ALL {
-                if let Some(counter) = self.0[method.index() * Transport::COUNT + transport.index()].get() {
+                if let Some(counter) = self.0[Self::index(method, transport)].get() {
                     pair(method, transport, counter.get());
                 }
             }
         }
-    }
-
-    /// Every request so far.
-    pub(crate) fn total(&self) -> u64 {
-        let mut total: u64 = 0;
-        self.for_each_pair(|_, _, count| total = total.wrapping_add(count));
-        total
     }
 
     fn is_empty(&self) -> bool {
@@ -292,13 +219,19 @@ impl<G: GridSide> GroupedCounts for GridSideCounts<G> {
 /// `http_requests_total_by_transport_total`.
 pub(crate) type RequestTotals<G> = Totals<GridSideCounts<G>>;
 
+impl<G> GridSideCounts<G> {
+    pub(crate) fn new(grid: RequestGrid) -> Self {
+        Self {
+            grid,
+            side: std::marker::PhantomData,
+        }
+    }
+}
+
 impl<G: GridSide> RequestTotals<G> {
     /// The totals of `grid` along `G`.
     pub(crate) fn of_grid(grid: RequestGrid) -> Self {
-        Self::new(GridSideCounts {
-            grid,
-            side: std::marker::PhantomData,
-        })
+        Self::new(GridSideCounts::new(grid))
     }
 
     /// The grid the family totals, which requests add to.
@@ -307,31 +240,38 @@ impl<G: GridSide> RequestTotals<G> {
     }
 }
 
-/// A counter without labels: every request of a [`RequestGrid`].
+/// A counter without labels whose value is the total of every count of [`GroupedCounts`]:
+/// `http_requests_before_middlewares_total` (every request of the [`RequestGrid`]) and
+/// `http_responses_before_middlewares_total` (every response counted by status, view and
+/// method).
 #[derive(Clone)]
-pub(crate) struct RequestTotal(RequestGrid);
+pub(crate) struct Total<C>(C);
 
-impl RequestTotal {
-    pub(crate) fn new(grid: RequestGrid) -> Self {
-        Self(grid)
+impl<C: GroupedCounts> Total<C> {
+    pub(crate) fn new(counts: C) -> Self {
+        Self(counts)
     }
 
+    /// The total now, each count read once.
     pub(crate) fn get(&self) -> u64 {
-        self.0.total()
+        let mut total: u64 = 0;
+        self.0
+            .for_each_count(|_, _, count| total = total.wrapping_add(count));
+        total
     }
 }
 
-impl fmt::Debug for RequestTotal {
+impl<C: GroupedCounts> fmt::Debug for Total<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequestTotal").field(&self.get()).finish()
+        f.debug_tuple("Total").field(&self.get()).finish()
     }
 }
 
-impl TypedMetric for RequestTotal {
+impl<C> TypedMetric for Total<C> {
     const TYPE: MetricType = MetricType::Counter;
 }
 
-impl EncodeMetric for RequestTotal {
+impl<C: GroupedCounts + Send + Sync> EncodeMetric for Total<C> {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
         encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
     }
@@ -346,7 +286,7 @@ pub(crate) type ResponsesByStatusViewMethod = SnapshotFamily<StatusViewMethodLab
 
 /// The response counters by status, view and method, grouped by status.
 #[derive(Clone)]
-pub(crate) struct StatusCounts(ResponsesByStatusViewMethod);
+pub(crate) struct StatusCounts(pub(crate) ResponsesByStatusViewMethod);
 
 impl GroupedCounts for StatusCounts {
     type Labels = StatusLabels;
@@ -478,7 +418,6 @@ impl EncodeMetric for OverallLatency {
 mod tests {
     use super::*;
     use crate::registry::families::HttpFamilies;
-    use crate::registry::labels::{MethodLabel, MethodLabels};
 
     fn overall_latency(config: &RecordingConfig) -> OverallLatency {
         HttpFamilies::new(config).latency_including_middlewares
@@ -533,22 +472,16 @@ mod tests {
     }
 
     #[test]
-    fn a_counter_total_reads_the_series_of_its_family_as_they_are_now() {
-        let family: SnapshotFamily<MethodLabels, StripedCounter> = SnapshotFamily::default();
-        let total = CounterTotal::new(family.clone());
+    fn a_total_reads_its_counts_as_they_are_now() {
+        let grid = RequestGrid::default();
+        let total = Total::new(GridSideCounts::<ByMethod>::new(grid.clone()));
         let clone = total.clone();
         assert_eq!(total.get(), 0);
-        family
-            .get_or_create_owned(&MethodLabels {
-                method: MethodLabel::Get,
-            })
-            .inc();
-        let post = family.get_or_create_owned(&MethodLabels {
-            method: MethodLabel::Post,
-        });
+        grid.cell(MethodLabel::Get, Transport::Http).inc();
+        let post = grid.cell(MethodLabel::Post, Transport::Https);
         post.inc();
         post.inc();
         assert_eq!(total.get(), 3);
-        assert_eq!(clone.get(), 3, "clones share the family");
+        assert_eq!(clone.get(), 3, "clones share the grid");
     }
 }

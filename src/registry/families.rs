@@ -8,13 +8,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
 use super::derived::{
-    ByMethod, ByTransport, CounterTotal, LatencyByViewMethod, OverallLatency, RequestGrid, RequestTotal,
-    RequestTotals, ResponsesByStatusViewMethod, StatusTotals,
+    ByMethod, ByTransport, GridSideCounts, LatencyByViewMethod, OverallLatency, RequestGrid, RequestTotals,
+    ResponsesByStatusViewMethod, StatusCounts, StatusTotals, Total,
 };
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, RequestCounters};
 use super::labels::{
-    CharsetLabels, OverflowLabels, StatusViewMethodLabels, TypeLabels, ViewLabels, ViewMethodLabels,
-    ViewTransportMethodLabels,
+    CharsetLabels, OverflowLabels, TypeLabels, ViewLabels, ViewMethodLabels, ViewTransportMethodLabels,
 };
 use crate::primitives::atomic_histogram::AtomicHistogram;
 use crate::primitives::snapshot_family::SnapshotFamily;
@@ -123,11 +122,12 @@ macro_rules! http_families {
 }
 
 http_families! { ctx =>
-    requests_before_middlewares: RequestTotal = RequestTotal::new(ctx.requests.clone()),
+    requests_before_middlewares: Total<GridSideCounts<ByMethod>> =
+        Total::new(GridSideCounts::new(ctx.requests.clone())),
         "http_requests_before_middlewares", None, Counter,
         "Total count of requests before middlewares run";
-    responses_before_middlewares: CounterTotal<StatusViewMethodLabels, Counter> =
-        CounterTotal::new(ctx.responses_by_status_view_method.clone()),
+    responses_before_middlewares: Total<StatusCounts> =
+        Total::new(StatusCounts(ctx.responses_by_status_view_method.clone())),
         "http_responses_before_middlewares", None, Counter,
         "Total count of responses before middlewares run";
     latency_including_middlewares: OverallLatency = ctx.overall_latency.clone(),
