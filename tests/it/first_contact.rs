@@ -471,50 +471,43 @@ fn no_tenant<'a>(_: &tower_prometheus::RequestHead<'a>) -> Option<&'a str> {
 
 #[test]
 fn a_request_label_bound_beyond_the_id_space_is_refused() {
-    let input = format!("tenant (max_values {})", usize::MAX);
-    assert_refused(
-        Metrics::builder().request_label("tenant", no_tenant, usize::MAX),
-        "request_label",
-        &input,
-    );
-    assert!(Metrics::builder()
-        .request_label("tenant", no_tenant, 1000)
-        .build()
-        .is_ok());
+    // Value ids are `u32`s with two reserved: 4 294 967 293 is the largest bound that fits.
+    let largest = u32::MAX as usize - 2;
+    for refused in [largest + 1, usize::MAX] {
+        let input = format!("tenant (max_values {refused})");
+        assert_refused(
+            Metrics::builder().request_label("tenant", no_tenant, refused),
+            "request_label",
+            &input,
+        );
+    }
+    for accepted in [1, 1000, largest] {
+        assert!(
+            Metrics::builder()
+                .request_label("tenant", no_tenant, accepted)
+                .build()
+                .is_ok(),
+            "max_values {accepted}"
+        );
+    }
 }
 
 #[cfg(feature = "metrics")]
 #[test]
 fn facade_bucket_choices_that_never_match_or_repeat_are_refused() {
-    let metrics = Metrics::new();
-    let recorder = metrics.metrics_recorder();
-    let error = recorder.clone().buckets_for_name("", [1.0]).unwrap_err();
-    assert_eq!(
-        (error.option(), error.input()),
-        ("metrics_recorder.buckets_for_name", "")
-    );
-    let error = recorder.clone().buckets_for_prefix("", [1.0]).unwrap_err();
-    assert_eq!(
-        (error.option(), error.input()),
-        ("metrics_recorder.buckets_for_prefix", "")
-    );
-    let error = recorder
-        .clone()
-        .buckets_for_name("jobs", [1.0])
-        .unwrap()
-        .buckets_for_name("jobs", [2.0])
-        .unwrap_err();
-    assert_eq!(
-        (error.option(), error.input()),
-        ("metrics_recorder.buckets_for_name", "jobs")
-    );
-    let error = recorder
-        .buckets_for_prefix("db_", [1.0])
-        .unwrap()
-        .buckets_for_prefix("db_", [2.0])
-        .unwrap_err();
-    assert_eq!(
-        (error.option(), error.input()),
-        ("metrics_recorder.buckets_for_prefix", "db_")
-    );
+    use tower_prometheus::MetricsRecorder;
+    type Choose = fn(MetricsRecorder, &str, [f64; 1]) -> Result<MetricsRecorder, ConfigError>;
+    let by_name: Choose = |recorder, key, buckets| recorder.buckets_for_name(key, buckets);
+    let by_prefix: Choose = |recorder, key, buckets| recorder.buckets_for_prefix(key, buckets);
+    let recorder = Metrics::new().metrics_recorder();
+    for (choose, option, key) in [
+        (by_name, "metrics_recorder.buckets_for_name", "jobs"),
+        (by_prefix, "metrics_recorder.buckets_for_prefix", "db_"),
+    ] {
+        let error = choose(recorder.clone(), "", [1.0]).unwrap_err();
+        assert_eq!((error.option(), error.input()), (option, ""));
+        let once = choose(recorder.clone(), key, [1.0]).expect("a first list");
+        let error = choose(once, key, [2.0]).unwrap_err();
+        assert_eq!((error.option(), error.input()), (option, key));
+    }
 }
