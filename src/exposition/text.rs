@@ -62,6 +62,15 @@ pub(crate) trait TextMetric {
 }
 
 /// Appends every label of `labels`, each preceded by `,` unless `out` is empty.
+/// A series' label list in `buffer`: the family's `labels` (constant labels), then the
+/// series' own.
+fn series_labels<'b>(buffer: &'b mut String, labels: &str, series: &impl LabelFields) -> &'b str {
+    buffer.clear();
+    buffer.push_str(labels);
+    write_labels(series, buffer);
+    buffer
+}
+
 fn write_labels(labels: &impl LabelFields, out: &mut String) {
     labels.for_each_label(|key, value| push_label(out, key, value));
 }
@@ -248,12 +257,9 @@ where
     C::Labels: LabelFields,
 {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
-        let mut series_labels = String::with_capacity(labels.len() + 16);
+        let mut buffer = String::with_capacity(labels.len() + 16);
         for (group, total) in self.totals() {
-            series_labels.clear();
-            series_labels.push_str(labels);
-            write_labels(&group, &mut series_labels);
-            write_counter(writer, name, &series_labels, total)?;
+            write_counter(writer, name, series_labels(&mut buffer, labels, &group), total)?;
         }
         Ok(())
     }
@@ -390,12 +396,9 @@ where
     M: Clone + TextMetric,
 {
     fn write_text(&self, writer: &mut TextWriter<'_>, name: &str, labels: &str) -> Result<(), Unsupported> {
-        let mut series_labels = String::with_capacity(labels.len() + 64);
+        let mut buffer = String::with_capacity(labels.len() + 64);
         for (series, metric) in self.snapshot() {
-            series_labels.clear();
-            series_labels.push_str(labels);
-            write_labels(&series, &mut series_labels);
-            metric.write_text(writer, name, &series_labels)?;
+            metric.write_text(writer, name, series_labels(&mut buffer, labels, &series))?;
         }
         Ok(())
     }
