@@ -1,18 +1,24 @@
 //! Header lookups for the few headers the tracker reads on every request.
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
 
 /// Maps with at most this many values are scanned in order instead of looked up by hash.
 ///
-/// `HeaderMap::get` hashes the name and probes (about 100 instructions per lookup, and a
-/// request reads three headers); comparing a standard name is one integer comparison and a
-/// custom one a length check first, so scanning the handful of headers most requests and
-/// responses carry costs less, while larger maps keep the hashed lookup.
+/// `HeaderMap::get` hashes the name and probes (about 100 instructions per lookup); comparing
+/// a standard name is one integer comparison and a custom one a length check first, so
+/// scanning the handful of headers most requests and responses carry costs less, while larger
+/// maps keep the hashed lookup.
 const SCAN_LIMIT: usize = 8;
+
+/// The header that marks a request as AJAX (`django_http_ajax_requests_total`).
+pub(super) const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
 
 /// The first value of `name`, as [`HeaderMap::get`] returns it.
 #[inline]
 pub(super) fn first_value<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h HeaderValue> {
+    if headers.is_empty() {
+        return None;
+    }
     if headers.len() > SCAN_LIMIT {
         return headers.get(name);
     }
@@ -21,6 +27,64 @@ pub(super) fn first_value<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Opti
     headers
         .iter()
         .find_map(|(candidate, value)| (candidate == name).then_some(value))
+}
+
+/// The request headers every request is counted by, read in one pass over the map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct RequestHeaders<'h> {
+    /// The first `X-Requested-With`.
+    pub(super) requested_with: Option<&'h HeaderValue>,
+    /// The first `Content-Length`.
+    pub(super) content_length: Option<&'h HeaderValue>,
+}
+
+impl<'h> RequestHeaders<'h> {
+    /// Reads `headers`: a request without any costs one comparison, and a map of up to
+    /// twice [`SCAN_LIMIT`] values is scanned once for both names rather than hashed twice.
+    #[inline]
+    pub(super) fn of(headers: &'h HeaderMap) -> Self {
+        if headers.is_empty() {
+            return Self::default();
+        }
+        Self::scan(headers)
+    }
+
+    fn scan(headers: &'h HeaderMap) -> Self {
+        if headers.len() > 2 * SCAN_LIMIT {
+            return Self {
+                requested_with: headers.get(X_REQUESTED_WITH),
+                content_length: headers.get(CONTENT_LENGTH),
+            };
+        }
+        let mut found = Self::default();
+        // A name's values come together, its first first: only the first one is kept.
+        for (name, value) in headers {
+            let slot = if name == CONTENT_LENGTH {
+                &mut found.content_length
+            } else if name == X_REQUESTED_WITH {
+                &mut found.requested_with
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        found
+    }
+
+    /// Whether the request says it was sent by a script (`X-Requested-With: XMLHttpRequest`).
+    #[inline]
+    pub(super) fn is_ajax(&self) -> bool {
+        self.requested_with
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
+    }
+
+    /// The announced size of the request body, when `Content-Length` is a number.
+    #[inline]
+    pub(super) fn content_length(&self) -> Option<u64> {
+        self.content_length
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+    }
 }
 
 #[cfg(test)]
@@ -50,6 +114,45 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn request_headers_are_the_first_values_get_finds_in_maps_of_every_size() {
+        let names = [
+            CONTENT_LENGTH,
+            X_REQUESTED_WITH,
+            CONTENT_TYPE,
+            HeaderName::from_static("x-requested-by"),
+        ];
+        for size in 0..5 * SCAN_LIMIT {
+            let mut headers = HeaderMap::new();
+            for i in 0..size {
+                headers.append(names[i % names.len()].clone(), HeaderValue::from(i));
+            }
+            let found = RequestHeaders::of(&headers);
+            assert_eq!(found.content_length, headers.get(CONTENT_LENGTH), "{size} values");
+            assert_eq!(
+                found.requested_with,
+                headers.get(X_REQUESTED_WITH),
+                "{size} values"
+            );
+        }
+    }
+
+    #[test]
+    fn request_headers_read_the_ajax_mark_and_the_length() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-requested-by", HeaderValue::from_static("XMLHttpRequest"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("12"));
+        assert!(!RequestHeaders::of(&headers).is_ajax());
+        assert_eq!(RequestHeaders::of(&headers).content_length(), Some(12));
+        headers.insert(X_REQUESTED_WITH, HeaderValue::from_static("xmlhttprequest"));
+        headers.append(CONTENT_LENGTH, HeaderValue::from_static("13"));
+        assert!(RequestHeaders::of(&headers).is_ajax());
+        assert_eq!(RequestHeaders::of(&headers).content_length(), Some(12));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("-1"));
+        assert_eq!(RequestHeaders::of(&headers).content_length(), None);
+        assert_eq!(RequestHeaders::of(&HeaderMap::new()), RequestHeaders::default());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::HeaderMap;
 
 use crate::metrics::Shared;
@@ -20,11 +20,10 @@ use crate::registry::otel::{OtelRequest, OTEL_CANCELLED};
 use crate::registry::recorder::{ViewHandles, ViewKey};
 use crate::RequestHead;
 
-use super::headers::first_value;
+use super::headers::{first_value, RequestHeaders};
 use super::view;
 
 const UNKNOWN_SIZE: u64 = u64::MAX;
-const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
@@ -96,14 +95,11 @@ impl RequestTracker {
         );
         let stripe = Stripe::current();
         recorder.requests(method, transport).inc_in(stripe);
-        if first_value(request.headers(), &X_REQUESTED_WITH)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
-        {
+        let headers = RequestHeaders::of(request.headers());
+        if headers.is_ajax() {
             families.ajax_requests.inc();
         }
-        let request_length = first_value(request.headers(), &CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok());
+        let request_length = headers.content_length();
         if let Some(length) = request_length {
             families.request_body_bytes.observe_bytes(length);
         }
