@@ -106,7 +106,7 @@ where
                 .trace_id_source
                 .as_ref()
                 .and_then(|source| trace_id(source, &head));
-            RequestTracker::start(shared, &head, view.key(), trace_id)
+            RequestTracker::start(shared, &head, view, trace_id)
         });
         if is_metrics_path {
             let response = respond(shared, request.method(), request.headers());

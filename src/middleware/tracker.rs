@@ -17,7 +17,7 @@ use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
 use crate::registry::otel::{OtelRequest, OTEL_CANCELLED};
-use crate::registry::recorder::{ViewHandles, ViewKey};
+use crate::registry::recorder::ViewHandles;
 use crate::RequestHead;
 
 use super::headers::{first_value, RequestHeaders};
@@ -81,7 +81,7 @@ impl RequestTracker {
     pub(super) fn start(
         shared: &Arc<Shared>,
         request: &RequestHead<'_>,
-        view: ViewKey<'_>,
+        view: view::RequestView<'_>,
         trace_id: Option<TraceId>,
     ) -> Self {
         let recorder = &shared.recorder();
@@ -103,7 +103,7 @@ impl RequestTracker {
         if let Some(length) = request_length {
             families.request_body_bytes.observe_bytes(length);
         }
-        let view_id = recorder.request_view(view, method, request);
+        let view_id = recorder.request_view(view.key(), method, request);
         let handles = recorder.handles(view_id);
         recorder.note_use(handles);
         recorder.in_flight(handles).inc();
