@@ -10,7 +10,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
 /// maps keep the hashed lookup.
 const SCAN_LIMIT: usize = 8;
 
-/// The header that marks a request as AJAX (`django_http_ajax_requests_total`).
+/// The header that marks a request as AJAX (counted in `http_ajax_requests_total`).
 pub(super) const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
 
 /// The first value of `name`, as [`HeaderMap::get`] returns it.
