@@ -6,8 +6,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
 ///
 /// `HeaderMap::get` hashes the name and probes (about 100 instructions per lookup); comparing
 /// a standard name is one integer comparison and a custom one a length check first, so
-/// scanning the handful of headers most requests and responses carry costs less, while larger
-/// maps keep the hashed lookup.
+/// scanning the names of the handful of headers most requests and responses carry costs less,
+/// while larger maps keep the hashed lookup.
 const SCAN_LIMIT: usize = 8;
 
 /// The header that marks a request as AJAX (counted in `http_ajax_requests_total`).
@@ -22,11 +22,20 @@ pub(super) fn first_value<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Opti
     if headers.len() > SCAN_LIMIT {
         return headers.get(name);
     }
-    // `iter` yields each name's values together, its first value first: the first match is
-    // the value `get` returns.
-    headers
-        .iter()
-        .find_map(|(candidate, value)| (candidate == name).then_some(value))
+    let position = headers.keys().position(|candidate| candidate == name)?;
+    value_at(headers, position, name)
+}
+
+/// The first value of `name`, the `position`-th name of `headers`.
+#[inline]
+fn value_at<'h>(headers: &'h HeaderMap, position: usize, name: &HeaderName) -> Option<&'h HeaderValue> {
+    // Without a repeated name the values come one per name, in the names' order: stepping
+    // to the value costs less than hashing the name again.
+    if headers.len() == headers.keys_len() {
+        headers.values().nth(position)
+    } else {
+        headers.get(name)
+    }
 }
 
 /// The request headers every request is counted by, read in one pass over the map.
@@ -56,19 +65,21 @@ impl<'h> RequestHeaders<'h> {
                 content_length: headers.get(CONTENT_LENGTH),
             };
         }
-        let mut found = Self::default();
-        // A name's values come together, its first first: only the first one is kept.
-        for (name, value) in headers {
-            let slot = if name == CONTENT_LENGTH {
-                &mut found.content_length
-            } else if name == X_REQUESTED_WITH {
-                &mut found.requested_with
-            } else {
-                continue;
-            };
-            slot.get_or_insert(value);
+        // Names are unique among the keys: each is found at most once. The constants are
+        // bound once: compared directly, each key would build and drop a temporary name.
+        let (content_length_name, requested_with_name) = (CONTENT_LENGTH, X_REQUESTED_WITH);
+        let (mut requested_with, mut content_length) = (None, None);
+        for (position, name) in headers.keys().enumerate() {
+            if *name == content_length_name {
+                content_length = Some(position);
+            } else if *name == requested_with_name {
+                requested_with = Some(position);
+            }
         }
-        found
+        Self {
+            requested_with: requested_with.and_then(|at| value_at(headers, at, &requested_with_name)),
+            content_length: content_length.and_then(|at| value_at(headers, at, &content_length_name)),
+        }
     }
 
     /// Whether the request says it was sent by a script (`X-Requested-With: XMLHttpRequest`).
