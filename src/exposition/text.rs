@@ -61,7 +61,6 @@ pub(crate) trait TextMetric {
     }
 }
 
-/// Appends every label of `labels`, each preceded by `,` unless `out` is empty.
 /// A series' label list in `buffer`: the family's `labels` (constant labels), then the
 /// series' own.
 fn series_labels<'b>(buffer: &'b mut String, labels: &str, series: &impl LabelFields) -> &'b str {
@@ -71,6 +70,7 @@ fn series_labels<'b>(buffer: &'b mut String, labels: &str, series: &impl LabelFi
     buffer
 }
 
+/// Appends every label of `labels`, each preceded by `,` unless `out` is empty.
 fn write_labels(labels: &impl LabelFields, out: &mut String) {
     labels.for_each_label(|key, value| push_label(out, key, value));
 }
