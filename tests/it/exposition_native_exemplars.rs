@@ -43,13 +43,7 @@ mod protobuf {
 
     use super::*;
 
-    pub(super) fn families(metrics: &Metrics) -> Vec<MetricFamily> {
-        crate::support::exposition::protobuf_families(metrics)
-    }
-
-    pub(super) fn family<'f>(families: &'f [MetricFamily], name: &str) -> &'f MetricFamily {
-        crate::support::exposition::protobuf_family(families, name)
-    }
+    pub(super) use crate::support::exposition::{protobuf_families as families, protobuf_family as family};
 
     /// The latency histogram of view `/work`.
     fn view_latency(families: &[MetricFamily]) -> Histogram {

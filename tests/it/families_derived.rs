@@ -263,13 +263,7 @@ mod protobuf {
 
     use super::*;
 
-    pub(super) fn families(metrics: &Metrics) -> Vec<MetricFamily> {
-        support::exposition::protobuf_families(metrics)
-    }
-
-    pub(super) fn family<'f>(families: &'f [MetricFamily], name: &str) -> &'f MetricFamily {
-        support::exposition::protobuf_family(families, name)
-    }
+    pub(super) use support::exposition::{protobuf_families as families, protobuf_family as family};
 
     fn counter_total(families: &[MetricFamily], name: &str) -> u64 {
         let family = family(families, name);
