@@ -14,7 +14,7 @@ use crate::metrics::Shared;
 use crate::primitives::stripes::Stripe;
 use crate::primitives::view_arena::ViewId;
 use crate::registry::exemplars::TraceId;
-use crate::registry::grpc::{GrpcCall, GrpcCode};
+use crate::registry::grpc::{is_grpc_response, GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
 use crate::registry::otel::{OtelRequest, OTEL_CANCELLED};
 use crate::registry::recorder::ViewHandles;
@@ -119,7 +119,7 @@ impl RequestTracker {
             expected_body_bytes: UNKNOWN_SIZE,
             // gRPC calls are always POSTs: other requests skip the content-type lookup.
             grpc: (method == MethodLabel::Post)
-                .then(|| shared.grpc().call(request.uri(), request.headers(), recorder))
+                .then(|| shared.grpc().call(request.uri(), request.headers()))
                 .flatten(),
             trace_id,
             otel: shared
@@ -139,7 +139,9 @@ impl RequestTracker {
         body_ended: bool,
     ) {
         let elapsed = self.elapsed_seconds();
-        self.on_grpc_status(headers);
+        if self.grpc.is_some() {
+            self.on_grpc_head(headers);
+        }
         if let Some(otel) = &mut self.otel {
             otel.on_status(status);
         }
@@ -170,6 +172,8 @@ impl RequestTracker {
 
     /// Records the inner service's `Err`, labelled by the error's type name.
     pub(crate) fn on_error(&mut self, type_name: &'static str) {
+        // No response head: not a gRPC answer.
+        self.grpc = None;
         let elapsed = self.elapsed_seconds();
         let recorder = &self.shared.recorder();
         let trace_id = self.trace_id.as_ref();
@@ -228,6 +232,20 @@ impl RequestTracker {
         self.on_grpc_status(trailers);
     }
 
+    /// A gRPC request's response head: the call counts only if the answer is gRPC too, and
+    /// its status may already be in the head (a trailers-only answer).
+    #[cold]
+    fn on_grpc_head(&mut self, headers: &HeaderMap) {
+        let Some(call) = self.grpc.take() else {
+            return;
+        };
+        if is_grpc_response(headers) {
+            let recorder = self.shared.recorder();
+            self.grpc = Some(self.shared.grpc().answered(call, recorder));
+            self.on_grpc_status(headers);
+        }
+    }
+
     /// Counts a gRPC call once its `grpc-status` shows up in the headers or the trailers.
     fn on_grpc_status(&mut self, headers: &HeaderMap) {
         if self.grpc.is_some() {
@@ -247,6 +265,7 @@ impl RequestTracker {
     pub(crate) fn on_panic(&mut self) {
         match self.stage {
             Stage::AwaitingHead => {
+                self.grpc = None;
                 self.record_unfinished_request();
                 self.record_exception(PANIC_TYPE);
             }
@@ -348,6 +367,10 @@ impl RequestTracker {
     /// [`Drop`] for a request not yet finished, or with a gRPC call still to count.
     #[inline(never)]
     fn drop_unfinished(&mut self) {
+        if self.stage == Stage::AwaitingHead {
+            // No response head: not a gRPC answer.
+            self.grpc = None;
+        }
         if self.grpc.is_some() {
             // No status was seen: an answer that ended without one is `Unknown`, one
             // abandoned midway was cancelled.

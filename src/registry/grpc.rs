@@ -7,9 +7,12 @@
 //! for go-grpc-prometheus's family work. The family appears in the exposition after the first
 //! gRPC call.
 //!
-//! A request is a gRPC call when its `content-type` is `application/grpc` or
-//! `application/grpc+…` (gRPC-Web carries its trailers inside the body and is not read) and
-//! its path is `/{service}/{method}`.
+//! A request is counted as a gRPC call when its `content-type` is `application/grpc` or
+//! `application/grpc+…` (gRPC-Web carries its trailers inside the body and is not read), its
+//! path is `/{service}/{method}`, and its *response* carries a gRPC `content-type` too: what a
+//! client sends alone never creates a series. A call that ends without a response head (the
+//! service's `Err`, a panic, a client gone before the head) is not counted here. The service
+//! and method follow the one label rule ([`super::labels::MAX_LABEL_VALUE_BYTES`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
 use super::families::{FamilySpec, Kind};
-use super::labels::{encode_label, OVERFLOW};
+use super::labels::{encode_label, fits_label_rule, OVERFLOW};
 use super::recorder::{FoldedLabel, Recorder};
 use crate::primitives::capped_map::{Admission, CappedMap};
 use crate::primitives::snapshot_family::SnapshotFamily;
@@ -43,6 +46,8 @@ pub(crate) struct GrpcMetrics {
     handled: SnapshotFamily<GrpcLabels, Counter>,
     /// Admitted calls by path (`/service/method`): a call seen before allocates nothing.
     calls: CappedMap<Box<str>, GrpcCall>,
+    /// The call that `<overflow>` stands for, shared by every folded call.
+    overflow: GrpcCall,
 }
 
 impl GrpcMetrics {
@@ -50,6 +55,7 @@ impl GrpcMetrics {
         Self {
             handled: SnapshotFamily::default(),
             calls: CappedMap::new(max_label_sets),
+            overflow: GrpcCall::new(OVERFLOW, OVERFLOW, Admitted::Folded),
         }
     }
 
@@ -57,19 +63,50 @@ impl GrpcMetrics {
         registry.register(GRPC_FAMILY.name, GRPC_FAMILY.help, self.handled.clone());
     }
 
-    /// The gRPC call a request starts, `None` for any other request. Beyond the cap, new
-    /// (service, method) pairs fold into `<overflow>`, counted once per call.
-    pub(crate) fn call(&self, uri: &http::Uri, headers: &HeaderMap, recorder: &Recorder) -> Option<GrpcCall> {
+    /// The gRPC call a request may start, `None` for a request that does not look like one.
+    /// Nothing is admitted yet: only a gRPC *response* ([`is_grpc_response`]) makes it a call
+    /// ([`Self::answered`]), so a client sending `application/grpc` to a plain HTTP route
+    /// creates no series. A call seen before is found without allocating.
+    pub(crate) fn call(&self, uri: &http::Uri, headers: &HeaderMap) -> Option<GrpcCall> {
         let (service, method) = GrpcCall::names(uri, headers)?;
+        if !(fits_label_rule(service) && fits_label_rule(method)) {
+            return Some(self.overflow.clone());
+        }
+        Some(match self.calls.with(uri.path(), GrpcCall::clone) {
+            Some(call) => call,
+            None => GrpcCall::new(service, method, Admitted::NotYet),
+        })
+    }
+
+    /// The call to count, once the response showed it is a gRPC answer: `call` admitted
+    /// while the cap has room, `<overflow>` otherwise (or when the one label rule refused
+    /// its names), each fold counted once per call.
+    pub(crate) fn answered(&self, call: GrpcCall, recorder: &Recorder) -> GrpcCall {
+        match call.0.admitted {
+            Admitted::Yes => call,
+            Admitted::Folded => {
+                recorder.fold(FoldedLabel::GrpcMethod);
+                call
+            }
+            Admitted::NotYet => self.admit(&call, recorder),
+        }
+    }
+
+    #[cold]
+    fn admit(&self, call: &GrpcCall, recorder: &Recorder) -> GrpcCall {
+        let path = format!("/{}/{}", call.0.service, call.0.method);
         let (call, admission) = self.calls.get_or_admit(
-            uri.path(),
-            |path| (path.into(), GrpcCall::new(service, method)),
-            || GrpcCall::new(OVERFLOW, OVERFLOW),
+            path.as_str(),
+            |path| {
+                let names = &call.0;
+                (path.into(), GrpcCall::new(&names.service, &names.method, Admitted::Yes))
+            },
+            || self.overflow.clone(),
         );
         if admission == Admission::Folded {
             recorder.fold(FoldedLabel::GrpcMethod);
         }
-        Some(call)
+        call
     }
 
     /// Counts one completed call.
@@ -84,6 +121,20 @@ impl GrpcMetrics {
     }
 }
 
+/// Whether a response is a gRPC answer: its `content-type` is `application/grpc` or
+/// `application/grpc+…` (the same test as the request's).
+pub(crate) fn is_grpc_response(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| is_grpc_content_type(value.as_bytes()))
+}
+
+fn is_grpc_content_type(content_type: &[u8]) -> bool {
+    content_type
+        .strip_prefix(b"application/grpc")
+        .is_some_and(|subtype| subtype.is_empty() || subtype.starts_with(b"+") || subtype.starts_with(b";"))
+}
+
 /// A gRPC call whose outcome is not yet known: one thin pointer in every request's tracker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct GrpcCall(Arc<GrpcNames>);
@@ -92,22 +143,32 @@ pub(crate) struct GrpcCall(Arc<GrpcNames>);
 struct GrpcNames {
     service: Arc<str>,
     method: Arc<str>,
+    admitted: Admitted,
+}
+
+/// Where a call's names stand with the cap and the one label rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Admitted {
+    /// Found in (or admitted to) the capped map.
+    Yes,
+    /// Not seen before: admitted once its response shows it is a gRPC answer.
+    NotYet,
+    /// `<overflow>`: the names broke the one label rule, or the cap was reached.
+    Folded,
 }
 
 impl GrpcCall {
-    fn new(service: &str, method: &str) -> Self {
+    fn new(service: &str, method: &str, admitted: Admitted) -> Self {
         Self(Arc::new(GrpcNames {
             service: Arc::from(service),
             method: Arc::from(method),
+            admitted,
         }))
     }
 
-    /// The call a request makes, or `None` when it is not a gRPC request.
     /// The service and method of a gRPC request, `None` for any other request.
     fn names<'u>(uri: &'u http::Uri, headers: &HeaderMap) -> Option<(&'u str, &'u str)> {
-        let content_type = headers.get(CONTENT_TYPE)?.as_bytes();
-        let subtype = content_type.strip_prefix(b"application/grpc")?;
-        if !(subtype.is_empty() || subtype.starts_with(b"+") || subtype.starts_with(b";")) {
+        if !is_grpc_content_type(headers.get(CONTENT_TYPE)?.as_bytes()) {
             return None;
         }
         let (service, method) = uri.path().strip_prefix('/')?.split_once('/')?;

@@ -103,6 +103,46 @@ pub const NO_CHARSET: &str = "<no charset>";
 /// ```
 pub const OVERFLOW: &str = "<overflow>";
 
+/// The longest label value a request can influence, in bytes. The one rule for every such
+/// value (view, gRPC service and method, request labels, error type, charset): a longer one,
+/// or one spelled like [`OVERFLOW`] itself, is recorded as [`OVERFLOW`] and counted in
+/// `http_metrics_label_overflow_total{label}`, exactly as a value beyond the label-set cap is.
+///
+/// Folding rather than cutting keeps every exposed value an honest one: two long values that
+/// share their first bytes never merge into a series that looks like a real name.
+///
+/// ```
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_prometheus::registry::{MAX_LABEL_VALUE_BYTES, OVERFLOW};
+/// use tower_prometheus::{Format, Metrics, ViewName};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let metrics = Metrics::builder()
+///     .view_resolver(|request| Some(ViewName::new(request.uri().path().to_owned())))
+///     .build().unwrap();
+/// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+/// });
+/// let long = format!("/{}", "a".repeat(MAX_LABEL_VALUE_BYTES));
+/// app.oneshot(Request::get(long.as_str()).body(String::new()).unwrap()).await.unwrap();
+/// let text = metrics.render(Format::PrometheusText).unwrap();
+/// assert!(text.contains(&format!("view=\"{OVERFLOW}\"")));
+/// assert!(!text.contains(&long));
+/// assert!(text.contains("http_metrics_label_overflow_total{label=\"view\"} 1"));
+/// # }
+/// ```
+pub const MAX_LABEL_VALUE_BYTES: usize = 256;
+
+/// Whether a label value a request influenced may be exposed as it is: the rule of
+/// [`MAX_LABEL_VALUE_BYTES`], a length comparison (the comparison with [`OVERFLOW`] reads its
+/// bytes only when the lengths are equal). Every source of such values asks it.
+#[inline]
+pub(crate) fn fits_label_rule(value: &str) -> bool {
+    value.len() <= MAX_LABEL_VALUE_BYTES && value != OVERFLOW
+}
+
 /// The `type` value recorded when the inner service panics (in
 /// `http_exceptions_total_by_type_total`), where an error's type name goes otherwise.
 ///

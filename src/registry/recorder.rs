@@ -27,7 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, TraceId};
 use super::families::HttpFamilies;
 use super::labels::{
-    charset_of, short_type_name, CharsetLabels, LabelValue, MethodLabel, OverflowLabels, SeriesRequestLabels,
+    charset_of, fits_label_rule, short_type_name, CharsetLabels, LabelValue, MethodLabel, OverflowLabels, SeriesRequestLabels,
     StatusLabel, StatusViewMethodLabels, Transport, TypeLabels, ViewLabel, ViewLabels, ViewMethodLabels,
     ViewTransportMethodLabels, NO_CHARSET, OVERFLOW, UNNAMED_VIEW,
 };
@@ -123,6 +123,8 @@ pub(crate) struct Recorder {
     first_charset: OnceLock<(Box<str>, MaybeStripedCounter)>,
     first_content_type: OnceLock<(HeaderValue, MaybeStripedCounter)>,
     charsets: CappedMap<Box<str>, MaybeStripedCounter>,
+    /// The series of charsets the one label rule refuses (the cap's share the same series).
+    overflow_charset: OnceLock<MaybeStripedCounter>,
     error_types: CappedMap<&'static str, Counter>,
     overflow_folds: [OnceLock<Counter>; FoldedLabel::COUNT],
     view_buckets: ViewBuckets,
@@ -199,6 +201,7 @@ impl Recorder {
             first_charset: OnceLock::new(),
             first_content_type: OnceLock::new(),
             charsets: CappedMap::new(max_label_sets),
+            overflow_charset: OnceLock::new(),
             error_types: CappedMap::new(max_label_sets),
             overflow_folds: Default::default(),
             view_buckets,
@@ -354,6 +357,11 @@ impl Recorder {
     }
 
     fn indexed_or_new_view(&self, view: &str, method: MethodLabel) -> ViewId {
+        // The one label rule, before any lookup hashes the name: the overflow handles are
+        // `folded`, so `note_use` counts the fold.
+        if !fits_label_rule(view) {
+            return self.overflow_view_id(method);
+        }
         if let Some(slots) = self.indexed_view(view) {
             if let Some(id) = slots[method.index()].get() {
                 return *id;
@@ -643,6 +651,10 @@ impl Recorder {
                 return;
             }
         }
+        if !fits_label_rule(charset) {
+            self.overflow_charset();
+            return;
+        }
         let mut buffer = [0; MAX_INLINE_CHARSET];
         let lower = match buffer.get_mut(..charset.len()) {
             Some(inline) => {
@@ -681,6 +693,15 @@ impl Recorder {
             }
             Admission::Own => {}
         }
+    }
+
+    /// Counts a response whose charset the one label rule refuses.
+    #[cold]
+    fn overflow_charset(&self) {
+        self.overflow_charset
+            .get_or_init(|| self.charset_counter(OVERFLOW, false))
+            .inc();
+        self.fold(FoldedLabel::Charset);
     }
 
     fn charset_counter(&self, charset: &str, striped: bool) -> MaybeStripedCounter {

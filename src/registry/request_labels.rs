@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::families::HttpFamilies;
 use super::labels::{
-    LabelValue, OverflowLabels, RequestValueIds, SeriesRequestLabels, MAX_REQUEST_LABELS, OVERFLOW,
+    fits_label_rule, LabelValue, OverflowLabels, RequestValueIds, SeriesRequestLabels, MAX_REQUEST_LABELS, OVERFLOW,
 };
 use crate::primitives::capped_map::{Admission, CappedMap};
 use crate::primitives::lock_free_index::LockFreeIndex;
@@ -30,11 +30,6 @@ const NO_VALUE: u32 = 0;
 /// The id of a value beyond the label's `max_values`: exposed as [`OVERFLOW`].
 const OVERFLOW_VALUE: u32 = 1;
 const FIRST_VALUE: u32 = 2;
-
-/// The longest value a request label keeps, in bytes: a longer one records as [`OVERFLOW`]
-/// (and is counted as a fold), as values come from clients and each is repeated on every
-/// line of its series.
-pub(crate) const MAX_VALUE_BYTES: usize = 256;
 
 /// The largest `max_values`: a label's value ids are `u32`s, two of them reserved.
 pub(crate) const MAX_MAX_VALUES: usize = u32::MAX as usize - FIRST_VALUE as usize;
@@ -140,9 +135,8 @@ impl RequestLabels {
 
     /// Reads the request's value of each label and finds its id, admitting new values while
     /// each label's `max_values` has room; a folded value is counted in
-    /// `http_metrics_label_overflow_total{label="<name>"}`. A value longer than
-    /// [`MAX_VALUE_BYTES`], or spelled like [`OVERFLOW`] itself (which would otherwise be a
-    /// second series with the overflow's labels), folds too.
+    /// `http_metrics_label_overflow_total{label="<name>"}`. A value outside the one label rule
+    /// ([`fits_label_rule`]) folds too.
     #[inline]
     pub(crate) fn values<'a>(
         &self,
@@ -158,14 +152,16 @@ impl RequestLabels {
                 continue;
             };
             values.texts[index] = Some(text);
+            // Checked before any lookup: a value the rule refuses is never hashed.
+            if !fits_label_rule(text) {
+                label.fold(families);
+                values.ids[index] = OVERFLOW_VALUE;
+                continue;
+            }
             values.ids[index] = match label.value_index.get(text) {
                 Some(id) => *id,
                 None => match label.values.with(text, |id| *id) {
                     Some(id) => id,
-                    None if text.len() > MAX_VALUE_BYTES || text == OVERFLOW => {
-                        label.fold(families);
-                        OVERFLOW_VALUE
-                    }
                     None => label.admit(text, families),
                 },
             };
