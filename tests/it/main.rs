@@ -24,6 +24,7 @@ mod integration_hyper;
 mod integration_readme;
 mod integration_tower_http;
 mod interop;
+mod label_bounds;
 mod label_rules;
 mod metrics_path;
 mod otel;
