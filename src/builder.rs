@@ -11,6 +11,7 @@ use crate::exposition::auth::BearerToken;
 use crate::exposition::EncodeErrorPolicy;
 use crate::metrics::Config;
 use crate::registry::config::ViewResolver;
+use crate::registry::error_types::ErrorClassifier;
 use crate::registry::exemplars::TraceIdSource;
 use crate::registry::labels::MAX_REQUEST_LABELS;
 use crate::registry::names::{label_name_problem, metric_name_problem, RESERVED_LABEL_NAMES};
@@ -452,6 +453,53 @@ impl MetricsBuilder {
         F: Fn(&RequestHead<'_>) -> Option<ViewName> + Send + Sync + 'static,
     {
         self.config.recording.view_resolver = Some(ViewResolver(Arc::new(resolver)));
+        self
+    }
+
+    /// Names errors in `http_exceptions_total_by_type_total{type}`: the closure gets each
+    /// error of the inner service (or of its response body) that can be seen as
+    /// `dyn Error` (a boxed error such as tower's `BoxError`, or a `std::io::Error`) and
+    /// returns its `type` label, or `None` to keep the default name (the error's type where
+    /// it is known, else the leading name of its `Debug` output; see the
+    /// [labels guide](crate::guide::labels#error-types)). Its names follow the same rules as
+    /// every label a request can influence: at most 256 bytes, and as many distinct ones as
+    /// the label-set cap; beyond either they count as `<overflow>`. Return a few fixed names.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_prometheus::{Format, Metrics};
+    ///
+    /// type BoxError = Box<dyn Error + Send + Sync>;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = Metrics::builder()
+    ///     .error_type(|error: &(dyn Error + 'static)| {
+    ///         error.downcast_ref::<std::io::Error>().map(|io| match io.kind() {
+    ///             std::io::ErrorKind::TimedOut => "io_timeout".into(),
+    ///             _ => "io".into(),
+    ///         })
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: http::Request<()>| async {
+    ///     let error: BoxError = Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut));
+    ///     Err::<http::Response<String>, _>(error)
+    /// });
+    /// assert!(app.oneshot(http::Request::get("/").body(()).unwrap()).await.is_err());
+    /// let text = metrics.render(Format::PrometheusText).unwrap();
+    /// assert!(text.contains(r#"http_exceptions_total_by_type_total{type="io_timeout"} 1"#));
+    /// # }
+    /// ```
+    pub fn error_type<F>(mut self, classify: F) -> Self
+    where
+        F: Fn(&(dyn std::error::Error + 'static)) -> Option<std::borrow::Cow<'static, str>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.config.recording.error_type = Some(ErrorClassifier(Arc::new(classify)));
         self
     }
 

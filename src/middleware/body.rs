@@ -95,6 +95,7 @@ impl<B> Body for ResponseBody<B>
 where
     B: Body,
     B::Data: From<bytes::Bytes>,
+    B::Error: 'static,
 {
     type Data = B::Data;
     type Error = B::Error;
@@ -154,7 +155,7 @@ where
 }
 
 /// Counts a frame's bytes, reads its trailers, or records its error.
-fn record_frame<D: Buf, E>(tracker: &mut RequestTracker, frame: &Option<Result<Frame<D>, E>>) {
+fn record_frame<D: Buf, E: 'static>(tracker: &mut RequestTracker, frame: &Option<Result<Frame<D>, E>>) {
     match frame {
         Some(Ok(frame)) => {
             if let Some(data) = frame.data_ref() {
@@ -163,7 +164,7 @@ fn record_frame<D: Buf, E>(tracker: &mut RequestTracker, frame: &Option<Result<F
                 tracker.on_trailers(trailers);
             }
         }
-        Some(Err(_)) => tracker.on_body_error(std::any::type_name::<E>()),
+        Some(Err(error)) => tracker.on_body_error(error),
         None => {}
     }
 }

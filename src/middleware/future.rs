@@ -82,6 +82,7 @@ where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body,
     B::Data: From<bytes::Bytes>,
+    E: 'static,
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
@@ -97,7 +98,7 @@ where
                     }
                     Err(error) => {
                         if let Some(mut tracker) = this.tracker.take() {
-                            tracker.on_error(std::any::type_name::<E>());
+                            tracker.on_error(&error);
                         }
                         return Poll::Ready(Err(error));
                     }

@@ -81,6 +81,7 @@ impl<S> MetricsService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MetricsService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: 'static,
     ResBody: Body,
     ResBody::Data: From<bytes::Bytes>,
 {

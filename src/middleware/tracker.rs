@@ -13,6 +13,7 @@ use http::HeaderMap;
 use crate::metrics::Shared;
 use crate::primitives::stripes::Stripe;
 use crate::primitives::view_arena::ViewId;
+use crate::registry::error_types::{error_type_of, LabelBuffer};
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{is_grpc_response, GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
@@ -170,8 +171,8 @@ impl RequestTracker {
         }
     }
 
-    /// Records the inner service's `Err`, labelled by the error's type name.
-    pub(crate) fn on_error(&mut self, type_name: &'static str) {
+    /// Records the inner service's `Err`, labelled as [`crate::registry::error_types`] says.
+    pub(crate) fn on_error<E: 'static>(&mut self, error: &E) {
         // No response head: not a gRPC answer.
         self.grpc = None;
         let elapsed = self.elapsed_seconds();
@@ -183,7 +184,7 @@ impl RequestTracker {
         let view = self.view();
         recorder.latency(view, elapsed, trace_id);
         recorder.requests_by_view_transport_method(view, self.transport, trace_id);
-        self.record_exception(type_name);
+        self.record_error(error);
     }
 
     /// Counts bytes of the response body; finishes once the announced size has streamed.
@@ -221,9 +222,9 @@ impl RequestTracker {
     }
 
     /// Records an error from the response body.
-    pub(crate) fn on_body_error(&mut self, type_name: &'static str) {
+    pub(crate) fn on_body_error<E: 'static>(&mut self, error: &E) {
         if self.stage == Stage::Streaming {
-            self.record_exception(type_name);
+            self.record_error(error);
         }
     }
 
@@ -267,9 +268,9 @@ impl RequestTracker {
             Stage::AwaitingHead => {
                 self.grpc = None;
                 self.record_unfinished_request();
-                self.record_exception(PANIC_TYPE);
+                self.record_exception(Some(PANIC_TYPE), PANIC_TYPE);
             }
-            Stage::Streaming => self.record_exception(PANIC_TYPE),
+            Stage::Streaming => self.record_exception(Some(PANIC_TYPE), PANIC_TYPE),
             Stage::Done => {}
         }
     }
@@ -303,9 +304,18 @@ impl RequestTracker {
         recorder.requests_by_view_transport_method(self.view(), self.transport, self.trace_id.as_ref());
     }
 
-    fn record_exception(&mut self, type_name: &'static str) {
+    /// Names `error` on the stack (no allocation for a name seen before) and records it.
+    fn record_error<E: 'static>(&mut self, error: &E) {
+        let mut name = LabelBuffer::new();
+        error_type_of(error, self.shared.recording_config().error_type.as_ref(), &mut name);
+        self.record_exception(name.value(), std::any::type_name::<E>());
+    }
+
+    /// `name`: the `type` label (`None` when it broke the one label rule); `type_name`: the
+    /// error's static type, for the OpenTelemetry profile.
+    fn record_exception(&mut self, name: Option<&str>, type_name: &'static str) {
         let recorder = &self.shared.recorder();
-        recorder.exceptions_by_type(type_name);
+        recorder.exceptions_by_type(name);
         recorder.exceptions_by_view(self.view());
         self.finish(Some(type_name));
     }

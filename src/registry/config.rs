@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::error_types::ErrorClassifier;
 use super::exclusions::Exclusions;
 use super::exemplars::TraceIdSource;
 use super::labels::ViewName;
@@ -101,6 +102,7 @@ pub(crate) struct RecordingConfig {
     pub(crate) native_histograms: Option<NativeHistograms>,
     pub(crate) trace_id_source: Option<TraceIdSource>,
     pub(crate) request_labels: Vec<RequestLabelRule>,
+    pub(crate) error_type: Option<ErrorClassifier>,
 }
 
 impl Default for RecordingConfig {
@@ -118,6 +120,7 @@ impl Default for RecordingConfig {
             native_histograms: None,
             trace_id_source: None,
             request_labels: Vec::new(),
+            error_type: None,
         }
     }
 }

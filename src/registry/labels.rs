@@ -517,16 +517,21 @@ pub(crate) fn charset_of(headers: &HeaderMap) -> Option<&str> {
 /// `Box<dyn Error + Send>`).
 pub(crate) fn short_type_name(full: &str) -> String {
     let mut short = String::with_capacity(full.len());
+    let _ = write_short_type_name(full, &mut short);
+    short
+}
+
+/// [`short_type_name`], written into `out`.
+pub(crate) fn write_short_type_name(full: &str, out: &mut impl fmt::Write) -> fmt::Result {
     let mut segment_start = 0;
     for (index, character) in full.char_indices() {
         if !(character.is_alphanumeric() || character == '_' || character == ':') {
-            short.push_str(last_path_segment(&full[segment_start..index]));
-            short.push(character);
+            out.write_str(last_path_segment(&full[segment_start..index]))?;
+            out.write_char(character)?;
             segment_start = index + character.len_utf8();
         }
     }
-    short.push_str(last_path_segment(&full[segment_start..]));
-    short
+    out.write_str(last_path_segment(&full[segment_start..]))
 }
 
 fn last_path_segment(path: &str) -> &str {

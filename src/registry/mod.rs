@@ -9,6 +9,7 @@
 
 pub(crate) mod config;
 pub(crate) mod derived;
+pub(crate) mod error_types;
 pub(crate) mod exclusions;
 pub(crate) mod exemplars;
 pub(crate) mod families;

@@ -27,7 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use super::exemplars::{LatencyHistogram, LatencyHistograms, RequestCounter, TraceId};
 use super::families::HttpFamilies;
 use super::labels::{
-    charset_of, fits_label_rule, short_type_name, CharsetLabels, LabelValue, MethodLabel, OverflowLabels, SeriesRequestLabels,
+    charset_of, fits_label_rule, CharsetLabels, LabelValue, MethodLabel, OverflowLabels, SeriesRequestLabels,
     StatusLabel, StatusViewMethodLabels, Transport, TypeLabels, ViewLabel, ViewLabels, ViewMethodLabels,
     ViewTransportMethodLabels, NO_CHARSET, OVERFLOW, UNNAMED_VIEW,
 };
@@ -125,7 +125,8 @@ pub(crate) struct Recorder {
     charsets: CappedMap<Box<str>, MaybeStripedCounter>,
     /// The series of charsets the one label rule refuses (the cap's share the same series).
     overflow_charset: OnceLock<MaybeStripedCounter>,
-    error_types: CappedMap<&'static str, Counter>,
+    error_types: CappedMap<LabelValue, Counter>,
+    overflow_error_type: OnceLock<Counter>,
     overflow_folds: [OnceLock<Counter>; FoldedLabel::COUNT],
     view_buckets: ViewBuckets,
     request_labels: Option<RequestLabels>,
@@ -203,6 +204,7 @@ impl Recorder {
             charsets: CappedMap::new(max_label_sets),
             overflow_charset: OnceLock::new(),
             error_types: CappedMap::new(max_label_sets),
+            overflow_error_type: OnceLock::new(),
             overflow_folds: Default::default(),
             view_buckets,
             request_labels: RequestLabels::new(request_labels, max_label_sets),
@@ -719,29 +721,48 @@ impl Recorder {
         }
     }
 
-    /// Counts an error by the Rust type name of the error (or [`super::labels::PANIC_TYPE`]).
-    pub(crate) fn exceptions_by_type(&self, type_name: &'static str) {
+    /// Counts an error under its `type` label value (see [`super::error_types`]); `None`, or
+    /// a value the one label rule refuses, counts under `<overflow>` as a fold. A name seen
+    /// before is found without allocating.
+    pub(crate) fn exceptions_by_type(&self, name: Option<&str>) {
+        let Some(name) = name.filter(|name| fits_label_rule(name)) else {
+            self.overflow_error_type();
+            return;
+        };
+        if self.error_types.with(name, Counter::inc).is_none() {
+            self.new_error_type(name);
+        }
+    }
+
+    #[cold]
+    fn new_error_type(&self, name: &str) {
         let family = &self.families.exceptions_by_type;
         let (counter, admission) = self.error_types.get_or_admit(
-            type_name,
-            |_| {
-                let kind = if type_name == super::labels::PANIC_TYPE {
-                    LabelValue::new(type_name)
-                } else {
-                    LabelValue::new(&short_type_name(type_name))
-                };
-                (type_name, family.get_or_create_owned(&TypeLabels { kind }))
+            name,
+            |name| {
+                let kind = LabelValue::new(name);
+                (kind.clone(), family.get_or_create_owned(&TypeLabels { kind }))
             },
-            || {
-                family.get_or_create_owned(&TypeLabels {
-                    kind: LabelValue::new(OVERFLOW),
-                })
-            },
+            || self.overflow_error_type_counter().clone(),
         );
         counter.inc();
         if admission == Admission::Folded {
             self.fold(FoldedLabel::Type);
         }
+    }
+
+    #[cold]
+    fn overflow_error_type(&self) {
+        self.overflow_error_type_counter().inc();
+        self.fold(FoldedLabel::Type);
+    }
+
+    fn overflow_error_type_counter(&self) -> &Counter {
+        self.overflow_error_type.get_or_init(|| {
+            self.families.exceptions_by_type.get_or_create_owned(&TypeLabels {
+                kind: LabelValue::new(OVERFLOW),
+            })
+        })
     }
 
     fn admit(series: &AtomicUsize, cap: usize) -> bool {

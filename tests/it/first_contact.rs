@@ -66,7 +66,9 @@ fn busy_metrics(builder: MetricsBuilder) -> Metrics {
                 .headers_mut()
                 .insert("content-type", "text/plain; charset=utf-8".parse().unwrap());
             if request.headers().contains_key("content-type") {
-                response.headers_mut().insert("grpc-status", "0".parse().unwrap());
+                let headers = response.headers_mut();
+                headers.insert("content-type", "application/grpc".parse().unwrap());
+                headers.insert("grpc-status", "0".parse().unwrap());
             }
             Ok::<_, std::io::Error>(response)
         },

@@ -7,6 +7,7 @@ mod support;
 
 mod docs_features;
 mod docs_metrics;
+mod error_types;
 mod example_server_errors;
 mod exposition_encode_errors;
 mod exposition_fast_text;
