@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     /// or collector can be left out on its own (see `EncodeErrorPolicy`).
     custom_parts: RwLock<Vec<Registry>>,
     custom_names: Mutex<Vec<String>>,
+    /// The custom parts whose names can change after registration (another registry, a
+    /// collector), by index in `custom_parts`: checked on every scrape.
+    guarded_parts: Mutex<Vec<(usize, crate::interop::registry::PartGuard)>>,
     /// The namespace and constant labels every part is created with.
     part_prefix: Option<String>,
     part_labels: Vec<(Cow<'static, str>, Cow<'static, str>)>,
@@ -112,6 +115,77 @@ impl Shared {
     /// Pushes a registry to encode as it is, after the parts registered before it.
     pub(crate) fn push_part(&self, part: Registry) {
         self.custom_parts.write().push(part);
+    }
+
+    /// Pushes a registry whose names `guard` checks on every scrape
+    /// ([`Self::leave_out_duplicates`]).
+    pub(crate) fn push_guarded_part(&self, part: Registry, guard: crate::interop::registry::PartGuard) {
+        let mut parts = self.custom_parts.write();
+        self.guarded_parts.lock().push((parts.len(), guard));
+        parts.push(part);
+    }
+
+    /// Leaves out of the text `output[mark..]`, custom part `index` encoded, every family
+    /// whose name clashes with a name exposed by another part (see
+    /// [`crate::interop::registry`]). Parts whose names are all claimed at registration pass
+    /// untouched.
+    pub(crate) fn leave_out_duplicates(&self, index: usize, output: &mut String, mark: usize) {
+        let guards = self.guarded_parts.lock();
+        if let Some((_, guard)) = guards.iter().find(|(part, _)| *part == index) {
+            guard.filter_text(self, output, mark);
+        }
+    }
+
+    /// [`Self::leave_out_duplicates`] for a part's Prometheus protobuf messages.
+    #[cfg(feature = "protobuf")]
+    pub(crate) fn leave_out_duplicate_messages(&self, index: usize, encoded: Vec<u8>) -> Vec<u8> {
+        let guards = self.guarded_parts.lock();
+        match guards.iter().find(|(part, _)| *part == index) {
+            Some((_, guard)) => guard.filter_protobuf(self, encoded),
+            None => encoded,
+        }
+    }
+
+    /// Reserves exposed names (namespace included) all at once or none of them, under the
+    /// rules of [`Metrics::claim_name`]; names clashing with each other are refused
+    /// too. The error names the exposed name.
+    pub(crate) fn claim_exposed_names(&self, exposed: &[String]) -> Result<(), RegistrationError> {
+        let clash = names_clash;
+        let ours: Vec<String> = FAMILIES
+            .iter()
+            .chain([&crate::registry::grpc::GRPC_FAMILY])
+            .chain(OTEL_FAMILIES)
+            .chain(ScrapeMetrics::FAMILIES)
+            .chain(crate::interop::RESERVED_FAMILIES)
+            .map(|family| self.prefixed(&family.exposed_name()))
+            .collect();
+        let mut custom = self.custom_names.lock();
+        for (index, mine) in exposed.iter().enumerate() {
+            if ours.iter().any(|ours| clash(mine, ours)) {
+                return Err(RegistrationError::Reserved(mine.clone()));
+            }
+            #[cfg(feature = "process")]
+            if self.process_metrics && crate::process::EXPOSED_NAMES.iter().any(|ours| clash(mine, ours)) {
+                return Err(RegistrationError::Reserved(mine.clone()));
+            }
+            if custom
+                .iter()
+                .chain(&exposed[..index])
+                .any(|taken| clash(mine, taken))
+            {
+                return Err(RegistrationError::Duplicate(mine.clone()));
+            }
+        }
+        custom.extend(exposed.iter().cloned());
+        Ok(())
+    }
+
+    /// `name` as exposed, with the namespace in front.
+    pub(crate) fn prefixed(&self, name: &str) -> String {
+        match &self.part_prefix {
+            Some(prefix) => format!("{prefix}_{name}"),
+            None => name.to_owned(),
+        }
     }
 
     /// Our part, then every custom part, in encode order, read-locked for one scrape.
@@ -238,6 +312,7 @@ impl Metrics {
                 registry: RwLock::new(registry),
                 custom_parts: RwLock::new(custom_parts),
                 custom_names: Mutex::new(Vec::new()),
+                guarded_parts: Mutex::new(Vec::new()),
                 part_prefix,
                 part_labels,
                 interop: crate::interop::Interop::default(),
@@ -349,8 +424,15 @@ impl Metrics {
         Ok(())
     }
 
-    /// Registers a prometheus-client [`Collector`], called on every scrape. The names it
-    /// emits are its own responsibility: they are not checked against ours.
+    /// Registers a prometheus-client [`Collector`], called on every scrape, under our
+    /// namespace and constant labels.
+    ///
+    /// The collector is asked once now: the names it emits then are claimed as
+    /// [`register`](Self::register) claims one, all or none, and a clash with ours or another
+    /// source's is refused. A name it first emits on a later scrape is claimed then; a family
+    /// whose name clashes then is left out of the exposition and its samples counted in
+    /// `http_metrics_dropped_samples_total{source="prometheus_client",reason="name_clash"}`,
+    /// so no name is ever exposed twice.
     ///
     /// ```
     /// use prometheus_client::collector::Collector;
@@ -368,12 +450,23 @@ impl Metrics {
     /// }
     ///
     /// let metrics = tower_prometheus::Metrics::new();
-    /// metrics.register_collector(Box::new(Answer));
+    /// metrics.register_collector(Box::new(Answer)).unwrap();
     /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
     /// assert!(text.contains("answer 42"));
+    ///
+    /// // The same name again is refused.
+    /// assert!(metrics.register_collector(Box::new(Answer)).is_err());
     /// ```
-    pub fn register_collector(&self, collector: Box<dyn Collector>) {
-        self.add_part(|part| part.register_collector(collector));
+    pub fn register_collector(&self, collector: Box<dyn Collector>) -> Result<(), RegistrationError> {
+        let mut part = new_part(&self.shared.part_prefix, &self.shared.part_labels);
+        part.register_collector(collector);
+        let claimed = self.claim_registry_names(&part)?;
+        let guard = crate::interop::registry::PartGuard::new(
+            claimed,
+            crate::interop::Interop::dropped_for_parts(self),
+        );
+        self.shared.push_guarded_part(part, guard);
+        Ok(())
     }
 
     /// Registers into a registry of its own, under our namespace and constant labels.
@@ -398,56 +491,27 @@ impl Metrics {
     /// rules of [`claim_name`](Self::claim_name); names clashing with each other are refused
     /// too. The error names the exposed name.
     pub(crate) fn claim_exposed_names(&self, exposed: &[String]) -> Result<(), RegistrationError> {
-        // A histogram `x` also exposes `x_bucket`, `x_count` and `x_sum` (and OpenMetrics
-        // `x_created`): a metric named like one of those would duplicate its sample lines.
-        const SAMPLE_SUFFIXES: [&str; 4] = ["_bucket", "_count", "_sum", "_created"];
-        let bare = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_owned();
-        let clash = |mine: &str, taken: &str| {
-            let (mine, taken) = (bare(mine), bare(taken));
-            taken == mine
-                || SAMPLE_SUFFIXES.iter().any(|suffix| {
-                    mine.strip_suffix(suffix) == Some(taken.as_str())
-                        || taken.strip_suffix(suffix) == Some(mine.as_str())
-                })
-        };
-        let ours: Vec<String> = FAMILIES
-            .iter()
-            .chain([&crate::registry::grpc::GRPC_FAMILY])
-            .chain(OTEL_FAMILIES)
-            .chain(ScrapeMetrics::FAMILIES)
-            .chain(crate::interop::RESERVED_FAMILIES)
-            .map(|family| self.prefixed(&family.exposed_name()))
-            .collect();
-        let mut custom = self.shared.custom_names.lock();
-        for (index, mine) in exposed.iter().enumerate() {
-            if ours.iter().any(|ours| clash(mine, ours)) {
-                return Err(RegistrationError::Reserved(mine.clone()));
-            }
-            #[cfg(feature = "process")]
-            if self.shared.process_metrics
-                && crate::process::EXPOSED_NAMES.iter().any(|ours| clash(mine, ours))
-            {
-                return Err(RegistrationError::Reserved(mine.clone()));
-            }
-            if custom
-                .iter()
-                .chain(&exposed[..index])
-                .any(|taken| clash(mine, taken))
-            {
-                return Err(RegistrationError::Duplicate(mine.clone()));
-            }
-        }
-        custom.extend(exposed.iter().cloned());
-        Ok(())
+        self.shared.claim_exposed_names(exposed)
     }
 
     /// `name` as exposed, with the namespace in front.
     pub(crate) fn prefixed(&self, name: &str) -> String {
-        match &self.shared.part_prefix {
-            Some(prefix) => format!("{prefix}_{name}"),
-            None => name.to_owned(),
-        }
+        self.shared.prefixed(name)
     }
+}
+
+/// Whether two exposed names would put the same sample name in an exposition: equal once
+/// `_total` is removed, or one a histogram's (or summary's) sample name of the other (a
+/// histogram `x` also exposes `x_bucket`, `x_count` and `x_sum`, and OpenMetrics `x_created`).
+pub(crate) fn names_clash(mine: &str, taken: &str) -> bool {
+    const SAMPLE_SUFFIXES: [&str; 4] = ["_bucket", "_count", "_sum", "_created"];
+    let bare = |n: &str| n.strip_suffix("_total").unwrap_or(n).to_owned();
+    let (mine, taken) = (bare(mine), bare(taken));
+    taken == mine
+        || SAMPLE_SUFFIXES.iter().any(|suffix| {
+            mine.strip_suffix(suffix) == Some(taken.as_str())
+                || taken.strip_suffix(suffix) == Some(mine.as_str())
+        })
 }
 
 /// An empty registry with the namespace and constant labels of a [`Metrics`].

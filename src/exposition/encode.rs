@@ -90,6 +90,8 @@ fn encode_parts_with(shared: &Shared, format: Format, text_path: TextPath) -> Re
                     // Whatever the failing part wrote before failing is dropped.
                     text.truncate(mark);
                     on_failure()?;
+                } else if index > 0 {
+                    shared.leave_out_duplicates(index - 1, &mut text, mark);
                 }
             }
             if format == Format::OpenMetrics {
@@ -100,10 +102,13 @@ fn encode_parts_with(shared: &Shared, format: Format, text_path: TextPath) -> Re
         #[cfg(feature = "protobuf")]
         Format::Protobuf => {
             let mut bytes = Vec::with_capacity(8 * 1024);
-            for part in parts {
+            for (index, part) in parts.enumerate() {
                 // Length-delimited messages concatenate into one valid stream.
                 let encode = || prometheus_client::encoding::prometheus_protobuf::encode_to_vec(part);
                 match catch_unwind(AssertUnwindSafe(encode)) {
+                    Ok(Ok(encoded)) if index > 0 => {
+                        bytes.extend_from_slice(&shared.leave_out_duplicate_messages(index - 1, encoded));
+                    }
                     Ok(Ok(encoded)) => bytes.extend_from_slice(&encoded),
                     Ok(Err(_)) | Err(_) => on_failure()?,
                 }

@@ -27,13 +27,13 @@
 /// }
 ///
 /// let strict = Metrics::new();
-/// strict.register_collector(Box::new(Broken));
+/// strict.register_collector(Box::new(Broken)).unwrap();
 /// assert!(strict.render(Format::PrometheusText).is_err());
 ///
 /// let lenient = Metrics::builder()
 ///     .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
 ///     .build().unwrap();
-/// lenient.register_collector(Box::new(Broken));
+/// lenient.register_collector(Box::new(Broken)).unwrap();
 /// lenient.render(Format::PrometheusText).unwrap();
 /// // The loss shows from the next scrape on.
 /// let text = lenient.render(Format::PrometheusText).unwrap();

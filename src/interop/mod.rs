@@ -8,7 +8,7 @@
 #![cfg_attr(not(any(feature = "metrics", feature = "prometheus")), allow(dead_code))]
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -22,7 +22,7 @@ use crate::Metrics;
 pub(crate) mod metrics_facade;
 #[cfg(feature = "prometheus")]
 mod prometheus_crate;
-mod registry;
+pub(crate) mod registry;
 
 #[cfg(feature = "metrics")]
 pub use metrics_facade::MetricsRecorder;
@@ -42,6 +42,9 @@ const DROPPED_SAMPLES: FamilySpec = FamilySpec {
 pub(crate) enum Source {
     Metrics,
     Prometheus,
+    /// Another prometheus-client registry or a collector (`register_registry`,
+    /// `register_collector`).
+    PrometheusClient,
 }
 
 /// Why a sample was dropped, the `reason` label.
@@ -53,10 +56,16 @@ pub(crate) enum Reason {
     InvalidLabel,
 }
 
-const ROWS: [(Source, Reason, &str, &str); 3] = [
+const ROWS: [(Source, Reason, &str, &str); 4] = [
     (Source::Metrics, Reason::NameClash, "metrics", "name_clash"),
     (Source::Metrics, Reason::InvalidLabel, "metrics", "invalid_label"),
     (Source::Prometheus, Reason::NameClash, "prometheus", "name_clash"),
+    (
+        Source::PrometheusClient,
+        Reason::NameClash,
+        "prometheus_client",
+        "name_clash",
+    ),
 ];
 
 /// The interop state every clone of a [`Metrics`] shares.
@@ -78,6 +87,18 @@ impl Interop {
     /// The dropped-samples counters, registered in the exposition the first time any source
     /// asks for them.
     pub(crate) fn dropped(metrics: &Metrics) -> Arc<DroppedSamples> {
+        let dropped = Self::dropped_counters(metrics);
+        dropped.sources_in_use.store(true, Ordering::Relaxed);
+        dropped
+    }
+
+    /// [`Self::dropped`] for another prometheus-client registry or a collector, whose row
+    /// shows only once it dropped something (most never do).
+    pub(crate) fn dropped_for_parts(metrics: &Metrics) -> Arc<DroppedSamples> {
+        Self::dropped_counters(metrics)
+    }
+
+    fn dropped_counters(metrics: &Metrics) -> Arc<DroppedSamples> {
         let interop = metrics.shared.interop();
         interop.dropped_registered.get_or_init(|| {
             let collector = DroppedSamplesCollector(Arc::clone(&interop.dropped));
@@ -89,12 +110,17 @@ impl Interop {
 
 /// `http_metrics_dropped_samples_total`, one counter per row of [`ROWS`].
 #[derive(Debug, Default)]
-pub(crate) struct DroppedSamples([AtomicU64; ROWS.len()]);
+pub(crate) struct DroppedSamples {
+    rows: [AtomicU64; ROWS.len()],
+    /// Whether the facade or a rust-prometheus registry asked for these counters: their rows
+    /// show from then on, even at 0.
+    sources_in_use: AtomicBool,
+}
 
 impl DroppedSamples {
     pub(crate) fn add(&self, source: Source, reason: Reason, samples: u64) {
         if let Some(row) = ROWS.iter().position(|row| row.0 == source && row.1 == reason) {
-            self.0[row].fetch_add(samples, Ordering::Relaxed);
+            self.rows[row].fetch_add(samples, Ordering::Relaxed);
         }
     }
 }
@@ -104,14 +130,29 @@ struct DroppedSamplesCollector(Arc<DroppedSamples>);
 
 impl Collector for DroppedSamplesCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        // Another registry's or a collector's row shows once it dropped something: every
+        // such registration asks for these counters, and most never drop a sample.
+        let others = self.0.sources_in_use.load(Ordering::Relaxed);
+        let values: Vec<(usize, u64)> = ROWS
+            .iter()
+            .enumerate()
+            .map(|(row, _)| (row, self.0.rows[row].load(Ordering::Relaxed)))
+            .filter(|(row, value)| match ROWS[*row].0 {
+                Source::PrometheusClient => *value > 0,
+                _ => others,
+            })
+            .collect();
+        if values.is_empty() {
+            return Ok(());
+        }
         let counter = ConstCounter::new(0u64);
         // The period prometheus-client's `Registry::register` adds to every other help text.
         let help = format!("{}.", DROPPED_SAMPLES.help);
         let mut family =
             encoder.encode_descriptor(DROPPED_SAMPLES.name, &help, None, counter.metric_type())?;
-        for (row, (_, _, source, reason)) in ROWS.iter().enumerate() {
-            let labels = [("source", *source), ("reason", *reason)];
-            let value = self.0 .0[row].load(Ordering::Relaxed);
+        for (row, value) in values {
+            let (_, _, source, reason) = ROWS[row];
+            let labels = [("source", source), ("reason", reason)];
             ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
         }
         Ok(())

@@ -307,7 +307,11 @@ impl RequestTracker {
     /// Names `error` on the stack (no allocation for a name seen before) and records it.
     fn record_error<E: 'static>(&mut self, error: &E) {
         let mut name = LabelBuffer::new();
-        error_type_of(error, self.shared.recording_config().error_type.as_ref(), &mut name);
+        error_type_of(
+            error,
+            self.shared.recording_config().error_type.as_ref(),
+            &mut name,
+        );
         self.record_exception(name.value(), std::any::type_name::<E>());
     }
 

@@ -99,7 +99,10 @@ impl GrpcMetrics {
             path.as_str(),
             |path| {
                 let names = &call.0;
-                (path.into(), GrpcCall::new(&names.service, &names.method, Admitted::Yes))
+                (
+                    path.into(),
+                    GrpcCall::new(&names.service, &names.method, Admitted::Yes),
+                )
             },
             || self.overflow.clone(),
         );

@@ -23,6 +23,8 @@ pub(crate) mod request_labels;
 pub(crate) mod view_buckets;
 
 pub use config::{DEFAULT_LATENCY_BUCKETS, DEFAULT_MAX_LABEL_SETS, DEFAULT_SIZE_BUCKETS};
-pub use labels::{ViewName, INVALID_METHOD, MAX_LABEL_VALUE_BYTES, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
+pub use labels::{
+    ViewName, INVALID_METHOD, MAX_LABEL_VALUE_BYTES, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW,
+};
 pub use native_histograms::NativeHistograms;
 pub use otel::{Naming, OTEL_CANCELLED, OTEL_DURATION_BUCKETS, OTEL_OTHER};

@@ -16,7 +16,8 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::families::HttpFamilies;
 use super::labels::{
-    fits_label_rule, LabelValue, OverflowLabels, RequestValueIds, SeriesRequestLabels, MAX_REQUEST_LABELS, OVERFLOW,
+    fits_label_rule, LabelValue, OverflowLabels, RequestValueIds, SeriesRequestLabels, MAX_REQUEST_LABELS,
+    OVERFLOW,
 };
 use crate::primitives::capped_map::{Admission, CappedMap};
 use crate::primitives::lock_free_index::LockFreeIndex;

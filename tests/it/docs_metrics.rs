@@ -114,7 +114,7 @@ async fn exposed_families() -> BTreeSet<String> {
         .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
         .build()
         .unwrap();
-    metrics.register_collector(Box::new(AlwaysFails));
+    metrics.register_collector(Box::new(AlwaysFails)).unwrap();
     let mut app = ServiceBuilder::new().layer(metrics.layer()).service_fn(handler);
     let requests = [
         Request::post("/a")

@@ -74,8 +74,16 @@ async fn two_different_boxed_errors_get_two_different_types() {
     let metrics = Metrics::builder().process_metrics(false).build().unwrap();
     send(&metrics, &["/elapsed", "/upstream", "/elapsed", "/io", "/text"]).await;
     assert_eq!(by_type(&metrics, "Elapsed"), Some(2.0));
-    assert_eq!(by_type(&metrics, "Refused"), Some(1.0), "a derived Debug names the variant");
-    assert_eq!(by_type(&metrics, "Error"), Some(1.0), "std::io::Error, as when unboxed");
+    assert_eq!(
+        by_type(&metrics, "Refused"),
+        Some(1.0),
+        "a derived Debug names the variant"
+    );
+    assert_eq!(
+        by_type(&metrics, "Error"),
+        Some(1.0),
+        "std::io::Error, as when unboxed"
+    );
     assert_eq!(
         by_type(&metrics, "Box<dyn Error + Send + Sync>"),
         Some(1.0),
@@ -101,7 +109,11 @@ async fn the_classifier_names_boxed_errors_and_falls_back_to_the_default() {
     send(&metrics, &["/elapsed", "/io", "/upstream"]).await;
     assert_eq!(by_type(&metrics, "timeout"), Some(1.0));
     assert_eq!(by_type(&metrics, "io_Other"), Some(1.0));
-    assert_eq!(by_type(&metrics, "Refused"), Some(1.0), "None keeps the default name");
+    assert_eq!(
+        by_type(&metrics, "Refused"),
+        Some(1.0),
+        "None keeps the default name"
+    );
 }
 
 #[tokio::test]
@@ -121,7 +133,11 @@ async fn classified_names_follow_the_byte_bound_and_the_cap() {
     assert_eq!(kind("<overflow>"), Some(3.0), "the long name, /c and /d");
     assert_eq!(series(&samples, "http_exceptions_total_by_type_total"), 3);
     assert_eq!(
-        value(&samples, "http_metrics_label_overflow_total", &[("label", "type")]),
+        value(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "type")]
+        ),
         Some(3.0)
     );
 }
@@ -139,7 +155,11 @@ async fn boxed_body_errors_are_told_apart_too() {
             Ok::<_, Infallible>(Response::new(body))
         });
     for path in ["/elapsed", "/upstream"] {
-        let response = app.clone().oneshot(Request::get(path).body(()).unwrap()).await.unwrap();
+        let response = app
+            .clone()
+            .oneshot(Request::get(path).body(()).unwrap())
+            .await
+            .unwrap();
         assert!(response.into_body().collect().await.is_err());
     }
     assert_eq!(by_type(&metrics, "Elapsed"), Some(1.0));

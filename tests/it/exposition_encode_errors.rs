@@ -64,10 +64,12 @@ fn metrics_with(policy: Option<EncodeErrorPolicy>) -> (Metrics, Arc<AtomicBool>)
     .build()
     .unwrap();
     let failing = Arc::new(AtomicBool::new(true));
-    metrics.register_collector(Box::new(FailsHalfWay {
-        failing: Arc::clone(&failing),
-    }));
-    metrics.register_collector(Box::new(Healthy));
+    metrics
+        .register_collector(Box::new(FailsHalfWay {
+            failing: Arc::clone(&failing),
+        }))
+        .unwrap();
+    metrics.register_collector(Box::new(Healthy)).unwrap();
     (metrics, failing)
 }
 

@@ -120,18 +120,30 @@ async fn grpc_names_beyond_the_bound_fold_into_overflow_and_are_counted() {
         assert!(text.len() < 5 * 1024 * 1024, "{format:?}: {} bytes", text.len());
     }
     let samples = scrape(&metrics, Format::PrometheusText);
-    assert_eq!(longest_label(&samples), BOUND, "the name of exactly the bound is kept");
+    assert_eq!(
+        longest_label(&samples),
+        BOUND,
+        "the name of exactly the bound is kept"
+    );
     let handled = |service: &str, method: &str| {
         value(
             &samples,
             "grpc_server_handled_total",
-            &[("grpc_service", service), ("grpc_method", method), ("grpc_code", "Unimplemented")],
+            &[
+                ("grpc_service", service),
+                ("grpc_method", method),
+                ("grpc_code", "Unimplemented"),
+            ],
         )
     };
     assert_eq!(handled("<overflow>", "<overflow>"), Some(requests as f64));
     assert_eq!(handled(&kept, "Get"), Some(1.0));
     assert_eq!(
-        value(&samples, "http_metrics_label_overflow_total", &[("label", "grpc_method")]),
+        value(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "grpc_method")]
+        ),
         Some(requests as f64)
     );
 }
@@ -170,7 +182,11 @@ async fn resolver_views_beyond_the_bound_fold_into_overflow() {
         Some(500.0)
     );
     assert_eq!(
-        value(&samples, "http_metrics_label_overflow_total", &[("label", "view")]),
+        value(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "view")]
+        ),
         Some(500.0)
     );
 }
@@ -207,7 +223,11 @@ async fn response_view_names_follow_the_same_rule() {
     assert_eq!(requests(&"v".repeat(BOUND)), Some(1.0));
     assert_eq!(requests("<overflow>"), Some(3.0));
     assert_eq!(
-        value(&samples, "http_metrics_label_overflow_total", &[("label", "view")]),
+        value(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "view")]
+        ),
         Some(3.0)
     );
     assert_eq!(
@@ -232,7 +252,10 @@ async fn charsets_beyond_the_bound_fold_into_overflow() {
             Ok::<_, Infallible>(response)
         });
     for path in ["/256", "/257", "/4000"] {
-        app.clone().oneshot(Request::get(path).body(()).unwrap()).await.unwrap();
+        app.clone()
+            .oneshot(Request::get(path).body(()).unwrap())
+            .await
+            .unwrap();
     }
     let samples = scrape(&metrics, Format::PrometheusText);
     let responses = |charset: &str| {
@@ -245,7 +268,11 @@ async fn charsets_beyond_the_bound_fold_into_overflow() {
     assert_eq!(responses(&"c".repeat(BOUND)), Some(1.0));
     assert_eq!(responses("<overflow>"), Some(2.0));
     assert_eq!(
-        value(&samples, "http_metrics_label_overflow_total", &[("label", "charset")]),
+        value(
+            &samples,
+            "http_metrics_label_overflow_total",
+            &[("label", "charset")]
+        ),
         Some(2.0)
     );
 }
@@ -269,16 +296,19 @@ async fn memory_after_ten_thousand_60_kb_grpc_calls() {
         panic!("no /proc/self/status to read the resident set from");
     };
     let metrics = Metrics::builder().process_metrics(false).build().unwrap();
-    let grpc = ServiceBuilder::new()
-        .layer(metrics.layer())
-        .service_fn(|_: Request<axum::body::Body>| async {
-            let mut response = Response::new(String::new());
-            response
-                .headers_mut()
-                .insert("content-type", "application/grpc".parse().unwrap());
-            response.headers_mut().insert("grpc-status", "12".parse().unwrap());
-            Ok::<_, Infallible>(response)
-        });
+    let grpc =
+        ServiceBuilder::new()
+            .layer(metrics.layer())
+            .service_fn(|_: Request<axum::body::Body>| async {
+                let mut response = Response::new(String::new());
+                response
+                    .headers_mut()
+                    .insert("content-type", "application/grpc".parse().unwrap());
+                response
+                    .headers_mut()
+                    .insert("grpc-status", "12".parse().unwrap());
+                Ok::<_, Infallible>(response)
+            });
     let plain = plain_axum_app(&metrics);
     for index in 0..10_000 {
         let path = format!("/{}/Get", long_segment(index, LONG));

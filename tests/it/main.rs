@@ -28,6 +28,7 @@ mod interop;
 mod label_bounds;
 mod label_rules;
 mod metrics_path;
+mod names_once;
 mod otel;
 mod reliability_auth;
 mod reliability_cancellation;

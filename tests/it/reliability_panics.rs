@@ -242,7 +242,8 @@ async fn a_panicking_view_resolver_poisons_nothing() {
     metrics.render(Format::OpenMetrics).unwrap();
 }
 
-/// A user collector that panics on every other scrape.
+/// A user collector that panics on every other call: on the first scrape and every other one
+/// after it (registration asks it once, and it answers).
 #[derive(Debug, Default)]
 struct FlakyCollector(std::sync::atomic::AtomicU64);
 
@@ -252,7 +253,7 @@ impl prometheus_client::collector::Collector for FlakyCollector {
         mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
     ) -> Result<(), std::fmt::Error> {
         use prometheus_client::encoding::EncodeMetric;
-        if self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 0 {
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 1 {
             panic!("collector panics on purpose");
         }
         let gauge = prometheus_client::metrics::gauge::ConstGauge::new(1);
@@ -265,7 +266,9 @@ impl prometheus_client::collector::Collector for FlakyCollector {
 async fn a_panicking_collector_fails_only_its_scrape() {
     support::tools::quiet_intentional_panics();
     let metrics = Metrics::new();
-    metrics.register_collector(Box::new(FlakyCollector::default()));
+    metrics
+        .register_collector(Box::new(FlakyCollector::default()))
+        .unwrap();
     let app = tower::ServiceBuilder::new()
         .layer(metrics.layer())
         .service_fn(sometimes_panics);
