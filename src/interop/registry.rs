@@ -14,8 +14,12 @@ impl Metrics {
     /// format, as it is: its names, prefix and labels unchanged (our namespace and constant
     /// labels are not added). The names its metrics expose are claimed as
     /// [`register`](Self::register) claims one, all or none: a name that clashes with ours or
-    /// with another source's refuses the whole registry. Names its collectors emit are, as
-    /// with [`register_collector`](Self::register_collector), not checked.
+    /// with another source's refuses the whole registry. A name it first exposes later (a
+    /// labelled `Family` is empty, and exposes nothing, until its first series; a collector
+    /// may emit new names) is claimed on the scrape that first sees it; a family whose name
+    /// clashes then is left out of the exposition and its samples counted in
+    /// `http_metrics_dropped_samples_total{source="prometheus_client",reason="name_clash"}`,
+    /// so no name is ever exposed twice.
     ///
     /// ```
     /// use prometheus_client::metrics::counter::Counter;

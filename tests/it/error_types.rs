@@ -98,10 +98,10 @@ async fn the_classifier_names_boxed_errors_and_falls_back_to_the_default() {
         .error_type(|error| {
             if error.is::<Elapsed>() {
                 Some("timeout".into())
-            } else if let Some(io) = error.downcast_ref::<std::io::Error>() {
-                Some(format!("io_{:?}", io.kind()).into())
             } else {
-                None
+                error
+                    .downcast_ref::<std::io::Error>()
+                    .map(|io| format!("io_{:?}", io.kind()).into())
             }
         })
         .build()

@@ -54,7 +54,7 @@ fn assert_each_name_once(metrics: &Metrics) {
     {
         let mut names: Vec<String> = support::exposition::protobuf_families(metrics)
             .into_iter()
-            .map(|family| family.name.clone())
+            .map(|family| family.name)
             .collect();
         let count = names.len();
         names.sort_unstable();
