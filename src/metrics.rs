@@ -113,6 +113,7 @@ impl Shared {
     }
 
     /// Pushes a registry to encode as it is, after the parts registered before it.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) fn push_part(&self, part: Registry) {
         self.custom_parts.write().push(part);
     }
