@@ -16,6 +16,7 @@ mod exposition_e2e;
 mod exposition_python;
 mod interop;
 mod kubernetes;
+mod names_once;
 mod otel;
 mod reliability_hostile_labels;
 mod remote_write;
