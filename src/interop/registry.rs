@@ -103,30 +103,41 @@ impl PartGuard {
     pub(crate) fn filter_text(&self, shared: &Shared, output: &mut String, mark: usize) {
         let part = &output[mark..];
         let mut kept_names = Vec::new();
-        let mut kept = String::new();
+        // The families left out, as ranges of `part`: usually none, and the text stays as
+        // encoded, without a copy.
+        let mut left_out = Vec::new();
         let mut dropped = 0;
+        let mut start = 0;
         for family in families(part) {
+            let range = start..start + family.len();
+            start = range.end;
             let Some(name) = family_name(family) else {
-                kept.push_str(family);
                 continue;
             };
             if self.admits(shared, &name, &kept_names) {
-                kept.push_str(family);
                 kept_names.push(name);
             } else {
                 dropped += family
                     .lines()
                     .filter(|line| !line.starts_with('#') && !line.is_empty())
                     .count() as u64;
+                left_out.push(range);
             }
         }
-        // A part that keeps everything is left as encoded: no copy on a usual scrape.
-        if kept.len() != part.len() {
-            output.truncate(mark);
-            output.push_str(&kept);
-            self.dropped
-                .add(Source::PrometheusClient, Reason::NameClash, dropped);
+        if left_out.is_empty() {
+            return;
         }
+        let mut kept = String::with_capacity(part.len());
+        let mut from = 0;
+        for range in left_out {
+            kept.push_str(&part[from..range.start]);
+            from = range.end;
+        }
+        kept.push_str(&part[from..]);
+        output.truncate(mark);
+        output.push_str(&kept);
+        self.dropped
+            .add(Source::PrometheusClient, Reason::NameClash, dropped);
     }
 
     /// [`Self::filter_text`] for the part's length-delimited Prometheus protobuf messages.
@@ -136,23 +147,26 @@ impl PartGuard {
             return encoded;
         };
         let mut kept_names = Vec::new();
-        let mut kept = Vec::with_capacity(encoded.len());
-        let mut dropped = 0;
+        let mut kept = Vec::new();
+        let mut dropped = None;
         for family in messages {
             let name = family.exposed_name();
             if self.admits(shared, &name, &kept_names) {
-                kept.extend_from_slice(family.bytes);
+                kept.push(family.bytes);
                 kept_names.push(name);
             } else {
-                dropped += family.metrics;
+                *dropped.get_or_insert(0) += family.metrics;
             }
         }
-        if dropped > 0 || kept.len() != encoded.len() {
-            self.dropped
-                .add(Source::PrometheusClient, Reason::NameClash, dropped);
-            return kept;
+        match dropped {
+            // Usually nothing is left out, and the messages stay as encoded, without a copy.
+            None => encoded,
+            Some(dropped) => {
+                self.dropped
+                    .add(Source::PrometheusClient, Reason::NameClash, dropped);
+                kept.concat()
+            }
         }
-        encoded
     }
 }
 

@@ -40,7 +40,9 @@ fn promtool_accepts_the_exposition_after_late_name_clashes() {
     let Some(promtool) = require_tool("promtool") else {
         return;
     };
-    let text = metrics_with_late_clashes().render(Format::PrometheusText).unwrap();
+    let text = metrics_with_late_clashes()
+        .render(Format::PrometheusText)
+        .unwrap();
     if let Err(report) = promtool_check_metrics(&promtool, &text) {
         panic!("{report}\n{text}");
     }
