@@ -2,7 +2,7 @@
 //!
 //! An error of a concrete type is named by that type (its Rust name without module paths,
 //! `std::io::Error` → `Error`). A boxed error (`Box<dyn Error + …>`, tower's `BoxError`, the
-//! error of most tower stacks, tonic and hyper) hides its type, which std cannot name at run
+//! error of most tower stacks, tonic and hyper; the error inside an `axum::Error`) hides its type, which std cannot name at run
 //! time; it is named by what can be known of it: `std::io::Error` when it is one, otherwise
 //! the leading name of its `Debug` output (a derived `Debug` starts with the struct's name or
 //! the enum variant's: tower's `Elapsed`, `Overloaded`; hyper's `hyper::Error`). A boxed error
@@ -115,6 +115,11 @@ fn as_error<E: Any>(error: &E) -> Option<(&(dyn Error + 'static), bool)> {
     if let Some(io) = any.downcast_ref::<std::io::Error>() {
         return Some((io, false));
     }
+    // axum's error (its bodies' error type) is a box around another error: that one is named.
+    #[cfg(feature = "axum")]
+    if let Some(axum) = any.downcast_ref::<axum::Error>() {
+        return axum.source().map(|inner| (inner, true));
+    }
     None
 }
 
@@ -178,6 +183,15 @@ mod tests {
             "no name to recover"
         );
         assert_eq!(name_of(&Elapsed(()), None).as_deref(), Some("Elapsed"));
+    }
+
+    #[cfg(feature = "axum")]
+    #[test]
+    fn the_error_inside_an_axum_error_is_named() {
+        assert_eq!(
+            name_of(&axum::Error::new(Elapsed(())), None).as_deref(),
+            Some("Elapsed")
+        );
     }
 
     #[test]
