@@ -294,7 +294,9 @@ impl Metrics {
     /// constant labels; it appears in every exposition.
     ///
     /// As with prometheus-client, give counters their name without `_total`. A name that
-    /// would collide with one of ours or with an earlier registration is refused.
+    /// would collide with one of ours or with an earlier registration is refused, and so is a
+    /// help text that is not one line of printable text without backslashes
+    /// ([`RegistrationError::InvalidHelp`]): not every format could write it unchanged.
     ///
     /// ```
     /// use prometheus_client::metrics::counter::Counter;
@@ -315,12 +317,13 @@ impl Metrics {
         help: impl Into<String>,
         metric: impl Metric,
     ) -> Result<(), RegistrationError> {
-        let name = name.into();
+        let (name, help) = (name.into(), help.into());
         // Refused before anything is claimed.
+        check_help(&name, &help)?;
         let registered = registered_name(name.clone(), &metric)?;
         self.claim_name(&name)?;
         let name = registered;
-        self.add_part(|part| part.register(name, help.into(), metric));
+        self.add_part(|part| part.register(name, help, metric));
         Ok(())
     }
 
@@ -343,9 +346,11 @@ impl Metrics {
         unit: Unit,
         metric: impl Metric,
     ) -> Result<(), RegistrationError> {
-        let name = registered_name(name.into(), &metric)?;
+        let (name, help) = (name.into(), help.into());
+        check_help(&name, &help)?;
+        let name = registered_name(name, &metric)?;
         self.claim_name(&format!("{name}_{}", unit.as_str()))?;
-        self.add_part(|part| part.register_with_unit(name, help.into(), unit, metric));
+        self.add_part(|part| part.register_with_unit(name, help, unit, metric));
         Ok(())
     }
 
@@ -470,6 +475,19 @@ fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, 
     match prefix {
         Some(prefix) => Registry::with_prefix_and_labels(prefix.clone(), labels),
         None => Registry::with_labels(labels),
+    }
+}
+
+/// Refuses a help text that some format cannot write unchanged (see
+/// [`RegistrationError::InvalidHelp`]).
+fn check_help(name: &str, help: &str) -> Result<(), RegistrationError> {
+    match crate::exposition::text::help_problem(help) {
+        Some((byte, character)) => Err(RegistrationError::InvalidHelp {
+            name: name.to_owned(),
+            byte,
+            character,
+        }),
+        None => Ok(()),
     }
 }
 

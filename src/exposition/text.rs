@@ -112,6 +112,32 @@ fn push_escaped_help(out: &mut String, help: &str) {
     });
 }
 
+/// The first character of `help` that some format cannot carry unchanged, with its byte
+/// offset: a control character (a line feed or carriage return ends the `# HELP` line for
+/// some parser, a NUL ends it for others), or a backslash, which prometheus-client escapes in
+/// Prometheus text but writes as is in OpenMetrics, where it starts an escape sequence.
+pub(crate) fn help_problem(help: &str) -> Option<(usize, char)> {
+    help.char_indices()
+        .find(|&(_, character)| character.is_control() || character == '\\')
+}
+
+/// `help` with what [`help_problem`] finds replaced: each control character by a space and
+/// each backslash by a slash, so that every format writes it as one line that reads the same.
+pub(crate) fn clean_help(help: &str) -> Cow<'_, str> {
+    if help_problem(help).is_none() {
+        return Cow::Borrowed(help);
+    }
+    Cow::Owned(
+        help.chars()
+            .map(|character| match character {
+                '\\' => '/',
+                control if control.is_control() => ' ',
+                other => other,
+            })
+            .collect(),
+    )
+}
+
 fn push_escaped(out: &mut String, text: &str, escape: impl Fn(u8) -> Option<&'static str>) {
     let mut start = 0;
     for (index, byte) in text.bytes().enumerate() {
@@ -547,6 +573,40 @@ mod tests {
         ];
         for (bound, text) in cases {
             assert_eq!(le_text(bound, Dialect::Prometheus), text, "{bound}");
+        }
+    }
+
+    #[test]
+    fn help_problems_are_control_characters_and_backslashes() {
+        assert_eq!(help_problem("Jobs run, per \"queue\" (é)"), None);
+        assert_eq!(help_problem("Jobs run\nper queue"), Some((8, '\n')));
+        assert_eq!(help_problem("a\rb"), Some((1, '\r')));
+        assert_eq!(help_problem("ab\0"), Some((2, '\0')));
+        assert_eq!(help_problem("é\\d"), Some((2, '\\')));
+        assert_eq!(help_problem("tab\there"), Some((3, '\t')));
+        assert_eq!(help_problem("next line\u{85}"), Some((9, '\u{85}')));
+    }
+
+    #[test]
+    fn clean_help_leaves_good_help_borrowed_and_replaces_each_problem() {
+        assert!(matches!(clean_help("Jobs run"), Cow::Borrowed("Jobs run")));
+        assert_eq!(clean_help("a\nb\r\nc\0d\\e\u{7f}"), "a b  c d/e ");
+        assert_eq!(help_problem(&clean_help("\\\n\u{0}")), None);
+    }
+
+    #[test]
+    fn the_http_families_help_texts_need_no_cleaning() {
+        let mut specs = Vec::new();
+        crate::registry::families::FAMILIES
+            .iter()
+            .chain(crate::registry::otel::OTEL_FAMILIES)
+            .chain([&crate::registry::grpc::GRPC_FAMILY])
+            .chain(crate::exposition::self_metrics::ScrapeMetrics::FAMILIES)
+            .chain(crate::interop::RESERVED_FAMILIES)
+            .for_each(|spec| specs.push(spec));
+        assert!(specs.len() > 20, "{} families", specs.len());
+        for spec in specs {
+            assert_eq!(help_problem(spec.help), None, "{}", spec.name);
         }
     }
 

@@ -8,7 +8,7 @@
 #![cfg_attr(not(any(feature = "metrics", feature = "prometheus")), allow(dead_code))]
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -37,11 +37,28 @@ const DROPPED_SAMPLES: FamilySpec = FamilySpec {
     kind: Kind::Counter,
 };
 
-/// Where a dropped sample came from, the `source` label.
+/// Where a dropped sample came from, the `source` label. Only the sources compiled in exist,
+/// and only those in use (a recorder made, a registry registered) are exposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
+    /// The `metrics` crate's facade.
+    #[cfg(feature = "metrics")]
     Metrics,
+    /// A rust-prometheus registry.
+    #[cfg(feature = "prometheus")]
     Prometheus,
+}
+
+impl Source {
+    /// The position of this source's flag among the sources compiled in.
+    fn index(self) -> usize {
+        match self {
+            #[cfg(feature = "metrics")]
+            Self::Metrics => 0,
+            #[cfg(feature = "prometheus")]
+            Self::Prometheus => usize::from(cfg!(feature = "metrics")),
+        }
+    }
 }
 
 /// Why a sample was dropped, the `reason` label.
@@ -50,13 +67,25 @@ pub(crate) enum Reason {
     /// Its name clashes with a name another source (or ours) already exposes.
     NameClash,
     /// A label name Prometheus refuses, or one the exposition already uses.
+    #[cfg(feature = "metrics")]
     InvalidLabel,
+    /// A NaN where OpenMetrics forbids one: a histogram observation (it would make the sum
+    /// NaN), or a counter's value or a histogram's sum gathered from another registry.
+    NotANumber,
 }
 
-const ROWS: [(Source, Reason, &str, &str); 3] = [
+/// Every (source, reason) pair that can drop samples, with their label values.
+const ROWS: &[(Source, Reason, &str, &str)] = &[
+    #[cfg(feature = "metrics")]
     (Source::Metrics, Reason::NameClash, "metrics", "name_clash"),
+    #[cfg(feature = "metrics")]
     (Source::Metrics, Reason::InvalidLabel, "metrics", "invalid_label"),
+    #[cfg(feature = "metrics")]
+    (Source::Metrics, Reason::NotANumber, "metrics", "nan"),
+    #[cfg(feature = "prometheus")]
     (Source::Prometheus, Reason::NameClash, "prometheus", "name_clash"),
+    #[cfg(feature = "prometheus")]
+    (Source::Prometheus, Reason::NotANumber, "prometheus", "nan"),
 ];
 
 /// The interop state every clone of a [`Metrics`] shares.
@@ -76,9 +105,10 @@ impl fmt::Debug for Interop {
 
 impl Interop {
     /// The dropped-samples counters, registered in the exposition the first time any source
-    /// asks for them.
-    pub(crate) fn dropped(metrics: &Metrics) -> Arc<DroppedSamples> {
+    /// asks for them; `source`'s rows are exposed from now on.
+    pub(crate) fn dropped(metrics: &Metrics, source: Source) -> Arc<DroppedSamples> {
         let interop = metrics.shared.interop();
+        interop.dropped.in_use[source.index()].store(true, Ordering::Relaxed);
         interop.dropped_registered.get_or_init(|| {
             let collector = DroppedSamplesCollector(Arc::clone(&interop.dropped));
             metrics.add_part(|part| part.register_collector(Box::new(collector)));
@@ -87,14 +117,30 @@ impl Interop {
     }
 }
 
-/// `http_metrics_dropped_samples_total`, one counter per row of [`ROWS`].
+/// How many sources are compiled in (the length of the `in_use` flags).
+const SOURCES: usize = {
+    let mut count = 0;
+    if cfg!(feature = "metrics") {
+        count += 1;
+    }
+    if cfg!(feature = "prometheus") {
+        count += 1;
+    }
+    count
+};
+
+/// `http_metrics_dropped_samples_total`, one counter per row of [`ROWS`], and which sources
+/// are in use.
 #[derive(Debug, Default)]
-pub(crate) struct DroppedSamples([AtomicU64; ROWS.len()]);
+pub(crate) struct DroppedSamples {
+    counts: [AtomicU64; ROWS.len()],
+    in_use: [AtomicBool; SOURCES],
+}
 
 impl DroppedSamples {
     pub(crate) fn add(&self, source: Source, reason: Reason, samples: u64) {
         if let Some(row) = ROWS.iter().position(|row| row.0 == source && row.1 == reason) {
-            self.0[row].fetch_add(samples, Ordering::Relaxed);
+            self.counts[row].fetch_add(samples, Ordering::Relaxed);
         }
     }
 }
@@ -104,14 +150,18 @@ struct DroppedSamplesCollector(Arc<DroppedSamples>);
 
 impl Collector for DroppedSamplesCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let dropped = &self.0;
         let counter = ConstCounter::new(0u64);
         // The period prometheus-client's `Registry::register` adds to every other help text.
         let help = format!("{}.", DROPPED_SAMPLES.help);
         let mut family =
             encoder.encode_descriptor(DROPPED_SAMPLES.name, &help, None, counter.metric_type())?;
-        for (row, (_, _, source, reason)) in ROWS.iter().enumerate() {
-            let labels = [("source", *source), ("reason", *reason)];
-            let value = self.0 .0[row].load(Ordering::Relaxed);
+        for (row, (source, _, source_label, reason_label)) in ROWS.iter().enumerate() {
+            if !dropped.in_use[source.index()].load(Ordering::Relaxed) {
+                continue;
+            }
+            let labels = [("source", *source_label), ("reason", *reason_label)];
+            let value = dropped.counts[row].load(Ordering::Relaxed);
             ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
         }
         Ok(())

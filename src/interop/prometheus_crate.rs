@@ -11,6 +11,7 @@ use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::{DroppedSamples, Interop, Reason, Source};
+use crate::exposition::text::clean_help;
 use crate::metrics::Shared;
 use crate::registry::names::counter_base;
 use crate::{Metrics, RegistrationError};
@@ -26,6 +27,11 @@ impl Metrics {
     /// then is left out and its samples counted in
     /// `http_metrics_dropped_samples_total{source="prometheus",reason="name_clash"}` (which
     /// a scrape shows for the scrapes before it: that counter is encoded first).
+    ///
+    /// Every format stays valid whatever it gathers: help texts are cleaned (each control
+    /// character becomes a space, each backslash a `/`), and a counter whose value or a
+    /// histogram whose sum is NaN is left out and counted in
+    /// `http_metrics_dropped_samples_total{source="prometheus",reason="nan"}`.
     ///
     /// prometheus-client has no summary type: a summary `x` is served as the gauges
     /// `x{quantile=…}`, `x_sum` and `x_count`, the same sample lines as a summary's. An
@@ -64,7 +70,7 @@ impl Metrics {
             registry,
             metrics: Arc::downgrade(&self.shared),
             claimed: Mutex::new(claimed),
-            dropped: Interop::dropped(self),
+            dropped: Interop::dropped(self, Source::Prometheus),
         };
         self.shared.push_part(crate::metrics::bare_part(collector));
         Ok(())
@@ -124,7 +130,7 @@ impl Collector for GatheredCollector {
                 self.dropped.add(Source::Prometheus, Reason::NameClash, samples);
                 continue;
             }
-            encode_family(&mut encoder, &family)?;
+            encode_family(&mut encoder, &family, &self.dropped)?;
         }
         Ok(())
     }
@@ -138,15 +144,27 @@ fn labels(metric: &Metric) -> Vec<(&str, &str)> {
         .collect()
 }
 
-fn encode_family(encoder: &mut DescriptorEncoder<'_>, family: &MetricFamily) -> fmt::Result {
+/// Encodes one gathered family. A counter whose value or a histogram whose sum is NaN (a NaN
+/// observed or added) is left out and counted: OpenMetrics forbids both, and a strict parser
+/// rejects the whole scrape for one. The help text is cleaned as the facade's descriptions are.
+fn encode_family(
+    encoder: &mut DescriptorEncoder<'_>,
+    family: &MetricFamily,
+    dropped: &DroppedSamples,
+) -> fmt::Result {
     let name = family.name();
-    let help = family.help();
+    let help = &*clean_help(family.help());
+    let not_a_number = || dropped.add(Source::Prometheus, Reason::NotANumber, 1);
     match family.get_field_type() {
         GatheredType::COUNTER => {
             let base = counter_base(name);
             let mut descriptor = encoder.encode_descriptor(base, help, None, MetricType::Counter)?;
             for metric in family.get_metric() {
                 let value = metric.get_counter().value();
+                if value.is_nan() {
+                    not_a_number();
+                    continue;
+                }
                 let labels = labels(metric);
                 descriptor
                     .encode_family(&labels)?
@@ -169,6 +187,10 @@ fn encode_family(encoder: &mut DescriptorEncoder<'_>, family: &MetricFamily) -> 
             let mut descriptor = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
             for metric in family.get_metric() {
                 let histogram = metric.get_histogram();
+                if histogram.sample_sum().is_nan() {
+                    not_a_number();
+                    continue;
+                }
                 // Gathered buckets are cumulative and leave `+Inf` implied; the encoder wants
                 // each bucket's own count, `+Inf` last.
                 let mut buckets = Vec::with_capacity(histogram.get_bucket().len() + 1);
