@@ -188,3 +188,86 @@ pub(crate) fn sanitized_name(name: &str) -> String {
     out.drain(..extra_underscores.saturating_sub(1));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #[cfg(any(feature = "metrics", feature = "prometheus"))]
+    use std::collections::BTreeSet;
+
+    use crate::{Format, Metrics};
+
+    #[cfg(any(feature = "metrics", feature = "prometheus"))]
+    /// The (source, reason) pairs of `http_metrics_dropped_samples_total` in a text scrape.
+    fn dropped_rows(metrics: &Metrics) -> BTreeSet<(String, String)> {
+        let text = metrics.render(Format::PrometheusText).unwrap();
+        let label = |line: &str, name: &str| {
+            let start = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            line[start..].split('"').next().unwrap().to_owned()
+        };
+        text.lines()
+            .filter(|line| line.starts_with("http_metrics_dropped_samples_total{"))
+            .map(|line| (label(line, "source"), label(line, "reason")))
+            .collect()
+    }
+
+    #[cfg(any(feature = "metrics", feature = "prometheus"))]
+    fn rows(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+        pairs
+            .iter()
+            .map(|(source, reason)| ((*source).to_owned(), (*reason).to_owned()))
+            .collect()
+    }
+
+    #[cfg(feature = "metrics")]
+    const METRICS_ROWS: [(&str, &str); 3] = [
+        ("metrics", "name_clash"),
+        ("metrics", "invalid_label"),
+        ("metrics", "nan"),
+    ];
+    #[cfg(feature = "prometheus")]
+    const PROMETHEUS_ROWS: [(&str, &str); 2] = [("prometheus", "name_clash"), ("prometheus", "nan")];
+
+    #[test]
+    fn without_a_source_in_use_no_dropped_samples_are_exposed() {
+        let metrics = Metrics::new();
+        let text = metrics.render(Format::PrometheusText).unwrap();
+        assert!(!text.contains("http_metrics_dropped_samples"), "{text}");
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn a_facade_recorder_exposes_the_rows_of_the_metrics_source_only() {
+        let metrics = Metrics::new();
+        let _recorder = metrics.metrics_recorder();
+        assert_eq!(dropped_rows(&metrics), rows(&METRICS_ROWS));
+    }
+
+    #[cfg(feature = "prometheus")]
+    #[test]
+    fn a_rust_prometheus_registry_exposes_the_rows_of_the_prometheus_source_only() {
+        let metrics = Metrics::new();
+        metrics
+            .register_prometheus_registry(prometheus::Registry::new())
+            .unwrap();
+        assert_eq!(dropped_rows(&metrics), rows(&PROMETHEUS_ROWS));
+    }
+
+    #[cfg(all(feature = "metrics", feature = "prometheus"))]
+    #[test]
+    fn both_sources_in_use_expose_both_sources_rows_once() {
+        let metrics = Metrics::new();
+        let _recorder = metrics.metrics_recorder();
+        metrics
+            .register_prometheus_registry(prometheus::Registry::new())
+            .unwrap();
+        let _again = metrics.metrics_recorder();
+        let both: Vec<_> = METRICS_ROWS.iter().chain(&PROMETHEUS_ROWS).copied().collect();
+        assert_eq!(dropped_rows(&metrics), rows(&both));
+        let text = metrics.render(Format::PrometheusText).unwrap();
+        assert_eq!(
+            text.matches("# TYPE http_metrics_dropped_samples_total").count(),
+            1,
+            "{text}"
+        );
+    }
+}

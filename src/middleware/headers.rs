@@ -63,10 +63,18 @@ impl<'h> RequestHeaders<'h> {
                 content_length: headers.get(CONTENT_LENGTH),
             };
         }
-        // Each name comes once, with its only value. The constants are bound once: compared
-        // directly, each key would build and drop a temporary name.
+        // The constants are bound once: compared directly, each key would build and drop a
+        // temporary name. Most requests carry neither name: the names alone are walked (a
+        // slice), and the values only when one is there.
         let (content_length_name, requested_with_name) = (CONTENT_LENGTH, X_REQUESTED_WITH);
+        let present = headers
+            .keys()
+            .any(|name| *name == content_length_name || *name == requested_with_name);
         let mut found = Self::default();
+        if !present {
+            return found;
+        }
+        // Each name comes once, with its only value.
         for (name, value) in headers {
             if *name == content_length_name {
                 found.content_length = Some(value);

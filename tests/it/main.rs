@@ -19,6 +19,7 @@ mod families;
 mod families_derived;
 mod fast_paths;
 mod first_contact;
+mod formats_hostile_input;
 mod integration_grpc;
 mod integration_hyper;
 mod integration_readme;
