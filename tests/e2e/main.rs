@@ -14,6 +14,7 @@ mod e2e_python;
 mod e2e_route_control;
 mod exposition_e2e;
 mod exposition_python;
+mod formats_hostile_input;
 mod interop;
 mod kubernetes;
 mod otel;
