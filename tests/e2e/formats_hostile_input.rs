@@ -98,7 +98,8 @@ fn hostile() -> Hostile {
 }
 
 /// Parses an exposition with the Python parser named by `argv[1]` and prints every family as
-/// JSON: name, help and samples. The text is read as bytes and decoded without newline
+/// JSON: name, help and samples (values as Python writes them: `nan` and `inf` are no JSON
+/// numbers). The text is read as bytes and decoded without newline
 /// translation, as a scrape's body is.
 const PARSE_SCRIPT: &str = r#"
 import json, sys
@@ -109,7 +110,7 @@ else:
 text = sys.stdin.buffer.read().decode("utf-8")
 print(json.dumps([
     {"name": f.name, "help": f.documentation,
-     "samples": [[s.name, s.labels, s.value] for s in f.samples]}
+     "samples": [[s.name, s.labels, str(s.value)] for s in f.samples]}
     for f in text_string_to_metric_families(text)
 ]))
 "#;
@@ -143,7 +144,11 @@ fn the_python_parsers_accept_hostile_input_in_both_text_formats() {
         let samples: Vec<(String, BTreeMap<String, String>, f64)> = families
             .iter()
             .flat_map(|family| family["samples"].as_array().unwrap().clone())
-            .map(|sample| serde_json::from_value(sample).unwrap())
+            .map(|sample| {
+                let (name, labels, value): (String, BTreeMap<String, String>, String) =
+                    serde_json::from_value(sample).unwrap();
+                (name, labels, value.parse().unwrap())
+            })
             .collect();
         for (name, labels, value) in &hostile.samples {
             let found = samples.iter().find(|(sample, sample_labels, _)| {
@@ -235,7 +240,7 @@ fn a_real_prometheus_scrapes_hostile_input_in_both_text_formats() {
     server.wait_for_scrapes(2, 2);
     for ((job, _), (hostile, format)) in targets
         .iter()
-        .zip([(&openmetrics, "openmetrics-text-1.0.0"), (&text, "text-0.0.4")])
+        .zip([(&openmetrics, "openmetrics-text-1.0.0"), (&text, "prometheus-text-0.0.4")])
     {
         let up = server.query_single(&format!("up{{job=\"{job}\"}}"));
         assert_eq!(up, Some(1.0), "{job}: the target is down: {}", server.log_tail());
@@ -246,12 +251,12 @@ fn a_real_prometheus_scrapes_hostile_input_in_both_text_formats() {
             "{job} was not scraped in {format}:\n{served}"
         );
         for (name, labels, value) in &hostile.samples {
-            // The constant label's value is matched by what it starts with: PromQL strings
-            // cannot carry a NUL.
+            // The constant label's value is matched by what it starts with (`(?s)`: across its
+            // line feed): PromQL strings cannot carry a NUL.
             let selector: Vec<String> = labels
                 .iter()
                 .map(|(key, value)| match *key {
-                    "site" => "site=~\"C:.*\"".to_owned(),
+                    "site" => "site=~\"(?s)C:.*\"".to_owned(),
                     _ => format!("{key}={}", promql_string(value)),
                 })
                 .collect();
