@@ -123,6 +123,9 @@ pub(crate) fn help_problem(help: &str) -> Option<(usize, char)> {
 
 /// `help` with what [`help_problem`] finds replaced: each control character by a space and
 /// each backslash by a slash, so that every format writes it as one line that reads the same.
+/// For the sources that cannot refuse a help text: the facade's descriptions, a gathered
+/// rust-prometheus family.
+#[cfg(any(feature = "metrics", feature = "prometheus"))]
 pub(crate) fn clean_help(help: &str) -> Cow<'_, str> {
     if help_problem(help).is_none() {
         return Cow::Borrowed(help);
@@ -587,6 +590,7 @@ mod tests {
         assert_eq!(help_problem("next line\u{85}"), Some((9, '\u{85}')));
     }
 
+    #[cfg(any(feature = "metrics", feature = "prometheus"))]
     #[test]
     fn clean_help_leaves_good_help_borrowed_and_replaces_each_problem() {
         assert!(matches!(clean_help("Jobs run"), Cow::Borrowed("Jobs run")));

@@ -238,10 +238,10 @@ fn a_real_prometheus_scrapes_hostile_input_in_both_text_formats() {
     ];
     let server = PrometheusServer::start_with(&binary, &scrape_config(&targets), &[]);
     server.wait_for_scrapes(2, 2);
-    for ((job, _), (hostile, format)) in targets
-        .iter()
-        .zip([(&openmetrics, "openmetrics-text-1.0.0"), (&text, "prometheus-text-0.0.4")])
-    {
+    for ((job, _), (hostile, format)) in targets.iter().zip([
+        (&openmetrics, "openmetrics-text-1.0.0"),
+        (&text, "prometheus-text-0.0.4"),
+    ]) {
         let up = server.query_single(&format!("up{{job=\"{job}\"}}"));
         assert_eq!(up, Some(1.0), "{job}: the target is down: {}", server.log_tail());
         // The format each target was served in, from the scrape self-metrics.
