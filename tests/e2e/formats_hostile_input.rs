@@ -16,12 +16,15 @@ use tower_prometheus::{Format, Metrics};
 /// A constant label value with every byte a label value must escape or may carry raw.
 const HOSTILE_LABEL_VALUE: &str = "C:\\jobs \"mail\"\nnext\rline\0end";
 
+/// A sample that must survive: its name, labels and value.
+type ExpectedSample = (&'static str, Vec<(&'static str, &'static str)>, f64);
+
 /// What one application with hostile input exposes, and the help texts (as a parser reads
 /// them back) and samples that must survive: (family, help) and (sample, labels, value).
 struct Hostile {
     metrics: Metrics,
     helps: Vec<(&'static str, &'static str)>,
-    samples: Vec<(&'static str, Vec<(&'static str, &'static str)>, f64)>,
+    samples: Vec<ExpectedSample>,
 }
 
 fn hostile() -> Hostile {
