@@ -324,6 +324,7 @@ impl Metrics {
         self.claim_name(&name)?;
         let name = registered;
         self.add_part(|part| part.register(name, help, metric));
+        crate::interop::Interop::dropped(self, crate::interop::Source::PrometheusClient);
         Ok(())
     }
 
@@ -351,6 +352,7 @@ impl Metrics {
         let name = registered_name(name, &metric)?;
         self.claim_name(&format!("{name}_{}", unit.as_str()))?;
         self.add_part(|part| part.register_with_unit(name, help, unit, metric));
+        crate::interop::Interop::dropped(self, crate::interop::Source::PrometheusClient);
         Ok(())
     }
 
@@ -379,6 +381,7 @@ impl Metrics {
     /// ```
     pub fn register_collector(&self, collector: Box<dyn Collector>) {
         self.add_part(|part| part.register_collector(collector));
+        crate::interop::Interop::dropped(self, crate::interop::Source::PrometheusClient);
     }
 
     /// Registers into a registry of its own, under our namespace and constant labels.

@@ -90,6 +90,8 @@ fn encode_parts_with(shared: &Shared, format: Format, text_path: TextPath) -> Re
                     // Whatever the failing part wrote before failing is dropped.
                     text.truncate(mark);
                     on_failure()?;
+                } else if index > 0 {
+                    crate::interop::drop_nan_samples(shared, &mut text, mark);
                 }
             }
             if format == Format::OpenMetrics {

@@ -3,10 +3,6 @@
 //! names are claimed through [`Metrics::claim_exposed_names`](crate::Metrics), so a name is
 //! never exposed twice.
 
-// Without the `metrics` and `prometheus` features no source drops samples: the dropped-samples
-// accounting stays compiled (its name is reserved either way) but unused.
-#![cfg_attr(not(any(feature = "metrics", feature = "prometheus")), allow(dead_code))]
-
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,6 +43,9 @@ pub(crate) enum Source {
     /// A rust-prometheus registry.
     #[cfg(feature = "prometheus")]
     Prometheus,
+    /// What prometheus-client encodes for you: metrics, registries and collectors registered
+    /// with `register*`.
+    PrometheusClient,
 }
 
 impl Source {
@@ -57,6 +56,7 @@ impl Source {
             Self::Metrics => 0,
             #[cfg(feature = "prometheus")]
             Self::Prometheus => usize::from(cfg!(feature = "metrics")),
+            Self::PrometheusClient => SOURCES - 1,
         }
     }
 }
@@ -65,6 +65,7 @@ impl Source {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reason {
     /// Its name clashes with a name another source (or ours) already exposes.
+    #[cfg(any(feature = "metrics", feature = "prometheus"))]
     NameClash,
     /// A label name Prometheus refuses, or one the exposition already uses.
     #[cfg(feature = "metrics")]
@@ -86,6 +87,12 @@ const ROWS: &[(Source, Reason, &str, &str)] = &[
     (Source::Prometheus, Reason::NameClash, "prometheus", "name_clash"),
     #[cfg(feature = "prometheus")]
     (Source::Prometheus, Reason::NotANumber, "prometheus", "nan"),
+    (
+        Source::PrometheusClient,
+        Reason::NotANumber,
+        "prometheus_client",
+        "nan",
+    ),
 ];
 
 /// The interop state every clone of a [`Metrics`] shares.
@@ -117,9 +124,9 @@ impl Interop {
     }
 }
 
-/// How many sources are compiled in (the length of the `in_use` flags).
+/// How many sources are compiled in (the length of the `in_use` flags), prometheus-client last.
 const SOURCES: usize = {
-    let mut count = 0;
+    let mut count = 1;
     if cfg!(feature = "metrics") {
         count += 1;
     }
@@ -128,6 +135,21 @@ const SOURCES: usize = {
     }
     count
 };
+
+/// Drops the NaN samples OpenMetrics forbids from the part just encoded into `text[from..]`
+/// (a counter's value, a histogram's sum and count), which prometheus-client writes as they
+/// are, and counts them as dropped by the `prometheus_client` source: a NaN observed on a
+/// prometheus-client histogram you registered would otherwise make strict parsers reject the
+/// whole scrape. Both text formats drop them, so that both show the same series.
+pub(crate) fn drop_nan_samples(shared: &crate::metrics::Shared, text: &mut String, from: usize) {
+    let dropped = crate::exposition::text::drop_nan_counter_samples(text, from);
+    if dropped > 0 {
+        let interop = shared.interop();
+        interop
+            .dropped
+            .add(Source::PrometheusClient, Reason::NotANumber, dropped);
+    }
+}
 
 /// `http_metrics_dropped_samples_total`, one counter per row of [`ROWS`], and which sources
 /// are in use.
@@ -226,6 +248,22 @@ mod tests {
     ];
     #[cfg(feature = "prometheus")]
     const PROMETHEUS_ROWS: [(&str, &str); 2] = [("prometheus", "name_clash"), ("prometheus", "nan")];
+
+    #[test]
+    fn a_registered_metric_exposes_the_prometheus_client_row_only() {
+        let metrics = Metrics::new();
+        let counter = prometheus_client::metrics::counter::Counter::<u64>::default();
+        metrics.register("jobs", "Jobs run", counter).unwrap();
+        let text = metrics.render(Format::PrometheusText).unwrap();
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|line| line.starts_with("http_metrics_dropped_samples_total"))
+            .collect();
+        assert_eq!(
+            rows,
+            [r#"http_metrics_dropped_samples_total{source="prometheus_client",reason="nan"} 0"#]
+        );
+    }
 
     #[test]
     fn without_a_source_in_use_no_dropped_samples_are_exposed() {

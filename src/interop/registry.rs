@@ -41,6 +41,7 @@ impl Metrics {
         let names = exposed_names(&text);
         self.claim_exposed_names(&names)?;
         self.shared.push_part(registry);
+        super::Interop::dropped(self, super::Source::PrometheusClient);
         Ok(())
     }
 }

@@ -47,6 +47,23 @@ fn hostile() -> Hostile {
     helps.push(("orders", "Orders placed \"today\", per shop."));
     samples.push(("orders_total", vec![("site", HOSTILE_LABEL_VALUE)], 1.0));
 
+    // Your own prometheus-client histogram, observed NaN: that series' sum and count are
+    // left out.
+    type Queues = Vec<(&'static str, &'static str)>;
+    let payments = prometheus_client::metrics::family::Family::<Queues, _>::new_with_constructor(|| {
+        prometheus_client::metrics::histogram::Histogram::new([0.75])
+    });
+    metrics
+        .register("payment_seconds", "Payment time", payments.clone())
+        .unwrap();
+    payments.get_or_create(&vec![("queue", "mail")]).observe(0.5);
+    payments.get_or_create(&vec![("queue", "sms")]).observe(f64::NAN);
+    samples.push((
+        "payment_seconds_sum",
+        vec![("queue", "mail"), ("site", HOSTILE_LABEL_VALUE)],
+        0.5,
+    ));
+
     #[cfg(feature = "metrics")]
     {
         let recorder = metrics.metrics_recorder().default_buckets([0.75]).unwrap();

@@ -128,6 +128,54 @@ fn quotes_and_non_ascii_help_texts_are_accepted_and_written_as_given_in_both_for
     }
 }
 
+#[test]
+fn nan_on_your_own_prometheus_client_histogram_or_counter_is_left_out_and_counted() {
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::histogram::Histogram;
+
+    let metrics = Metrics::builder().process_metrics(false).build().unwrap();
+    let latency = Family::<Vec<(String, String)>, Histogram>::new_with_constructor(|| Histogram::new([1.0]));
+    let ratio: Counter<f64> = Counter::default();
+    metrics
+        .register("latency_seconds", "Latency", latency.clone())
+        .unwrap();
+    metrics.register("ratio", "Ratio", ratio.clone()).unwrap();
+    let queue = |name: &str| vec![("queue".to_owned(), name.to_owned())];
+    latency.get_or_create(&queue("mail")).observe(0.5);
+    latency.get_or_create(&queue("sms")).observe(f64::NAN);
+    ratio.inc_by(f64::NAN);
+    for format in text_formats() {
+        let samples = valid_samples(&metrics, format);
+        let one = if format == Format::OpenMetrics { "1.0" } else { "1" };
+        assert_eq!(value(&samples, "latency_seconds_sum", &[("queue", "mail")]), 0.5);
+        assert_eq!(
+            value(
+                &samples,
+                "latency_seconds_bucket",
+                &[("queue", "sms"), ("le", one)]
+            ),
+            0.0
+        );
+        for left_out in ["latency_seconds_sum", "latency_seconds_count"] {
+            let sms = [("queue", "sms")];
+            assert_eq!(crate::support::exposition::value(&samples, left_out, &sms), None);
+        }
+        assert_eq!(
+            crate::support::exposition::value(&samples, "ratio_total", &[]),
+            None
+        );
+    }
+    // Two series per scrape: the sum (with the count) of `sms`, and the counter.
+    let dropped = || {
+        let samples = valid_samples(&metrics, Format::PrometheusText);
+        let labels = [("source", "prometheus_client"), ("reason", "nan")];
+        value(&samples, "http_metrics_dropped_samples_total", &labels)
+    };
+    let before = dropped();
+    assert!(before >= 4.0, "the two scrapes above: {before}");
+    assert_eq!(dropped() - before, 2.0);
+}
+
 #[cfg(feature = "metrics")]
 mod facade {
     use super::*;
