@@ -151,6 +151,43 @@ pub(crate) fn drop_nan_samples(shared: &crate::metrics::Shared, text: &mut Strin
     }
 }
 
+/// The refusal of the first help text in `registry` that [`Metrics::register`] would refuse
+/// ([`RegistrationError::InvalidHelp`](crate::RegistrationError::InvalidHelp), naming the
+/// family as exposed), read from its Prometheus text encoding, which escapes a help's
+/// backslashes and line feeds.
+pub(crate) fn help_refusal(
+    registry: &prometheus_client::registry::Registry,
+) -> Option<crate::RegistrationError> {
+    let mut text = String::new();
+    // A metric failing to encode (or panicking) fails its part at scrape time instead.
+    let encode = || prometheus_client::encoding::prometheus_text::encode(&mut text, registry);
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(encode));
+    // `split`, not `lines`: a carriage return before the line feed belongs to the help.
+    text.split('\n')
+        .filter_map(|line| line.strip_prefix("# HELP "))
+        .find_map(|declaration| {
+            let (name, escaped) = declaration.split_once(' ').unwrap_or((declaration, ""));
+            let mut help = String::with_capacity(escaped.len());
+            let mut characters = escaped.chars();
+            while let Some(character) = characters.next() {
+                help.push(match character {
+                    '\\' => match characters.next() {
+                        Some('n') => '\n',
+                        Some(escaped) => escaped,
+                        None => '\\',
+                    },
+                    other => other,
+                });
+            }
+            let (byte, character) = crate::exposition::text::help_problem(&help)?;
+            Some(crate::RegistrationError::InvalidHelp {
+                name: name.to_owned(),
+                byte,
+                character,
+            })
+        })
+}
+
 /// `http_metrics_dropped_samples_total`, one counter per row of [`ROWS`], and which sources
 /// are in use.
 #[derive(Debug, Default)]

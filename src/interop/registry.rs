@@ -10,7 +10,9 @@ impl Metrics {
     /// labels are not added). The names its metrics expose are claimed as
     /// [`register`](Self::register) claims one, all or none: a name that clashes with ours or
     /// with another source's refuses the whole registry. Names its collectors emit are, as
-    /// with [`register_collector`](Self::register_collector), not checked.
+    /// with [`register_collector`](Self::register_collector), not checked. A help text that
+    /// [`register`](Self::register) would refuse refuses the registry
+    /// ([`RegistrationError::InvalidHelp`], naming the family as exposed).
     ///
     /// ```
     /// use prometheus_client::metrics::counter::Counter;
@@ -33,6 +35,9 @@ impl Metrics {
     /// assert!(matches!(refused, RegistrationError::Reserved(_)));
     /// ```
     pub fn register_registry(&self, registry: Registry) -> Result<(), RegistrationError> {
+        if let Some(refused) = super::help_refusal(&registry) {
+            return Err(refused);
+        }
         let mut text = String::new();
         // A metric failing to encode (or panicking) now fails its part at scrape time, under
         // the encode error policy; the names declared before it are still claimed.

@@ -91,6 +91,35 @@ fn register_refuses_a_help_text_no_format_carries_unchanged_naming_the_metric_an
 }
 
 #[test]
+fn register_registry_refuses_a_help_text_register_would_refuse_naming_the_family() {
+    use prometheus_client::registry::Registry;
+
+    let metrics = Metrics::new();
+    for (help, byte, character) in BAD_HELP {
+        let mut library = Registry::with_prefix("pool");
+        library.register("idle", "Idle connections", Gauge::<i64>::default());
+        library.register("opened", help, Counter::<u64>::default());
+        let refused = metrics.register_registry(library).unwrap_err();
+        let expected = RegistrationError::InvalidHelp {
+            name: "pool_opened_total".into(),
+            byte,
+            character,
+        };
+        assert_eq!(refused, expected, "{help:?}");
+    }
+    // Nothing was claimed.
+    let mut library = Registry::with_prefix("pool");
+    library.register("opened", "Connections opened", Counter::<u64>::default());
+    metrics.register_registry(library).unwrap();
+    for format in text_formats() {
+        assert_eq!(
+            value(&valid_samples(&metrics, format), "pool_opened_total", &[]),
+            0.0
+        );
+    }
+}
+
+#[test]
 fn the_refusals_name_the_kind_of_character() {
     let metrics = Metrics::new();
     for (help, kind) in [
