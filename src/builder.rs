@@ -565,7 +565,7 @@ impl MetricsBuilder {
         self
     }
 
-    /// Caps the distinct label sets of each family (default [`DEFAULT_MAX_LABEL_SETS`](crate::registry::DEFAULT_MAX_LABEL_SETS));
+    /// Caps the distinct label sets of each family (default [`DEFAULT_MAX_LABEL_SETS`](crate::defaults::MAX_LABEL_SETS));
     /// beyond it, new `view`, `charset` and `type` values are recorded as `<overflow>` and
     /// `http_metrics_label_overflow_total` counts each folded observation. [`build`](Self::build)
     /// refuses a cap of 0, which would record every view as `<overflow>`.

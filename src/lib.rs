@@ -38,16 +38,15 @@
 //! `tower-prometheus = { path = "../tower-prometheus" }` (once published,
 //! `tower-prometheus = "0.1"`). axum support is a default feature.
 //!
-//! # Modules
+//! # Where things are
 //!
-//! The crate has three parts, two optional ones, and the guides:
-//! - [`registry`]: the families and label rules behind [`Metrics`] and its [`MetricsBuilder`];
-//! - [`middleware`]: the tower [`MetricsLayer`] and what it is made of;
-//! - [`exposition`]: content negotiation, rendering, gzip, the scrape self-metrics, and a
-//!   stand-alone [`ExpositionService`];
-//! - `process` (feature `process`): the standard `process_*` metrics;
-//! - `server` (feature `server`): the exposition on a separate listener;
-//! - [`guide`]: documentation only.
+//! Every type and function is at the crate root: [`Metrics`] and its [`MetricsBuilder`], the
+//! tower middleware ([`MetricsLayer`], [`MetricsService`], [`ResponseFuture`],
+//! [`ResponseBody`]), the exposition ([`Format`], [`ExpositionService`], [`negotiate`], …).
+//! The constants are in three small modules: [`defaults`] (the builder's default buckets, cap
+//! and path), [`label_values`] (the values the crate writes for an unnamed view, an overflow,
+//! …) and [`otel`] (the same for the OpenTelemetry naming); [`process`] (feature `process`)
+//! holds the process-metrics collector. [`guide`] is documentation only.
 //!
 //! # Example
 //!
@@ -162,7 +161,7 @@
 //! - `gzip` (default): compresses the exposition when `Accept-Encoding` allows gzip.
 //! - `protobuf`: serves the Prometheus protobuf format, the one that carries native histograms.
 //! - `server`: [`Metrics::server`] serves the exposition on a separate listener (hyper 1 +
-//!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`.
+//!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`: see [`MetricsServer`].
 //! - `metrics`: [`Metrics::metrics_recorder`] exposes what the `metrics` crate's macros record,
 //!   see [interop](guide::interop).
 //! - `prometheus`: [`Metrics::register_prometheus_registry`] exposes a rust-prometheus registry,
@@ -172,26 +171,29 @@
 
 mod builder;
 mod config_error;
-pub mod exposition;
+pub mod defaults;
+mod exposition;
 pub mod guide;
 mod interop;
+pub mod label_values;
 mod metrics;
-pub mod middleware;
+mod middleware;
+pub mod otel;
 mod primitives;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
 mod registration_error;
-pub mod registry;
+mod registry;
 mod request_head;
 #[cfg(feature = "server")]
-#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
-pub mod server;
+mod server;
 
 pub use builder::MetricsBuilder;
 pub use config_error::ConfigError;
 pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use interop::MetricsRecorder;
 pub use metrics::Metrics;
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
@@ -212,6 +214,7 @@ pub use request_head::RequestHead;
 /// ```
 pub use prometheus_client;
 #[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use server::{BoundMetricsServer, MetricsServer};
 
 /// The README's Rust snippets, compiled (and those not marked `no_run` run) as doctests, so

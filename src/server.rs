@@ -38,7 +38,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 
 use crate::exposition::respond::respond;
-use crate::exposition::DEFAULT_METRICS_PATH;
+use crate::exposition::config::DEFAULT_METRICS_PATH;
 use crate::{ExpositionBody, Metrics};
 
 /// How long a client may take to send its request head before the connection is closed, so

@@ -6,9 +6,9 @@ use super::EncodeErrorPolicy;
 /// The default path of the exposition.
 ///
 /// ```
-/// use tower_prometheus::exposition::DEFAULT_METRICS_PATH;
+/// use tower_prometheus::defaults::METRICS_PATH;
 ///
-/// assert_eq!(tower_prometheus::Metrics::new().metrics_path(), Some(DEFAULT_METRICS_PATH));
+/// assert_eq!(tower_prometheus::Metrics::new().metrics_path(), Some(METRICS_PATH));
 /// ```
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 

@@ -26,7 +26,6 @@ mod service;
 pub(crate) mod text;
 
 pub use body::ExpositionBody;
-pub use config::DEFAULT_METRICS_PATH;
 pub use encode::EncodeError;
 pub use error_policy::EncodeErrorPolicy;
 pub use format::Format;

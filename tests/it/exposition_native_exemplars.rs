@@ -106,7 +106,7 @@ mod protobuf {
         // Classic buckets are kept for text scrapers.
         assert_eq!(
             histogram.bucket.len(),
-            tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS.len() + 1
+            tower_prometheus::defaults::LATENCY_BUCKETS.len() + 1
         );
         let text = metrics.render(Format::PrometheusText).unwrap();
         assert!(text.contains(r#"http_requests_latency_seconds_by_view_method_bucket{view="/work",method="GET",le="0.05"} 1"#), "{text}");

@@ -395,7 +395,7 @@ fn assert_bucket_totals(metrics: &Metrics, sent: Sent) {
             read.latency.buckets, read.by_view_method.buckets,
             "{format}: bucket-wise total"
         );
-        let mut bounds = tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS.to_vec();
+        let mut bounds = tower_prometheus::defaults::LATENCY_BUCKETS.to_vec();
         bounds.push(f64::INFINITY);
         assert_eq!(read.latency.bounds(), bounds, "{format}: the family's buckets");
     }
@@ -495,7 +495,7 @@ async fn with_per_view_buckets_the_latency_histogram_still_counts_every_request(
     let (metrics, sent) = every_ending(Metrics::builder().latency_buckets_for_view("/v1", [0.5, 1.0])).await;
     assert_counts(&metrics, sent);
     for (format, read) in read_every_format(&metrics) {
-        let mut bounds = tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS.to_vec();
+        let mut bounds = tower_prometheus::defaults::LATENCY_BUCKETS.to_vec();
         bounds.push(f64::INFINITY);
         assert_eq!(read.latency.bounds(), bounds, "{format}: the family's buckets");
         assert!(
@@ -573,7 +573,7 @@ fn derived_families_render_as_before_without_any_request() {
         assert_eq!(latency[0].sample_count, 0);
         assert_eq!(
             latency[0].bucket.len(),
-            tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS.len() + 1
+            tower_prometheus::defaults::LATENCY_BUCKETS.len() + 1
         );
     }
 }

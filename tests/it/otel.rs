@@ -181,7 +181,7 @@ async fn the_duration_has_the_conventions_buckets_unless_latency_buckets_is_set(
     };
     let metrics = otel();
     send(&metrics, request(Method::GET, "/a")).await.unwrap();
-    let expected: Vec<String> = tower_prometheus::registry::OTEL_DURATION_BUCKETS
+    let expected: Vec<String> = tower_prometheus::otel::DURATION_BUCKETS
         .iter()
         .map(|bound| bound.to_string())
         .chain(["+Inf".to_owned()])
