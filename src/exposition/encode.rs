@@ -62,6 +62,7 @@ pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, E
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum TextPath {
     Fast,
+    #[cfg(test)]
     PrometheusClient,
 }
 
@@ -191,19 +192,10 @@ impl Metrics {
     }
 
     /// Renders in `format` through prometheus-client's encoders only, bypassing the fast path
-    /// that [`Metrics::render`] uses for the HTTP families: the reference its output is compared
-    /// with, byte for byte, in both text formats, by the tests and the `encode` benchmark. Not
-    /// part of the stable API.
-    ///
-    /// ```
-    /// use tower_prometheus::{Format, Metrics};
-    ///
-    /// let metrics = Metrics::builder().process_metrics(false).build().unwrap();
-    /// let reference = metrics.render_with_prometheus_client(Format::OpenMetrics).unwrap();
-    /// assert_eq!(reference, metrics.render(Format::OpenMetrics).unwrap());
-    /// ```
-    #[doc(hidden)]
-    pub fn render_with_prometheus_client(&self, format: Format) -> Result<String, EncodeError> {
+    /// that [`Metrics::render`] uses for the HTTP families: the reference the fast path is
+    /// compared with, byte for byte, in `fast_text_tests.rs`.
+    #[cfg(test)]
+    pub(crate) fn render_with_prometheus_client(&self, format: Format) -> Result<String, EncodeError> {
         let bytes = encode_parts_with(&self.shared, format, TextPath::PrometheusClient)?;
         String::from_utf8(bytes).map_err(|_| EncodeError(Kind::Failed))
     }

@@ -18,6 +18,8 @@ mod compress;
 pub(crate) mod config;
 mod encode;
 mod error_policy;
+#[cfg(test)]
+mod fast_text_tests;
 mod format;
 mod negotiate;
 pub(crate) mod respond;

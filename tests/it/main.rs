@@ -9,7 +9,6 @@ mod docs_features;
 mod docs_metrics;
 mod example_server_errors;
 mod exposition_encode_errors;
-mod exposition_fast_text;
 mod exposition_formats;
 mod exposition_native_exemplars;
 mod exposition_prometheus3;
