@@ -1,7 +1,6 @@
 //! [`ResponseFuture`]: records the response head, the inner service's error, or its panic.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -29,7 +28,7 @@ pin_project! {
     /// let mut service = metrics.layer().layer(tower::service_fn(|_: Request<()>| async {
     ///     Ok::<_, std::convert::Infallible>(Response::new(String::from("never sent")))
     /// }));
-    /// let future: ResponseFuture<_, _> =
+    /// let future: ResponseFuture<_> =
     ///     service.ready().await.unwrap().call(Request::get("/").body(()).unwrap());
     /// drop(future);
     ///
@@ -38,11 +37,10 @@ pin_project! {
     /// # }
     /// ```
     #[derive(Debug)]
-    pub struct ResponseFuture<F, E> {
+    pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,
         tracker: Option<RequestTracker>,
-        _error: PhantomData<fn() -> E>,
     }
 }
 
@@ -57,12 +55,11 @@ pin_project! {
     }
 }
 
-impl<F, E> ResponseFuture<F, E> {
+impl<F> ResponseFuture<F> {
     pub(crate) fn inner(future: F, tracker: Option<RequestTracker>) -> Self {
         Self {
             kind: Kind::Inner { future },
             tracker,
-            _error: PhantomData,
         }
     }
 
@@ -72,12 +69,11 @@ impl<F, E> ResponseFuture<F, E> {
                 response: Some(Box::new(response)),
             },
             tracker,
-            _error: PhantomData,
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, E>
+impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body,
