@@ -610,7 +610,7 @@ impl MetricsBuilder {
     /// use tower_prometheus::{Metrics, NativeHistograms};
     ///
     /// let metrics = Metrics::builder()
-    ///     .native_histograms(NativeHistograms::classic_and_native().schema(3))
+    ///     .native_histograms(NativeHistograms::classic_and_native().with_schema(3))
     ///     .build().unwrap();
     /// // Text scrapers still get the classic buckets.
     /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();

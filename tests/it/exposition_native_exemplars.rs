@@ -117,7 +117,7 @@ mod protobuf {
     #[tokio::test]
     async fn schema_and_bucket_factor_set_the_resolution() {
         let metrics = Metrics::builder()
-            .native_histograms(NativeHistograms::native_only().bucket_factor(2.0))
+            .native_histograms(NativeHistograms::native_only().with_bucket_factor(2.0))
             .build()
             .unwrap();
         request(&metrics, Duration::from_millis(1), &[]).await;

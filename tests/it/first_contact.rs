@@ -213,11 +213,11 @@ fn native_histogram_settings_prometheus_cannot_use_are_refused_not_clamped() {
     use tower_prometheus::NativeHistograms;
     let native = NativeHistograms::classic_and_native;
     let refused = [
-        (native().schema(9), "schema(9)"),
-        (native().schema(-5), "schema(-5)"),
-        (native().bucket_factor(1.0), "bucket_factor(1)"),
-        (native().bucket_factor(0.5), "bucket_factor(0.5)"),
-        (native().bucket_factor(f64::NAN), "bucket_factor(NaN)"),
+        (native().with_schema(9), "with_schema(9)"),
+        (native().with_schema(-5), "with_schema(-5)"),
+        (native().with_bucket_factor(1.0), "with_bucket_factor(1)"),
+        (native().with_bucket_factor(0.5), "with_bucket_factor(0.5)"),
+        (native().with_bucket_factor(f64::NAN), "with_bucket_factor(NaN)"),
     ];
     for (native, input) in refused {
         assert_refused(
@@ -228,11 +228,11 @@ fn native_histogram_settings_prometheus_cannot_use_are_refused_not_clamped() {
     }
     // The last resolution setting wins.
     assert!(Metrics::builder()
-        .native_histograms(native().schema(12).schema(8))
+        .native_histograms(native().with_schema(12).with_schema(8))
         .build()
         .is_ok());
     assert!(Metrics::builder()
-        .native_histograms(native().bucket_factor(1e300))
+        .native_histograms(native().with_bucket_factor(1e300))
         .build()
         .is_ok());
 }
