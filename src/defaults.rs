@@ -1,5 +1,6 @@
-//! The default values of the builder's options, for code that starts from them (adding a
-//! bucket to django's latency buckets, say).
+//! The default values of the builder's options.
+//!
+//! For code that starts from them: adding a bucket to django's latency buckets, say.
 //!
 //! ```
 //! use tower_prometheus::{defaults, Metrics};
