@@ -27,7 +27,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use tower::{Service, ServiceExt};
-use tower_prometheus::defaults::{LATENCY_BUCKETS as DEFAULT_LATENCY_BUCKETS, SIZE_BUCKETS as DEFAULT_SIZE_BUCKETS};
+use tower_prometheus::defaults::{
+    LATENCY_BUCKETS as DEFAULT_LATENCY_BUCKETS, SIZE_BUCKETS as DEFAULT_SIZE_BUCKETS,
+};
 use tower_prometheus::{Format, Metrics, ViewName};
 
 const GROUP: &str = "encode";

@@ -37,8 +37,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 
-use crate::exposition::respond::respond;
 use crate::exposition::config::DEFAULT_METRICS_PATH;
+use crate::exposition::respond::respond;
 use crate::{ExpositionBody, Metrics};
 
 /// How long a client may take to send its request head before the connection is closed, so

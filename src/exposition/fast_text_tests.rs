@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::{Format, Metrics, ViewName};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{Request, Response};
@@ -15,7 +16,6 @@ use http_body_util::{BodyExt, Full};
 use prometheus_client::metrics::counter::Counter;
 use proptest::prelude::*;
 use tower::{Service, ServiceExt};
-use crate::{Format, Metrics, ViewName};
 
 /// What the inner service does with a request.
 #[derive(Clone, Copy, Debug)]
@@ -320,8 +320,14 @@ async fn fast_path_is_byte_identical_to_prometheus_client_past_the_label_set_cap
         .unwrap();
     drive(&metrics, &scripted_traffic()).await;
     let text = assert_identical(&metrics);
-    assert!(text.contains("view=\"<overflow>\""), "the cap folded views: {text}");
-    assert!(text.contains("tenant=\"<overflow>\""), "the bound folded a tenant: {text}");
+    assert!(
+        text.contains("view=\"<overflow>\""),
+        "the cap folded views: {text}"
+    );
+    assert!(
+        text.contains("tenant=\"<overflow>\""),
+        "the bound folded a tenant: {text}"
+    );
 }
 
 #[tokio::test]
