@@ -164,7 +164,7 @@
 //!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`: see [`MetricsServer`].
 //! - `metrics`: [`Metrics::metrics_recorder`] exposes what the `metrics` crate's macros record,
 //!   see [interop](guide::interop).
-//! - `prometheus`: [`Metrics::register_prometheus_registry`] exposes a rust-prometheus registry,
+//! - `prometheus`: [`Metrics::register_rust_prometheus_registry`] exposes a rust-prometheus registry,
 //!   see [interop](guide::interop).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -60,7 +60,7 @@ fn all_sources() -> (Metrics, ExpectedSamples) {
     let opened: ClientCounter = ClientCounter::default();
     library.register("connections_opened", "Connections opened", opened.clone());
     opened.inc_by(5);
-    metrics.register_registry(library).unwrap();
+    metrics.register_prometheus_client_registry(library).unwrap();
     expected.push(("pool_connections_opened_total", vec![], 5.0));
 
     #[cfg(feature = "metrics")]
@@ -112,7 +112,7 @@ fn all_sources() -> (Metrics, ExpectedSamples) {
         jobs.with_label_values(&["mail"]).inc_by(6);
         heat.set(21.5);
         latency.observe(0.5);
-        metrics.register_prometheus_registry(registry).unwrap();
+        metrics.register_rust_prometheus_registry(registry).unwrap();
         expected.push(("legacy_jobs_total", vec![("queue", "mail")], 6.0));
         expected.push(("legacy_temperature_celsius", vec![], 21.5));
         expected.push(("legacy_latency_seconds_count", vec![], 1.0));
