@@ -204,7 +204,8 @@ impl MetricsBuilder {
 
     /// The path the layer answers with the exposition (default `/metrics`). It must start
     /// with `/` and be a valid URI path without query: [`build`](Self::build) refuses
-    /// anything the layer could never match.
+    /// anything the layer could never match. The path is matched exactly, so a trailing `/`
+    /// (`/metrics/`) is refused too: `/metrics` would get 404.
     ///
     /// The layer compares this path with the path it sees. On an axum router nested with
     /// `Router::nest("/api", …)`, the layer of the nested router sees the path without
@@ -771,7 +772,7 @@ impl MetricsBuilder {
             ));
         }
         if let Some(path) = &self.config.exposition.metrics_path {
-            check_path("metrics_path", path)?;
+            crate::exposition::config::check_exposition_path("metrics_path", path)?;
         }
         for path in self.config.recording.exclusions.paths() {
             check_path("exclude_path", path)?;

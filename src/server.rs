@@ -169,7 +169,7 @@ impl MetricsServer {
     }
 
     fn check_path(&self) -> io::Result<()> {
-        crate::builder::check_path("server().path", &self.path)
+        crate::exposition::config::check_exposition_path("server().path", &self.path)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
     }
 

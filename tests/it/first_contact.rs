@@ -175,6 +175,19 @@ fn paths_that_can_never_match_a_request_are_refused() {
             path,
         );
     }
+    // Matched exactly, a trailing `/` would leave the usual path answering 404.
+    for path in ["/metrics/", "/-/metrics//"] {
+        let error = refused(Metrics::builder().metrics_path(path));
+        assert_eq!((error.option(), error.input()), ("metrics_path", path));
+        assert!(error.to_string().contains("trailing `/`"), "{error}");
+    }
+    // Excluded paths and prefixes may end in `/`, and `/` alone is a path.
+    Metrics::builder()
+        .metrics_path("/")
+        .exclude_path("/health/")
+        .exclude_path_prefix("/static/")
+        .build()
+        .unwrap();
     let metrics = Metrics::builder()
         .metrics_path("/-/metrics")
         .exclude_path("/healthz")
@@ -402,6 +415,14 @@ async fn the_separate_listener_reports_a_busy_port_before_serving() {
         Some(("server().path", "metrics")),
         "{error}"
     );
+    let error = metrics
+        .server()
+        .path("/metrics/")
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("trailing `/`"), "{error}");
 }
 
 /// A custom metric registered on a second instance never shows on the first one's `/metrics`:
