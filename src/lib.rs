@@ -202,8 +202,13 @@ pub use registry::{Naming, NativeHistograms, ViewName};
 pub use request_head::RequestHead;
 
 /// The prometheus-client this crate is built on, for the metrics you register with
-/// [`Metrics::register`]: use its types from here, so that they are always of the version
-/// `Metrics` accepts (another version's types do not implement the traits it expects).
+/// [`Metrics::register`]: its types from here are always of the version `Metrics` accepts
+/// (another version's types do not implement the traits it expects).
+///
+/// Deriving a label set (`#[derive(EncodeLabelSet)]`) needs more: the derive writes paths
+/// that start at `::prometheus_client`, so add `prometheus-client = "0.26"` to your
+/// `[dependencies]` (Cargo builds the one copy both crates share), as the
+/// [configuration guide](crate::guide::configuration#your-own-metrics) shows.
 ///
 /// ```
 /// use tower_prometheus::prometheus_client::metrics::counter::Counter;
