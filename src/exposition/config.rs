@@ -1,8 +1,8 @@
 //! The exposition options [`MetricsBuilder`](crate::MetricsBuilder) assembles.
 
 use super::auth::BearerToken;
-use crate::ConfigError;
 use super::EncodeErrorPolicy;
+use crate::ConfigError;
 
 /// The default path of the exposition.
 ///
