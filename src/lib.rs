@@ -40,13 +40,14 @@
 //!
 //! # Where things are
 //!
-//! Every type and function is at the crate root: [`Metrics`] and its [`MetricsBuilder`], the
-//! tower middleware ([`MetricsLayer`], [`MetricsService`], [`ResponseFuture`],
-//! [`ResponseBody`]), the exposition ([`Format`], [`ExpositionService`], [`negotiate`], …).
-//! The constants are in three small modules: [`defaults`] (the builder's default buckets, cap
-//! and path), [`label_values`] (the values the crate writes for an unnamed view, an overflow,
-//! …) and [`otel`] (the same for the OpenTelemetry naming); [`process`] (feature `process`)
-//! holds the process-metrics collector. [`guide`] is documentation only.
+//! Each item has one path. The types and functions are at the crate root: [`Metrics`] and its
+//! [`MetricsBuilder`], the tower middleware ([`MetricsLayer`], [`MetricsService`],
+//! [`ResponseFuture`], [`ResponseBody`]), the exposition ([`Format`], [`ExpositionService`],
+//! [`negotiate`], …), the separate listener ([`MetricsServer`], feature `server`). The
+//! constants are in three small modules: [`defaults`] (the builder's default buckets, cap and
+//! path), [`label_values`] (the values the crate writes for an unnamed view, an overflow, …)
+//! and [`otel`] (the same for the OpenTelemetry naming). [`process`] (feature `process`) holds
+//! the process-metrics collector and its table of names. [`guide`] is documentation only.
 //!
 //! # Example
 //!
@@ -161,7 +162,8 @@
 //! - `gzip` (default): compresses the exposition when `Accept-Encoding` allows gzip.
 //! - `protobuf`: serves the Prometheus protobuf format, the one that carries native histograms.
 //! - `server`: [`Metrics::server`] serves the exposition on a separate listener (hyper 1 +
-//!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`: see [`MetricsServer`].
+//!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`: see [`MetricsServer`]
+//!   and the [security guide](guide::security#a-separate-listener).
 //! - `metrics`: [`Metrics::metrics_recorder`] exposes what the `metrics` crate's macros record,
 //!   see [interop](guide::interop).
 //! - `prometheus`: [`Metrics::register_rust_prometheus_registry`] exposes a rust-prometheus registry,
