@@ -32,7 +32,9 @@
 //! [frameworks](guide::frameworks) (axum, hyper, tonic, any tower service, with their
 //! `[dependencies]`), [placement](guide::placement) (where the layer goes on a router and in a
 //! tower-http stack), [formats](guide::formats), [native histograms](guide::native_histograms),
-//! [exemplars](guide::exemplars) and [security](guide::security).
+//! [exemplars](guide::exemplars), [OpenTelemetry](guide::opentelemetry) naming,
+//! [interop](guide::interop) (the `metrics` crate, rust-prometheus and other prometheus-client
+//! registries) and [security](guide::security).
 //!
 //! The crate is not on crates.io yet: depend on a local clone by path,
 //! `tower-prometheus = { path = "../tower-prometheus" }` (once published,
