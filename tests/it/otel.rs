@@ -399,20 +399,6 @@ async fn request_body_sizes_are_observed_without_taking_label_sets() {
     );
 }
 
-#[tokio::test]
-async fn the_text_exposition_matches_prometheus_client_byte_for_byte() {
-    let metrics = otel();
-    send(&metrics, request(Method::GET, "/users/7")).await.unwrap();
-    send(&metrics, request(Method::DELETE, "/unavailable"))
-        .await
-        .unwrap();
-    for format in [Format::PrometheusText, Format::OpenMetrics] {
-        let fast = metrics.render(format).unwrap();
-        assert!(fast.contains("http_route=\"/users/{id}\""), "{fast}");
-        assert_eq!(fast, metrics.render_with_prometheus_client(format).unwrap());
-    }
-}
-
 #[test]
 fn the_profile_names_are_reserved_and_its_labels_refused_as_constant_labels() {
     let metrics = Metrics::new();
