@@ -222,8 +222,17 @@ fn the_python_client_parses_every_source_in_both_text_formats() {
 }
 
 fn wait_for_value(server: &PrometheusServer, promql: &str, value: f64, flags: &[&str]) {
-    // The panic names the scrape's flags through the log the server prints on drop.
-    eprintln!("checking {promql} == {value} with {flags:?}");
+    /// Names the Prometheus flags of a wait that fails; silent otherwise, as the harness does not
+    /// capture output.
+    struct Context<'a>(&'a [&'a str]);
+    impl Drop for Context<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("with Prometheus flags {:?}", self.0);
+            }
+        }
+    }
+    let _context = Context(flags);
     server.wait_for_value(promql, value);
 }
 
