@@ -49,14 +49,28 @@ use crate::{ExpositionBody, Metrics};
 /// The default of [`MetricsServer::max_connections`]: a Prometheus pair and some tools need a
 /// handful; 64 leave room while keeping the descriptors and memory of this listener small
 /// beside the application's.
+///
+/// ```
+/// assert_eq!(tower_prometheus::server::DEFAULT_MAX_CONNECTIONS, 64);
+/// ```
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
 /// The default of [`MetricsServer::idle_timeout`], hyper's own default for reading a request
 /// head: longer than usual scrape intervals, so that Prometheus keeps its connection alive.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(tower_prometheus::server::DEFAULT_IDLE_TIMEOUT, Duration::from_secs(30));
+/// ```
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The default of [`MetricsServer::write_timeout`], Prometheus's default scrape timeout: a
 /// scraper that accepts no byte for that long has given up on the answer anyway.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(tower_prometheus::server::DEFAULT_WRITE_TIMEOUT, Duration::from_secs(10));
+/// ```
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long to wait before accepting again after `accept` failed (for example when the
