@@ -113,7 +113,11 @@ fn main() {
     );
     println!(
         "  target: {SLOW_READERS} slow readers pin at most 2 expositions: {}",
-        if (shared as f64) <= 2.0 * exposition as f64 { "met" } else { "MISSED" }
+        if (shared as f64) <= 2.0 * exposition as f64 {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 
     println!("\nlatency of ordinary requests ({CONNECTIONS} connections, closed loop):");
@@ -125,7 +129,10 @@ fn main() {
         ("idle", &idle),
         (&format!("{SCRAPE_LOOPS} loops on /metrics") as &str, &shared),
         ("idle again", &idle_again),
-        (&format!("{SCRAPE_LOOPS} loops on a render-per-request route"), &per_request),
+        (
+            &format!("{SCRAPE_LOOPS} loops on a render-per-request route"),
+            &per_request,
+        ),
     ] {
         println!("  {name:<42} {run}");
     }
@@ -279,13 +286,16 @@ async fn latencies(address: SocketAddr, scrapes: Option<&'static str>) -> Latenc
 }
 
 /// Reads one small response with a `Content-Length`.
-async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) {
+async fn read_response(stream: &mut TcpStream, buffer: &mut [u8]) {
     let mut filled = 0;
     loop {
         let read = stream.read(&mut buffer[filled..]).await.unwrap();
         assert_ne!(read, 0, "the server closed the connection");
         filled += read;
-        let Some(end) = buffer[..filled].windows(4).position(|window| window == b"\r\n\r\n") else {
+        let Some(end) = buffer[..filled]
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+        else {
             continue;
         };
         let head = std::str::from_utf8(&buffer[..end]).unwrap().to_ascii_lowercase();

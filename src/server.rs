@@ -484,7 +484,8 @@ impl hyper::rt::Write for WriteTimeout {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_timed(cx, |io, cx| io.poll_write_vectored(cx, bufs))
+        self.get_mut()
+            .poll_timed(cx, |io, cx| io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -142,12 +142,16 @@ impl Renders {
             .name("tower-prometheus-render".to_owned())
             .spawn(move || {
                 let leader = for_thread.lock().take();
-                leader.map(Leader::render);
+                if let Some(leader) = leader {
+                    leader.render();
+                }
             });
         if spawned.is_err() {
             // Out of threads: render here rather than fail the scrape.
             let leader = leader.lock().take();
-            leader.map(Leader::render);
+            if let Some(leader) = leader {
+                leader.render();
+            }
         }
         flight
     }
@@ -186,7 +190,10 @@ impl Leader {
         // Scrapes arriving from here on start a rendering of their own, of newer values.
         let mut in_flight = self.shared.renders().in_flight.lock();
         let slot = &mut in_flight[self.key.index()];
-        if slot.as_ref().is_some_and(|flight| Arc::ptr_eq(flight, &self.flight)) {
+        if slot
+            .as_ref()
+            .is_some_and(|flight| Arc::ptr_eq(flight, &self.flight))
+        {
             *slot = None;
         }
         drop(in_flight);

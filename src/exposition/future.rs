@@ -77,8 +77,6 @@ impl fmt::Debug for ExpositionFuture {
             State::Ready(None) => "done",
             State::Waiting(_) => "waiting for a rendering",
         };
-        f.debug_struct("ExpositionFuture")
-            .field("state", &state)
-            .finish()
+        f.debug_struct("ExpositionFuture").field("state", &state).finish()
     }
 }

@@ -8,6 +8,7 @@ use crate::support;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::Request;
 use http_body_util::BodyExt;
 use prometheus_client::collector::Collector;
@@ -17,7 +18,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use support::exposition::{scrape, value};
 use tower::{Service, ServiceExt};
-use bytes::Bytes;
 use tower_prometheus::{ExpositionBody, ExpositionService, Format, Metrics};
 
 /// How long a closed gate holds a rendering before letting it through anyway, so that a
@@ -78,7 +78,11 @@ impl Gate {
             .changed
             .wait_timeout_while(state, Duration::from_secs(10), |state| state.entered < count)
             .unwrap();
-        assert!(!waited.timed_out(), "{} renderings started, not {count}", state.entered);
+        assert!(
+            !waited.timed_out(),
+            "{} renderings started, not {count}",
+            state.entered
+        );
     }
 
     pub(crate) fn open(&self) {
@@ -138,7 +142,10 @@ async fn scrape_once(service: &ExpositionService, request: Request<()>) -> (u16,
 fn lead(service: &ExpositionService, request: Request<()>) -> std::thread::JoinHandle<(u16, Bytes)> {
     let service = service.clone();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(scrape_once(&service, request))
     })
 }
@@ -167,7 +174,11 @@ async fn scrapes_during_a_rendering_share_it_and_one_rendering_runs_per_format_a
             followers.push((accept, encoding, service.call(request(accept, encoding))));
         }
     }
-    assert_eq!(gate.entered(), kinds.len(), "a scrape that arrived during a rendering rendered again");
+    assert_eq!(
+        gate.entered(),
+        kinds.len(),
+        "a scrape that arrived during a rendering rendered again"
+    );
     gate.open();
 
     let leaders: Vec<_> = leaders.into_iter().map(|leader| leader.join().unwrap()).collect();
@@ -185,14 +196,25 @@ async fn scrapes_during_a_rendering_share_it_and_one_rendering_runs_per_format_a
     assert_eq!(gate.entered(), kinds.len());
 
     let samples = scrape(&metrics, Format::PrometheusText);
-    for (format, renderings, scrapes) in [("prometheus-text-0.0.4", 2.0, 12.0), ("openmetrics-text-1.0.0", 1.0, 6.0)] {
+    for (format, renderings, scrapes) in [
+        ("prometheus-text-0.0.4", 2.0, 12.0),
+        ("openmetrics-text-1.0.0", 1.0, 6.0),
+    ] {
         assert_eq!(
-            value(&samples, "http_metrics_encode_duration_seconds_count", &[("format", format)]),
+            value(
+                &samples,
+                "http_metrics_encode_duration_seconds_count",
+                &[("format", format)]
+            ),
             Some(renderings),
             "{format}"
         );
         assert_eq!(
-            value(&samples, "http_metrics_scrapes_total", &[("format", format), ("status", "200")]),
+            value(
+                &samples,
+                "http_metrics_scrapes_total",
+                &[("format", format), ("status", "200")]
+            ),
             Some(scrapes),
             "{format}"
         );
@@ -217,10 +239,15 @@ async fn a_large_exposition_is_rendered_off_the_callers_thread() {
     let family = Family::<Vec<(String, String)>, Counter>::default();
     for index in 0..2_000 {
         family
-            .get_or_create(&vec![("key".to_owned(), format!("a-label-value-long-enough-to-count-{index}"))])
+            .get_or_create(&vec![(
+                "key".to_owned(),
+                format!("a-label-value-long-enough-to-count-{index}"),
+            )])
             .inc();
     }
-    metrics.register("large", "Series enough for an exposition over 64 KiB", family).unwrap();
+    metrics
+        .register("large", "Series enough for an exposition over 64 KiB", family)
+        .unwrap();
     let gate = Arc::new(Gate::default());
     gate.install(&metrics);
     let service = metrics.exposition_service();

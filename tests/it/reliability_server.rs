@@ -345,12 +345,17 @@ fn connections_beyond_the_cap_are_closed_and_idle_ones_time_out() {
     assert_eq!(held, 4, "connections held open");
     // While the cap is taken, a scraper is closed too.
     let mut scraper = TcpStream::connect(running.address).unwrap();
-    scraper.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    scraper
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
     assert!(closed_within(&scraper, Duration::from_secs(5)));
 
     // The idle ones are closed after the idle timeout, which frees their places.
     for stream in &idle {
-        assert!(closed_within(stream, Duration::from_secs(10)), "an idle connection stayed open");
+        assert!(
+            closed_within(stream, Duration::from_secs(10)),
+            "an idle connection stayed open"
+        );
     }
     assert_eq!(http_get(running.address, "/metrics", &[]).0, 200);
 }
@@ -365,10 +370,15 @@ fn a_reader_that_stops_reading_is_cut_off_after_the_write_timeout() {
     >::default();
     for index in 0..1_000 {
         family
-            .get_or_create(&vec![("value".to_owned(), format!("{index}-{}", "x".repeat(8 * 1024)))])
+            .get_or_create(&vec![(
+                "value".to_owned(),
+                format!("{index}-{}", "x".repeat(8 * 1024)),
+            )])
             .inc();
     }
-    metrics.register("wide", "Series with wide label values", family).unwrap();
+    metrics
+        .register("wide", "Series with wide label values", family)
+        .unwrap();
     let running = Running::start(
         metrics
             .server()
@@ -395,11 +405,17 @@ fn a_reader_that_stops_reading_is_cut_off_after_the_write_timeout() {
             stream.read_to_end(&mut response)?;
             Ok(response)
         });
-        if served.as_ref().is_ok_and(|response| response.starts_with(b"HTTP/1.1 200")) {
+        if served
+            .as_ref()
+            .is_ok_and(|response| response.starts_with(b"HTTP/1.1 200"))
+        {
             assert!(served.unwrap().len() > full);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the stalled reader kept the only place");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled reader kept the only place"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // What the stalled reader can still read stops short of the exposition.
