@@ -7,8 +7,9 @@
 //!   answers, in expositions. The baseline is the same with 10 readers of a route that renders
 //!   one exposition per request (what the layer did before renderings were shared).
 //! - **latency**: the p99 of ordinary requests (8 connections, closed loop) while four loops
-//!   scrape the exposition, over the p99 of the same without scrapes. The baseline is the same
-//!   with the four loops on the render-per-request route.
+//!   scrape the exposition, over the p99 of the same without scrapes (three rounds of each,
+//!   interleaved, medians compared). The baseline is the same with the four loops on the
+//!   render-per-request route.
 //!
 //! ```text
 //! cargo bench --bench scrape_load
@@ -37,7 +38,10 @@ const SLOW_READERS: usize = 50;
 const SLOW_READERS_PER_REQUEST_ROUTE: usize = 10;
 const SCRAPE_LOOPS: usize = 4;
 const CONNECTIONS: usize = 8;
-const LATENCY_WINDOW: Duration = Duration::from_secs(6);
+const LATENCY_WINDOW: Duration = Duration::from_secs(4);
+/// Idle and loaded runs alternate, so that a load from outside the bench (another process)
+/// weighs on both alike; the medians are compared.
+const ROUNDS: usize = 3;
 
 fn main() {
     if !std::env::args().any(|argument| argument == "--bench") {
@@ -120,32 +124,36 @@ fn main() {
         }
     );
 
-    println!("\nlatency of ordinary requests ({CONNECTIONS} connections, closed loop):");
-    let idle = client.block_on(latencies(address, None));
-    let shared = client.block_on(latencies(address, Some("/metrics")));
-    let idle_again = client.block_on(latencies(address, None));
-    let per_request = client.block_on(latencies(address, Some("/per-request")));
-    for (name, run) in [
-        ("idle", &idle),
-        (&format!("{SCRAPE_LOOPS} loops on /metrics") as &str, &shared),
-        ("idle again", &idle_again),
-        (
-            &format!("{SCRAPE_LOOPS} loops on a render-per-request route"),
-            &per_request,
-        ),
-    ] {
-        println!("  {name:<42} {run}");
+    println!("\nlatency of ordinary requests ({CONNECTIONS} connections, closed loop), rounds interleaved:");
+    let mut idle = Vec::new();
+    let mut loaded = Vec::new();
+    for round in 1..=ROUNDS {
+        let run = client.block_on(latencies(address, None));
+        println!("  round {round} idle                                   {run}");
+        idle.push(run);
+        let run = client.block_on(latencies(address, Some("/metrics")));
+        println!("  round {round} {SCRAPE_LOOPS} loops on /metrics                    {run}");
+        loaded.push(run);
     }
-    let unloaded = idle.p99.min(idle_again.p99).as_secs_f64();
-    let ratio = shared.p99.as_secs_f64() / unloaded;
+    let per_request = client.block_on(latencies(address, Some("/per-request")));
+    println!("  {SCRAPE_LOOPS} loops on a render-per-request route           {per_request}");
+    let median = |runs: &mut Vec<Latencies>, of: fn(&Latencies) -> f64| {
+        runs.sort_by(|a, b| of(a).total_cmp(&of(b)));
+        of(&runs[runs.len() / 2])
+    };
+    let idle_p99 = median(&mut idle, |run| run.p99.as_secs_f64());
+    let loaded_p99 = median(&mut loaded, |run| run.p99.as_secs_f64());
+    let idle_rate = median(&mut idle, |run| run.per_second);
+    let loaded_rate = median(&mut loaded, |run| run.per_second);
+    let ratio = loaded_p99 / idle_p99;
     println!(
-        "  p99 ratio, loaded / unloaded: shared {ratio:.2}, render-per-request {:.2}",
-        per_request.p99.as_secs_f64() / unloaded
+        "  p99 ratio, median loaded / median idle: shared {ratio:.2}, render-per-request {:.2}",
+        per_request.p99.as_secs_f64() / idle_p99
     );
     println!(
-        "  throughput ratio, loaded / unloaded: shared {:.2}, render-per-request {:.2}",
-        shared.per_second / idle.per_second,
-        per_request.per_second / idle.per_second
+        "  throughput ratio, loaded / idle: shared {:.2}, render-per-request {:.2}",
+        loaded_rate / idle_rate,
+        per_request.per_second / idle_rate
     );
     println!(
         "  target: p99 within 3x of unloaded with {SCRAPE_LOOPS} scrape loops: {}",
