@@ -25,7 +25,8 @@ use super::ExpositionBody;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let mut service = tower_prometheus::Metrics::new().exposition_service();
-/// let future: ExpositionFuture = service.ready().await.unwrap().call(http::Request::new(()));
+/// let ready = ServiceExt::<http::Request<()>>::ready(&mut service).await.unwrap();
+/// let future: ExpositionFuture = ready.call(http::Request::new(()));
 /// assert_eq!(future.await.unwrap().status(), 200);
 /// # }
 /// ```
