@@ -51,7 +51,7 @@ use crate::{ExpositionBody, Metrics};
 /// beside the application's.
 ///
 /// ```
-/// assert_eq!(tower_prometheus::server::DEFAULT_MAX_CONNECTIONS, 64);
+/// assert_eq!(tower_prometheus::defaults::SERVER_MAX_CONNECTIONS, 64);
 /// ```
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
@@ -60,7 +60,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(tower_prometheus::server::DEFAULT_IDLE_TIMEOUT, Duration::from_secs(30));
+/// assert_eq!(tower_prometheus::defaults::SERVER_IDLE_TIMEOUT, Duration::from_secs(30));
 /// ```
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -69,7 +69,7 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(tower_prometheus::server::DEFAULT_WRITE_TIMEOUT, Duration::from_secs(10));
+/// assert_eq!(tower_prometheus::defaults::SERVER_WRITE_TIMEOUT, Duration::from_secs(10));
 /// ```
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -172,7 +172,7 @@ impl MetricsServer {
         self
     }
 
-    /// The most connections held at once (default [`DEFAULT_MAX_CONNECTIONS`]); a connection
+    /// The most connections held at once (default [`SERVER_MAX_CONNECTIONS`](crate::defaults::SERVER_MAX_CONNECTIONS)); a connection
     /// beyond is accepted and closed at once, so that the descriptors this listener holds stay
     /// bounded whatever clients do. 0 is taken as 1.
     ///
@@ -192,7 +192,7 @@ impl MetricsServer {
     }
 
     /// How long a connection may go without sending a complete request head before it is
-    /// closed (default [`DEFAULT_IDLE_TIMEOUT`]): a new connection that sends nothing or too
+    /// closed (default [`SERVER_IDLE_TIMEOUT`](crate::defaults::SERVER_IDLE_TIMEOUT)): a new connection that sends nothing or too
     /// slowly, and a kept-alive one between two requests. Zero is taken as 1 ms.
     ///
     /// See [`max_connections`](Self::max_connections) for an example.
@@ -202,7 +202,7 @@ impl MetricsServer {
     }
 
     /// How long writing an answer may wait for the client to accept more bytes before the
-    /// connection is closed (default [`DEFAULT_WRITE_TIMEOUT`]): a reader that stops reading
+    /// connection is closed (default [`SERVER_WRITE_TIMEOUT`](crate::defaults::SERVER_WRITE_TIMEOUT)): a reader that stops reading
     /// cannot hold the exposition in memory for longer. A slow reader that keeps reading is
     /// not cut. Zero is taken as 1 ms.
     ///

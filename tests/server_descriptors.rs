@@ -11,7 +11,7 @@ use std::time::Duration;
 use tower_prometheus::Metrics;
 
 const IDLE: usize = 1_100;
-/// `tower_prometheus::server::DEFAULT_MAX_CONNECTIONS`, spelled out so that the figure can be
+/// `tower_prometheus::defaults::SERVER_MAX_CONNECTIONS`, spelled out so that the figure can be
 /// measured the same way on a version without a cap.
 const CAP: usize = 64;
 

@@ -20,7 +20,7 @@ use super::ExpositionBody;
 ///
 /// ```
 /// use tower::{Service, ServiceExt};
-/// use tower_prometheus::exposition::ExpositionFuture;
+/// use tower_prometheus::ExpositionFuture;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {

@@ -55,7 +55,7 @@ impl Gate {
     pub(crate) fn install(self: &Arc<Self>, metrics: &Metrics) {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Gated(self.clone())));
-        metrics.register_registry(registry).unwrap();
+        metrics.register_prometheus_client_registry(registry).unwrap();
     }
 
     fn pass(&self) {
