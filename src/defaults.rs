@@ -16,3 +16,9 @@ pub use crate::registry::config::{
     DEFAULT_LATENCY_BUCKETS as LATENCY_BUCKETS, DEFAULT_MAX_LABEL_SETS as MAX_LABEL_SETS,
     DEFAULT_SIZE_BUCKETS as SIZE_BUCKETS,
 };
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub use crate::server::{
+    DEFAULT_IDLE_TIMEOUT as SERVER_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS as SERVER_MAX_CONNECTIONS,
+    DEFAULT_WRITE_TIMEOUT as SERVER_WRITE_TIMEOUT,
+};

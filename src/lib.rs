@@ -195,7 +195,9 @@ mod server;
 
 pub use builder::MetricsBuilder;
 pub use config_error::ConfigError;
-pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
+pub use exposition::{
+    negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionFuture, ExpositionService, Format,
+};
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use interop::MetricsRecorder;

@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::unwind::record_panic;
 use super::{RequestTracker, ResponseBody};
-use crate::exposition::ExpositionBody;
+use crate::exposition::ExpositionFuture;
 
 pin_project! {
     /// The response future of [`MetricsService`](super::MetricsService).
@@ -49,9 +49,9 @@ pin_project! {
     #[derive(Debug)]
     enum Kind<F> {
         Inner { #[pin] future: F },
-        // Boxed: a scrape may allocate, while the inline response head would make every
-        // request's future larger by the head's size.
-        Exposition { response: Option<Box<Response<ExpositionBody>>> },
+        // Boxed: a scrape may allocate, while the inline future would make every request's
+        // future larger by its size.
+        Exposition { response: Box<ExpositionFuture> },
     }
 }
 
@@ -63,10 +63,10 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn exposition(response: Response<ExpositionBody>, tracker: Option<RequestTracker>) -> Self {
+    pub(crate) fn exposition(response: ExpositionFuture, tracker: Option<RequestTracker>) -> Self {
         Self {
             kind: Kind::Exposition {
-                response: Some(Box::new(response)),
+                response: Box::new(response),
             },
             tracker,
         }
@@ -100,7 +100,7 @@ where
                 }
             }
             KindProj::Exposition { response } => {
-                let response = *response.take().expect("ResponseFuture polled after completion");
+                let Ok(response) = ready!(Pin::new(&mut **response).poll(cx));
                 on_response(this.tracker, &response);
                 let tracker = this.tracker.take();
                 response.map(|body| ResponseBody::exposition(body, tracker))

@@ -13,6 +13,7 @@ mod exposition_formats;
 mod exposition_native_exemplars;
 mod exposition_prometheus3;
 mod exposition_self_metrics;
+mod exposition_sharing;
 mod failure_paths;
 mod families;
 mod families_derived;
