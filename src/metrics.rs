@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     otel: Option<OtelMetrics>,
     exposition: ExpositionConfig,
     scrape_metrics: ScrapeMetrics,
+    /// The renderings of the exposition in progress, shared by concurrent scrapes.
+    renders: crate::exposition::coalesce::Renders,
     #[cfg(feature = "process")]
     process_metrics: bool,
     /// Our part: the HTTP families, then the gRPC family and the scrape self-metrics.
@@ -103,6 +105,10 @@ impl Shared {
 
     pub(crate) fn scrape_metrics(&self) -> &ScrapeMetrics {
         &self.scrape_metrics
+    }
+
+    pub(crate) fn renders(&self) -> &crate::exposition::coalesce::Renders {
+        &self.renders
     }
 
     pub(crate) fn interop(&self) -> &crate::interop::Interop {
@@ -233,6 +239,7 @@ impl Metrics {
                 otel,
                 exposition: config.exposition,
                 scrape_metrics,
+                renders: Default::default(),
                 #[cfg(feature = "process")]
                 process_metrics: config.process_metrics,
                 registry: RwLock::new(registry),

@@ -8,7 +8,7 @@
 //! written once per scrape, the `le` values once per family, and every line is a few
 //! `push_str`s. Families whose metrics carry exemplars or native buckets report
 //! [`Unsupported`] and the caller falls back to prometheus-client for the whole part;
-//! `tests/it/exposition_fast_text.rs` checks the bytes against prometheus-client's.
+//! `fast_text_tests.rs` checks the bytes against prometheus-client's.
 
 use std::borrow::Cow;
 use std::sync::Arc;

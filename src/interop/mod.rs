@@ -322,7 +322,7 @@ mod tests {
     fn a_rust_prometheus_registry_exposes_the_rows_of_the_prometheus_source_only() {
         let metrics = Metrics::new();
         metrics
-            .register_prometheus_registry(prometheus::Registry::new())
+            .register_rust_prometheus_registry(prometheus::Registry::new())
             .unwrap();
         assert_eq!(dropped_rows(&metrics), rows(&PROMETHEUS_ROWS));
     }
@@ -333,7 +333,7 @@ mod tests {
         let metrics = Metrics::new();
         let _recorder = metrics.metrics_recorder();
         metrics
-            .register_prometheus_registry(prometheus::Registry::new())
+            .register_rust_prometheus_registry(prometheus::Registry::new())
             .unwrap();
         let _again = metrics.metrics_recorder();
         let both: Vec<_> = METRICS_ROWS.iter().chain(&PROMETHEUS_ROWS).copied().collect();

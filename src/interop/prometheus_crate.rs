@@ -17,9 +17,11 @@ use crate::registry::names::counter_base;
 use crate::{Metrics, RegistrationError};
 
 impl Metrics {
-    /// Exposes everything a rust-prometheus registry gathers (counters, gauges, histograms,
-    /// summaries, untyped, with their labels) after ours, in every format, as it is: its
-    /// names and labels unchanged (our namespace and constant labels are not added).
+    /// Exposes everything a **rust-prometheus** (`prometheus` crate) `Registry` gathers
+    /// (counters, gauges, histograms, summaries, untyped, with their labels) after ours, in
+    /// every format, as it is: its names and labels unchanged (our namespace and constant
+    /// labels are not added). For a **prometheus-client** registry, see
+    /// [`register_prometheus_client_registry`](Self::register_prometheus_client_registry).
     ///
     /// The names it gathers now are claimed as [`register`](Self::register) claims one, all
     /// or none: a clash with ours or with another source refuses the registry. A family it
@@ -46,14 +48,14 @@ impl Metrics {
     /// jobs.with_label_values(&["mail"]).inc();
     ///
     /// let metrics = Metrics::new();
-    /// metrics.register_prometheus_registry(registry.clone()).unwrap();
+    /// metrics.register_rust_prometheus_registry(registry.clone()).unwrap();
     /// let text = metrics.render(Format::PrometheusText).unwrap();
     /// assert!(text.contains("jobs_total{queue=\"mail\"} 1"));
     ///
     /// // The same names twice are refused.
-    /// assert!(metrics.register_prometheus_registry(registry).is_err());
+    /// assert!(metrics.register_rust_prometheus_registry(registry).is_err());
     /// ```
-    pub fn register_prometheus_registry(
+    pub fn register_rust_prometheus_registry(
         &self,
         registry: prometheus::Registry,
     ) -> Result<(), RegistrationError> {

@@ -16,7 +16,7 @@ use crate::primitives::view_arena::ViewId;
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
-use crate::registry::otel::{OtelRequest, OTEL_CANCELLED};
+use crate::registry::otel::{self, OtelRequest};
 use crate::registry::recorder::ViewHandles;
 use crate::RequestHead;
 
@@ -292,7 +292,7 @@ impl RequestTracker {
     }
 
     /// `error`: what the request ended with, for the OpenTelemetry profile: a Rust type name,
-    /// [`PANIC_TYPE`] or [`OTEL_CANCELLED`]. Always inlined: every request ends here once, and as
+    /// [`PANIC_TYPE`] or [`otel::CANCELLED`]. Always inlined: every request ends here once, and as
     /// a call of its own it saved and restored registers on the way.
     #[inline(always)]
     fn finish(&mut self, error: Option<&'static str>) {
@@ -375,6 +375,6 @@ impl RequestTracker {
             self.record_unfinished_request();
         }
         self.shared.recorder().cancelled(self.view());
-        self.finish(Some(OTEL_CANCELLED));
+        self.finish(Some(otel::CANCELLED));
     }
 }

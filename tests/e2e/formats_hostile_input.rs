@@ -4,14 +4,23 @@
 //! exposition that promtool, the Python parsers and a real Prometheus accept, in both text
 //! formats. `tests/it/formats_hostile_input.rs` checks the same rules without tools.
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use support::prometheus::PrometheusServer;
-use support::tools::{promtool_check_metrics, require_python_modules, require_tool, run_with_input};
+use support::tools::{
+    program, promtool_check_metrics, python, run_with_input, PROMETHEUS, PROMTOOL, PYTHON_PROMETHEUS_CLIENT,
+};
 use tower_prometheus::{Format, Metrics};
+
+e2e_tests! {
+    the_python_parsers_accept_hostile_input_in_both_text_formats needs [PYTHON_PROMETHEUS_CLIENT],
+    promtool_accepts_hostile_input_in_prometheus_text needs [PROMTOOL],
+    a_real_prometheus_scrapes_hostile_input_in_both_text_formats needs [PROMETHEUS],
+}
 
 /// A constant label value with every byte a label value must escape or may carry raw.
 const HOSTILE_LABEL_VALUE: &str = "C:\\jobs \"mail\"\nnext\rline\0end";
@@ -106,7 +115,7 @@ fn hostile() -> Hostile {
         registry.register(Box::new(latency.clone())).unwrap();
         latency.with_label_values(&["mail"]).observe(0.5);
         latency.with_label_values(&["sms"]).observe(f64::NAN);
-        metrics.register_prometheus_registry(registry).unwrap();
+        metrics.register_rust_prometheus_registry(registry).unwrap();
         helps.push(("legacy_latency_seconds", "Latency  per /queue  and shop"));
         samples.push(("legacy_latency_seconds_sum", vec![("queue", "mail")], 0.5));
     }
@@ -135,11 +144,8 @@ print(json.dumps([
 ]))
 "#;
 
-#[test]
 fn the_python_parsers_accept_hostile_input_in_both_text_formats() {
-    let Some(python) = require_python_modules(&["prometheus_client"]) else {
-        return;
-    };
+    let python = python();
     let hostile = hostile();
     for (parser, format) in [
         ("text", Format::PrometheusText),
@@ -189,11 +195,8 @@ fn the_python_parsers_accept_hostile_input_in_both_text_formats() {
     }
 }
 
-#[test]
 fn promtool_accepts_hostile_input_in_prometheus_text() {
-    let Some(promtool) = require_tool("promtool") else {
-        return;
-    };
+    let promtool = program("promtool");
     let hostile = hostile();
     let text = hostile.metrics.render(Format::PrometheusText).unwrap();
     assert!(hostile.samples.len() >= 2, "every source recorded");
@@ -246,11 +249,8 @@ fn serve(metrics: &Metrics, text_only: bool) -> SocketAddr {
     addr
 }
 
-#[test]
 fn a_real_prometheus_scrapes_hostile_input_in_both_text_formats() {
-    let Some(binary) = require_tool("prometheus") else {
-        return;
-    };
+    let binary = program("prometheus");
     let (openmetrics, text) = (hostile(), hostile());
     let targets = [
         ("openmetrics", serve(&openmetrics.metrics, false)),

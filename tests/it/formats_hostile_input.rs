@@ -99,7 +99,7 @@ fn register_registry_refuses_a_help_text_register_would_refuse_naming_the_family
         let mut library = Registry::with_prefix("pool");
         library.register("idle", "Idle connections", Gauge::<i64>::default());
         library.register("opened", help, Counter::<u64>::default());
-        let refused = metrics.register_registry(library).unwrap_err();
+        let refused = metrics.register_prometheus_client_registry(library).unwrap_err();
         let expected = RegistrationError::InvalidHelp {
             name: "pool_opened_total".into(),
             byte,
@@ -110,7 +110,7 @@ fn register_registry_refuses_a_help_text_register_would_refuse_naming_the_family
     // Nothing was claimed.
     let mut library = Registry::with_prefix("pool");
     library.register("opened", "Connections opened", Counter::<u64>::default());
-    metrics.register_registry(library).unwrap();
+    metrics.register_prometheus_client_registry(library).unwrap();
     for format in text_formats() {
         assert_eq!(
             value(&valid_samples(&metrics, format), "pool_opened_total", &[]),
@@ -313,7 +313,7 @@ mod rust_prometheus {
         latency.with_label_values(&["sms"]).observe(f64::NAN);
 
         let metrics = Metrics::builder().process_metrics(false).build().unwrap();
-        metrics.register_prometheus_registry(registry).unwrap();
+        metrics.register_rust_prometheus_registry(registry).unwrap();
         for format in text_formats() {
             let text = metrics.render(format).unwrap();
             let lines = help_lines(&text);
