@@ -2,7 +2,7 @@
 //! recorded in `grpc_server_handled_total{grpc_service, grpc_method, grpc_code}`.
 //!
 //! ```text
-//! cargo run --example grpc             # PORT=50051 by default, binds 127.0.0.1
+//! cargo run --example grpc --features grpc   # PORT=50051 by default, binds 127.0.0.1
 //! ```
 //!
 //! It serves, calls itself once per outcome (found, not found, invalid argument), prints the

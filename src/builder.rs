@@ -205,7 +205,8 @@ impl MetricsBuilder {
 
     /// The path the layer answers with the exposition (default `/metrics`). It must start
     /// with `/` and be a valid URI path without query: [`build`](Self::build) refuses
-    /// anything the layer could never match.
+    /// anything the layer could never match. The path is matched exactly, so a trailing `/`
+    /// (`/metrics/`) is refused too: `/metrics` would get 404.
     ///
     /// The layer compares this path with the path it sees. On an axum router nested with
     /// `Router::nest("/api", …)`, the layer of the nested router sees the path without
@@ -613,7 +614,7 @@ impl MetricsBuilder {
         self
     }
 
-    /// Caps the distinct label sets of each family (default [`DEFAULT_MAX_LABEL_SETS`](crate::registry::DEFAULT_MAX_LABEL_SETS));
+    /// Caps the distinct label sets of each family (default [`DEFAULT_MAX_LABEL_SETS`](crate::defaults::MAX_LABEL_SETS));
     /// beyond it, new `view`, `charset` and `type` values are recorded as `<overflow>` and
     /// `http_metrics_label_overflow_total` counts each folded observation. [`build`](Self::build)
     /// refuses a cap of 0, which would record every view as `<overflow>`.
@@ -658,7 +659,7 @@ impl MetricsBuilder {
     /// use tower_prometheus::{Metrics, NativeHistograms};
     ///
     /// let metrics = Metrics::builder()
-    ///     .native_histograms(NativeHistograms::classic_and_native().schema(3))
+    ///     .native_histograms(NativeHistograms::classic_and_native().with_schema(3))
     ///     .build().unwrap();
     /// // Text scrapers still get the classic buckets.
     /// let text = metrics.render(tower_prometheus::Format::PrometheusText).unwrap();
@@ -819,7 +820,7 @@ impl MetricsBuilder {
             ));
         }
         if let Some(path) = &self.config.exposition.metrics_path {
-            check_path("metrics_path", path)?;
+            crate::exposition::config::check_exposition_path("metrics_path", path)?;
         }
         for path in self.config.recording.exclusions.paths() {
             check_path("exclude_path", path)?;

@@ -1,7 +1,7 @@
-//! The manual: one page per topic, written in `src/docs/*.md` and included here as rustdoc,
-//! so that every Rust block in it compiles and runs as a doctest.
+//! Documentation only: the manual, one page per topic (no items here).
 //!
-//! This module holds no code.
+//! The pages are written in `src/docs/*.md` and included as rustdoc, so that every Rust block
+//! in them compiles and runs as a doctest.
 #![doc = include_str!("docs/guide.md")]
 
 pub mod configuration {

@@ -32,22 +32,24 @@
 //! [frameworks](guide::frameworks) (axum, hyper, tonic, any tower service, with their
 //! `[dependencies]`), [placement](guide::placement) (where the layer goes on a router and in a
 //! tower-http stack), [formats](guide::formats), [native histograms](guide::native_histograms),
-//! [exemplars](guide::exemplars) and [security](guide::security).
+//! [exemplars](guide::exemplars), [OpenTelemetry](guide::opentelemetry) naming,
+//! [interop](guide::interop) (the `metrics` crate, rust-prometheus and other prometheus-client
+//! registries) and [security](guide::security).
 //!
 //! The crate is not on crates.io yet: depend on a local clone by path,
 //! `tower-prometheus = { path = "../tower-prometheus" }` (once published,
 //! `tower-prometheus = "0.1"`). axum support is a default feature.
 //!
-//! # Modules
+//! # Where things are
 //!
-//! The crate has three parts, two optional ones, and the guides:
-//! - [`registry`]: the families and label rules behind [`Metrics`] and its [`MetricsBuilder`];
-//! - [`middleware`]: the tower [`MetricsLayer`] and what it is made of;
-//! - [`exposition`]: content negotiation, rendering, gzip, the scrape self-metrics, and a
-//!   stand-alone [`ExpositionService`];
-//! - `process` (feature `process`): the standard `process_*` metrics;
-//! - `server` (feature `server`): the exposition on a separate listener;
-//! - [`guide`]: documentation only.
+//! Each item has one path. The types and functions are at the crate root: [`Metrics`] and its
+//! [`MetricsBuilder`], the tower middleware ([`MetricsLayer`], [`MetricsService`],
+//! [`ResponseFuture`], [`ResponseBody`]), the exposition ([`Format`], [`ExpositionService`],
+//! [`negotiate`], …), the separate listener ([`MetricsServer`], feature `server`). The
+//! constants are in three small modules: [`defaults`] (the builder's default buckets, cap and
+//! path), [`label_values`] (the values the crate writes for an unnamed view, an overflow, …)
+//! and [`otel`] (the same for the OpenTelemetry naming). [`process`] (feature `process`) holds
+//! the process-metrics collector and its table of names. [`guide`] is documentation only.
 //!
 //! # Example
 //!
@@ -162,36 +164,42 @@
 //! - `gzip` (default): compresses the exposition when `Accept-Encoding` allows gzip.
 //! - `protobuf`: serves the Prometheus protobuf format, the one that carries native histograms.
 //! - `server`: [`Metrics::server`] serves the exposition on a separate listener (hyper 1 +
-//!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`.
+//!   tokio), like django-prometheus's `PROMETHEUS_METRICS_EXPORT_PORT`: see [`MetricsServer`]
+//!   and the [security guide](guide::security#a-separate-listener).
 //! - `metrics`: [`Metrics::metrics_recorder`] exposes what the `metrics` crate's macros record,
 //!   see [interop](guide::interop).
-//! - `prometheus`: [`Metrics::register_prometheus_registry`] exposes a rust-prometheus registry,
+//! - `prometheus`: [`Metrics::register_rust_prometheus_registry`] exposes a rust-prometheus registry,
 //!   see [interop](guide::interop).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod config_error;
-pub mod exposition;
+pub mod defaults;
+mod exposition;
 pub mod guide;
 mod interop;
+pub mod label_values;
 mod metrics;
-pub mod middleware;
+mod middleware;
+pub mod otel;
 mod primitives;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
 mod registration_error;
-pub mod registry;
+mod registry;
 mod request_head;
 #[cfg(feature = "server")]
-#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
-pub mod server;
+mod server;
 
 pub use builder::MetricsBuilder;
 pub use config_error::ConfigError;
-pub use exposition::{negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionService, Format};
+pub use exposition::{
+    negotiate, EncodeError, EncodeErrorPolicy, ExpositionBody, ExpositionFuture, ExpositionService, Format,
+};
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use interop::MetricsRecorder;
 pub use metrics::Metrics;
 pub use middleware::{MetricsLayer, MetricsService, ResponseBody, ResponseFuture};
@@ -200,8 +208,13 @@ pub use registry::{Naming, NativeHistograms, ViewName};
 pub use request_head::RequestHead;
 
 /// The prometheus-client this crate is built on, for the metrics you register with
-/// [`Metrics::register`]: use its types from here, so that they are always of the version
-/// `Metrics` accepts (another version's types do not implement the traits it expects).
+/// [`Metrics::register`]: its types from here are always of the version `Metrics` accepts
+/// (another version's types do not implement the traits it expects).
+///
+/// Deriving a label set (`#[derive(EncodeLabelSet)]`) needs more: the derive writes paths
+/// that start at `::prometheus_client`, so add `prometheus-client = "0.26"` to your
+/// `[dependencies]` (Cargo builds the one copy both crates share), as the
+/// [configuration guide](crate::guide::configuration#your-own-metrics) shows.
 ///
 /// ```
 /// use tower_prometheus::prometheus_client::metrics::counter::Counter;
@@ -212,6 +225,7 @@ pub use request_head::RequestHead;
 /// ```
 pub use prometheus_client;
 #[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use server::{BoundMetricsServer, MetricsServer};
 
 /// The README's Rust snippets, compiled (and those not marked `no_run` run) as doctests, so

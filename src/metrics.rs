@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     otel: Option<OtelMetrics>,
     exposition: ExpositionConfig,
     scrape_metrics: ScrapeMetrics,
+    /// The renderings of the exposition in progress, shared by concurrent scrapes.
+    renders: crate::exposition::coalesce::Renders,
     #[cfg(feature = "process")]
     process_metrics: bool,
     /// Our part: the HTTP families, then the gRPC family and the scrape self-metrics.
@@ -106,6 +108,10 @@ impl Shared {
 
     pub(crate) fn scrape_metrics(&self) -> &ScrapeMetrics {
         &self.scrape_metrics
+    }
+
+    pub(crate) fn renders(&self) -> &crate::exposition::coalesce::Renders {
+        &self.renders
     }
 
     pub(crate) fn interop(&self) -> &crate::interop::Interop {
@@ -308,6 +314,7 @@ impl Metrics {
                 otel,
                 exposition: config.exposition,
                 scrape_metrics,
+                renders: Default::default(),
                 #[cfg(feature = "process")]
                 process_metrics: config.process_metrics,
                 registry: RwLock::new(registry),
@@ -370,7 +377,9 @@ impl Metrics {
     /// constant labels; it appears in every exposition.
     ///
     /// As with prometheus-client, give counters their name without `_total`. A name that
-    /// would collide with one of ours or with an earlier registration is refused.
+    /// would collide with one of ours or with an earlier registration is refused, and so is a
+    /// help text that is not one line of printable text without backslashes
+    /// ([`RegistrationError::InvalidHelp`]): not every format could write it unchanged.
     ///
     /// ```
     /// use prometheus_client::metrics::counter::Counter;
@@ -391,12 +400,14 @@ impl Metrics {
         help: impl Into<String>,
         metric: impl Metric,
     ) -> Result<(), RegistrationError> {
-        let name = name.into();
+        let (name, help) = (name.into(), help.into());
         // Refused before anything is claimed.
+        check_help(&name, &help)?;
         let registered = registered_name(name.clone(), &metric)?;
         self.claim_name(&name)?;
         let name = registered;
-        self.add_part(|part| part.register(name, help.into(), metric));
+        self.add_part(|part| part.register(name, help, metric));
+        crate::interop::Interop::dropped(self, crate::interop::Source::PrometheusClient);
         Ok(())
     }
 
@@ -419,9 +430,12 @@ impl Metrics {
         unit: Unit,
         metric: impl Metric,
     ) -> Result<(), RegistrationError> {
-        let name = registered_name(name.into(), &metric)?;
+        let (name, help) = (name.into(), help.into());
+        check_help(&name, &help)?;
+        let name = registered_name(name, &metric)?;
         self.claim_name(&format!("{name}_{}", unit.as_str()))?;
-        self.add_part(|part| part.register_with_unit(name, help.into(), unit, metric));
+        self.add_part(|part| part.register_with_unit(name, help, unit, metric));
+        crate::interop::Interop::dropped(self, crate::interop::Source::PrometheusClient);
         Ok(())
     }
 
@@ -433,7 +447,8 @@ impl Metrics {
     /// source's is refused. A name it first emits on a later scrape is claimed then; a family
     /// whose name clashes then is left out of the exposition and its samples counted in
     /// `http_metrics_dropped_samples_total{source="prometheus_client",reason="name_clash"}`,
-    /// so no name is ever exposed twice.
+    /// so no name is ever exposed twice. A help text that [`register`](Self::register) would
+    /// refuse refuses the collector ([`RegistrationError::InvalidHelp`]).
     ///
     /// ```
     /// use prometheus_client::collector::Collector;
@@ -461,10 +476,13 @@ impl Metrics {
     pub fn register_collector(&self, collector: Box<dyn Collector>) -> Result<(), RegistrationError> {
         let mut part = new_part(&self.shared.part_prefix, &self.shared.part_labels);
         part.register_collector(collector);
+        if let Some(refused) = crate::interop::help_refusal(&part) {
+            return Err(refused);
+        }
         let claimed = self.claim_registry_names(&part)?;
         let guard = crate::interop::registry::PartGuard::new(
             claimed,
-            crate::interop::Interop::dropped_for_parts(self),
+            crate::interop::Interop::dropped(self, crate::interop::Source::PrometheusClient),
         );
         self.shared.push_guarded_part(part, guard);
         Ok(())
@@ -535,6 +553,19 @@ fn new_part(prefix: &Option<String>, labels: &[(Cow<'static, str>, Cow<'static, 
     match prefix {
         Some(prefix) => Registry::with_prefix_and_labels(prefix.clone(), labels),
         None => Registry::with_labels(labels),
+    }
+}
+
+/// Refuses a help text that some format cannot write unchanged (see
+/// [`RegistrationError::InvalidHelp`]).
+fn check_help(name: &str, help: &str) -> Result<(), RegistrationError> {
+    match crate::exposition::text::help_problem(help) {
+        Some((byte, character)) => Err(RegistrationError::InvalidHelp {
+            name: name.to_owned(),
+            byte,
+            character,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -25,25 +25,53 @@
 //! # }
 //! ```
 
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::watch;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::Semaphore;
+use tokio::time::Sleep;
 
+use crate::exposition::config::DEFAULT_METRICS_PATH;
 use crate::exposition::respond::respond;
-use crate::exposition::DEFAULT_METRICS_PATH;
+use crate::exposition::ExpositionFuture;
 use crate::{ExpositionBody, Metrics};
 
-/// How long a client may take to send its request head before the connection is closed, so
-/// that idle or deliberately slow clients cannot hold connections open forever.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of [`MetricsServer::max_connections`]: a Prometheus pair and some tools need a
+/// handful; 64 leave room while keeping the descriptors and memory of this listener small
+/// beside the application's.
+///
+/// ```
+/// assert_eq!(tower_prometheus::defaults::SERVER_MAX_CONNECTIONS, 64);
+/// ```
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// The default of [`MetricsServer::idle_timeout`], hyper's own default for reading a request
+/// head: longer than usual scrape intervals, so that Prometheus keeps its connection alive.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(tower_prometheus::defaults::SERVER_IDLE_TIMEOUT, Duration::from_secs(30));
+/// ```
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default of [`MetricsServer::write_timeout`], Prometheus's default scrape timeout: a
+/// scraper that accepts no byte for that long has given up on the answer anyway.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(tower_prometheus::defaults::SERVER_WRITE_TIMEOUT, Duration::from_secs(10));
+/// ```
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long to wait before accepting again after `accept` failed (for example when the
 /// process ran out of file descriptors), instead of spinning.
@@ -51,6 +79,13 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 
 /// A stand-alone HTTP server for the exposition of one [`Metrics`]. Get one from
 /// [`Metrics::server`], then [`bind`](Self::bind) it; [`Metrics::serve`] is the one-line form.
+///
+/// It holds at most [`max_connections`](Self::max_connections) connections at once and closes
+/// any beyond at once; it closes a connection that sends no complete request head for
+/// [`idle_timeout`](Self::idle_timeout) (a new one or a kept-alive one between requests), and
+/// one whose client accepts no byte of an answer for [`write_timeout`](Self::write_timeout).
+/// Idle or slow clients can therefore take neither the process's file descriptors nor its
+/// memory.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -66,6 +101,9 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 pub struct MetricsServer {
     metrics: Metrics,
     path: String,
+    max_connections: usize,
+    idle_timeout: Duration,
+    write_timeout: Duration,
 }
 
 impl Metrics {
@@ -94,6 +132,9 @@ impl Metrics {
         MetricsServer {
             metrics: self.clone(),
             path: DEFAULT_METRICS_PATH.to_owned(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
     }
 }
@@ -128,6 +169,46 @@ impl MetricsServer {
     /// ```
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
+        self
+    }
+
+    /// The most connections held at once (default [`SERVER_MAX_CONNECTIONS`](crate::defaults::SERVER_MAX_CONNECTIONS)); a connection
+    /// beyond is accepted and closed at once, so that the descriptors this listener holds stay
+    /// bounded whatever clients do. 0 is taken as 1.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let server = tower_prometheus::Metrics::new()
+    ///     .server()
+    ///     .max_connections(16)
+    ///     .idle_timeout(Duration::from_secs(5))
+    ///     .write_timeout(Duration::from_secs(5));
+    /// # let _ = server;
+    /// ```
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// How long a connection may go without sending a complete request head before it is
+    /// closed (default [`SERVER_IDLE_TIMEOUT`](crate::defaults::SERVER_IDLE_TIMEOUT)): a new connection that sends nothing or too
+    /// slowly, and a kept-alive one between two requests. Zero is taken as 1 ms.
+    ///
+    /// See [`max_connections`](Self::max_connections) for an example.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long writing an answer may wait for the client to accept more bytes before the
+    /// connection is closed (default [`SERVER_WRITE_TIMEOUT`](crate::defaults::SERVER_WRITE_TIMEOUT)): a reader that stops reading
+    /// cannot hold the exposition in memory for longer. A slow reader that keeps reading is
+    /// not cut. Zero is taken as 1 ms.
+    ///
+    /// See [`max_connections`](Self::max_connections) for an example.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -169,7 +250,7 @@ impl MetricsServer {
     }
 
     fn check_path(&self) -> io::Result<()> {
-        crate::builder::check_path("server().path", &self.path)
+        crate::exposition::config::check_exposition_path("server().path", &self.path)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
     }
 
@@ -186,8 +267,10 @@ impl MetricsServer {
         self.serve_with_shutdown(listener, std::future::pending()).await
     }
 
-    /// Serves on `listener` until `signal` completes, then stops accepting, lets open
-    /// connections finish their current request, and returns.
+    /// Serves on `listener` until `signal` completes, then stops accepting (the listener is
+    /// closed), lets open connections finish their current request, closes them, and returns
+    /// once every one is closed. A connection whose client stops reading is closed after
+    /// [`write_timeout`](Self::write_timeout), so the wait is bounded.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -210,10 +293,11 @@ impl MetricsServer {
         signal: impl Future<Output = ()>,
     ) -> io::Result<()> {
         self.check_path()?;
-        let (shutdown, shutting_down) = watch::channel(false);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
+            .header_read_timeout(self.idle_timeout);
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let graceful = GracefulShutdown::new();
         let mut signal = std::pin::pin!(signal);
         loop {
             let stream = tokio::select! {
@@ -226,26 +310,26 @@ impl MetricsServer {
                     }
                 },
             };
+            // Beyond the cap the connection is closed at once (dropped): its client learns
+            // at once, and this listener never holds more descriptors than the cap.
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                continue;
+            };
             let metrics = self.metrics.clone();
             let path = self.path.clone();
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                std::future::ready(Ok::<_, Infallible>(answer(&metrics, &path, &request)))
+                answer(&metrics, &path, &request)
             });
-            let connection = http.serve_connection(TokioIo::new(stream), service);
-            let mut shutting_down = shutting_down.clone();
+            let io = WriteTimeout::new(TokioIo::new(stream), self.write_timeout);
+            let connection = graceful.watch(http.serve_connection(io, service));
             tokio::spawn(async move {
-                let mut connection = std::pin::pin!(connection);
-                tokio::select! {
-                    _ = connection.as_mut() => return,
-                    _ = shutting_down.wait_for(|stop| *stop) => {}
-                }
-                connection.as_mut().graceful_shutdown();
                 // A failed connection concerns only its client; there is nobody to tell.
                 let _ = connection.await;
+                drop(slot);
             });
         }
-        // Connections still open finish their current request, then close.
-        let _ = shutdown.send(true);
+        drop(listener);
+        graceful.shutdown().await;
         Ok(())
     }
 }
@@ -317,7 +401,7 @@ impl BoundMetricsServer {
     }
 }
 
-fn answer(metrics: &Metrics, path: &str, request: &Request<Incoming>) -> Response<ExpositionBody> {
+fn answer(metrics: &Metrics, path: &str, request: &Request<Incoming>) -> ExpositionFuture {
     if request.uri().path() == path {
         return respond(&metrics.shared, request.method(), request.headers());
     }
@@ -327,5 +411,92 @@ fn answer(metrics: &Metrics, path: &str, request: &Request<Incoming>) -> Respons
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    response
+    ExpositionFuture::ready(response)
+}
+
+/// A connection whose writes fail with [`io::ErrorKind::TimedOut`] once the client has
+/// accepted no byte for `timeout`: hyper has no write timeout of its own.
+struct WriteTimeout {
+    io: TokioIo<TcpStream>,
+    timeout: Duration,
+    /// Armed while a write waits for the client; reused from one wait to the next.
+    stalled: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl WriteTimeout {
+    fn new(io: TokioIo<TcpStream>, timeout: Duration) -> Self {
+        Self {
+            io,
+            timeout,
+            stalled: None,
+            armed: false,
+        }
+    }
+
+    /// Polls one write operation with the timeout around it.
+    fn poll_timed<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut TokioIo<TcpStream>>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if let Poll::Ready(result) = write(Pin::new(&mut self.io), cx) {
+            self.armed = false;
+            return Poll::Ready(result);
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let stalled = match &mut self.stalled {
+            Some(stalled) if self.armed => stalled,
+            Some(stalled) => {
+                stalled.as_mut().reset(deadline);
+                stalled
+            }
+            None => self.stalled.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.armed = true;
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client accepted no byte of the answer within the write timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl hyper::rt::Read for WriteTimeout {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for WriteTimeout {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_timed(cx, |io, cx| io.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_timed(cx, |io, cx| io.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        hyper::rt::Write::is_write_vectored(&self.io)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_timed(cx, |io, cx| io.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_timed(cx, |io, cx| io.poll_shutdown(cx))
+    }
 }

@@ -1,5 +1,5 @@
-//! The standard process metrics: plausible values, standard names outside the namespace, and
-//! an exposition promtool accepts.
+//! The standard process metrics: plausible values and standard names outside the namespace.
+//! (promtool's check of them is in `tests/e2e/process.rs`.)
 
 #![cfg(feature = "process")]
 
@@ -8,9 +8,7 @@ mod support;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use prometheus_client::registry::Registry;
 use support::exposition::{scrape, value};
-use support::tools::{promtool_check_metrics, require_tool};
 use tower_prometheus::process::ProcessCollector;
 use tower_prometheus::{Format, Metrics};
 
@@ -210,25 +208,6 @@ fn open_metrics_declares_units_and_types() {
         "# TYPE process_open_fds gauge",
     ] {
         assert!(text.contains(expected), "{expected} in:\n{text}");
-    }
-}
-
-#[test]
-fn promtool_accepts_the_process_metrics() {
-    let _serial = serial();
-    let Some(promtool) = require_tool("promtool") else {
-        return;
-    };
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(ProcessCollector::new()));
-    let mut prometheus_text = String::new();
-    prometheus_client::encoding::prometheus_text::encode(&mut prometheus_text, &registry).unwrap();
-    assert_eq!(
-        prometheus_text.contains("process_threads"),
-        ProcessCollector::is_supported()
-    );
-    if let Err(report) = promtool_check_metrics(&promtool, &prometheus_text) {
-        panic!("{report}\n--- exposition ---\n{prometheus_text}");
     }
 }
 

@@ -1,4 +1,4 @@
-//! tonic: `cargo run --example readme-tonic`, then `curl 127.0.0.1:50051/metrics`.
+//! tonic: `cargo run --example readme-tonic --features grpc`, then `curl 127.0.0.1:50051/metrics`.
 use tonic::transport::Server;
 use tower_prometheus::{Metrics, ViewName};
 

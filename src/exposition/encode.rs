@@ -62,6 +62,7 @@ pub(crate) fn encode_parts(shared: &Shared, format: Format) -> Result<Vec<u8>, E
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum TextPath {
     Fast,
+    #[cfg(test)]
     PrometheusClient,
 }
 
@@ -92,6 +93,7 @@ fn encode_parts_with(shared: &Shared, format: Format, text_path: TextPath) -> Re
                     on_failure()?;
                 } else if index > 0 {
                     shared.leave_out_duplicates(index - 1, &mut text, mark);
+                    crate::interop::drop_nan_samples(shared, &mut text, mark);
                 }
             }
             if format == Format::OpenMetrics {
@@ -186,30 +188,129 @@ impl Metrics {
     /// ```
     /// use tower_prometheus::{Format, Metrics};
     ///
-    /// // Process metrics (CPU time) would change between the two renders.
-    /// let metrics = Metrics::builder().process_metrics(false).build().unwrap();
-    /// let bytes = metrics.render_bytes(Format::PrometheusText).unwrap();
-    /// assert_eq!(bytes, metrics.render(Format::PrometheusText).unwrap().into_bytes());
+    /// let metrics = Metrics::new();
+    /// let text = metrics.render_bytes(Format::PrometheusText).unwrap();
+    /// assert!(text.starts_with(b"# HELP "));
+    /// # #[cfg(feature = "protobuf")]
+    /// # {
+    /// // A binary format, which `render` refuses: length-delimited `MetricFamily` messages.
+    /// assert!(metrics.render(Format::Protobuf).is_err());
+    /// let protobuf = metrics.render_bytes(Format::Protobuf).unwrap();
+    /// let name = b"http_requests_before_middlewares_total";
+    /// assert!(protobuf.windows(name.len()).any(|window| window == name));
+    /// assert!(!protobuf.starts_with(b"#"));
+    /// # }
     /// ```
     pub fn render_bytes(&self, format: Format) -> Result<Vec<u8>, EncodeError> {
         encode_parts(&self.shared, format)
     }
 
     /// Renders in `format` through prometheus-client's encoders only, bypassing the fast path
-    /// that [`Metrics::render`] uses for the HTTP families: the reference its output is compared
-    /// with, byte for byte, in both text formats, by the tests and the `encode` benchmark. Not
-    /// part of the stable API.
-    ///
-    /// ```
-    /// use tower_prometheus::{Format, Metrics};
-    ///
-    /// let metrics = Metrics::builder().process_metrics(false).build().unwrap();
-    /// let reference = metrics.render_with_prometheus_client(Format::OpenMetrics).unwrap();
-    /// assert_eq!(reference, metrics.render(Format::OpenMetrics).unwrap());
-    /// ```
-    #[doc(hidden)]
-    pub fn render_with_prometheus_client(&self, format: Format) -> Result<String, EncodeError> {
+    /// that [`Metrics::render`] uses for the HTTP families: the reference the fast path is
+    /// compared with, byte for byte, in `fast_text_tests.rs`.
+    #[cfg(test)]
+    pub(crate) fn render_with_prometheus_client(&self, format: Format) -> Result<String, EncodeError> {
         let bytes = encode_parts_with(&self.shared, format, TextPath::PrometheusClient)?;
         String::from_utf8(bytes).map_err(|_| EncodeError(Kind::Failed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::{Request, Response, StatusCode};
+    use prometheus_client::metrics::counter::Counter;
+    use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+    use super::*;
+    use crate::ViewName;
+
+    /// A Django-profile registry with everything the fast path writes (namespace, constant
+    /// labels that need escaping, custom buckets, views that need escaping, several methods and
+    /// statuses, a custom part after ours) and traffic in every family.
+    fn metrics_after_traffic() -> Metrics {
+        let metrics = Metrics::builder()
+            .namespace("shop")
+            .const_label("env", "pr\"od\\\nuction ☃")
+            .latency_buckets([0.00001, 0.001, 0.25, 2.5, 1e6])
+            .process_metrics(false)
+            .build()
+            .unwrap();
+        let orders = Counter::<u64>::default();
+        metrics
+            .register("orders_placed", "Orders placed", orders.clone())
+            .unwrap();
+        orders.inc_by(3);
+        let app = ServiceBuilder::new().layer(metrics.layer()).service(service_fn(
+            |request: Request<String>| async move {
+                let status = if request.method() == http::Method::POST {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                };
+                let mut response = Response::new(request.uri().path().repeat(40));
+                *response.status_mut() = status;
+                let view = format!("{}/quo\"te\\new\nline é", request.uri().path());
+                response.extensions_mut().insert(ViewName::new(view));
+                Ok::<_, Infallible>(response)
+            },
+        ));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            for (method, path) in [("GET", "/a"), ("GET", "/a"), ("POST", "/b"), ("DELETE", "/c")] {
+                let request = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body("body".repeat(9))
+                    .unwrap();
+                app.clone().oneshot(request).await.unwrap();
+            }
+        });
+        metrics
+    }
+
+    #[test]
+    fn the_fast_text_encoder_writes_prometheus_clients_bytes() {
+        let metrics = metrics_after_traffic();
+        let shared = &metrics.shared;
+        for (format, dialect) in [
+            (Format::PrometheusText, Dialect::Prometheus),
+            (Format::OpenMetrics, Dialect::OpenMetrics),
+        ] {
+            // This registry is one the fast path renders (no fallback to prometheus-client).
+            let mut fast_part = String::new();
+            let families = &shared.recorder().families;
+            let rendered = text::render_http_families(
+                families,
+                shared.prefix(),
+                shared.const_labels(),
+                dialect,
+                &mut fast_part,
+            );
+            assert!(rendered.is_ok(), "{format:?}: the fast path applies");
+            assert!(
+                fast_part.contains(r#"shop_http_responses_total_by_status_view_method_total{env="pr\"od\\\nuction ☃",status="500",view="/b/quo\"te\\new\nline é",method="POST"} 1"#),
+                "{fast_part}"
+            );
+
+            let fast = String::from_utf8(encode_parts_with(shared, format, TextPath::Fast).unwrap()).unwrap();
+            let reference =
+                String::from_utf8(encode_parts_with(shared, format, TextPath::PrometheusClient).unwrap())
+                    .unwrap();
+            assert!(
+                fast.contains(fast_part.as_str()),
+                "{format:?}: render writes the fast path's text"
+            );
+            assert!(fast.contains("shop_orders_placed_total"), "{fast}");
+            if let Some(line) = fast.lines().zip(reference.lines()).position(|(a, b)| a != b) {
+                panic!(
+                    "{format:?}: line {line} differs:\n  fast:              {:?}\n  prometheus-client: {:?}",
+                    fast.lines().nth(line),
+                    reference.lines().nth(line)
+                );
+            }
+            assert_eq!(fast, reference, "{format:?}");
+        }
     }
 }

@@ -1,14 +1,16 @@
-//! Answering a request for the exposition: method check, negotiation, rendering,
-//! compression, and the scrape self-metrics.
+//! Answering a request for the exposition: authentication, method check, negotiation, the
+//! shared rendering, and the scrape self-metrics.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, VARY, WWW_AUTHENTICATE};
+use http::header::{ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, VARY, WWW_AUTHENTICATE};
 #[cfg(feature = "gzip")]
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING};
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
-use super::encode::encode_parts;
+use super::coalesce::{Flight, Key, Rendered};
+use super::future::ExpositionFuture;
 use super::negotiate::negotiate_among;
 use super::self_metrics::Scrape;
 use super::{ExpositionBody, Format};
@@ -20,12 +22,10 @@ const VARY_ON: &str = "Accept, Accept-Encoding";
 #[cfg(not(feature = "gzip"))]
 const VARY_ON: &str = "Accept";
 
-/// The full answer to a request on the metrics path.
-pub(crate) fn respond(
-    shared: &Shared,
-    method: &Method,
-    headers: &http::HeaderMap,
-) -> Response<ExpositionBody> {
+/// The full answer to a request on the metrics path: at once for a refusal or a rendering
+/// done inline, otherwise once the rendering this scrape joined is done.
+pub(crate) fn respond(shared: &Arc<Shared>, method: &Method, headers: &HeaderMap) -> ExpositionFuture {
+    let head = method == Method::HEAD;
     // Authentication comes first so that nothing, not even the allowed methods, is revealed.
     if let Some(token) = &shared.exposition_config().metrics_bearer_token {
         if !token.authorizes(headers) {
@@ -33,13 +33,10 @@ pub(crate) fn respond(
             response
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static(super::auth::CHALLENGE));
-            if method == Method::HEAD {
-                *response.body_mut() = ExpositionBody::empty();
-            }
-            return response;
+            return ExpositionFuture::ready(finish(response, head));
         }
     }
-    if method != Method::GET && method != Method::HEAD {
+    if method != Method::GET && !head {
         let mut response = plain(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed: use GET or HEAD\n".to_owned(),
@@ -47,60 +44,84 @@ pub(crate) fn respond(
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+        return ExpositionFuture::ready(finish(response, head));
     }
     let format = negotiate_among(headers.get(ACCEPT), offered_formats(shared));
-    let started = Instant::now();
-    let rendered = encode_parts(shared, format);
-    let encode_time = started.elapsed();
-    #[cfg_attr(not(feature = "gzip"), allow(unused_mut))]
-    let mut gzip = false;
-    let mut response = match rendered {
-        Ok(bytes) => {
-            #[cfg(feature = "gzip")]
-            let bytes = match super::compress::accepts_gzip(headers.get(ACCEPT_ENCODING))
-                .then(|| super::compress::gzip(&bytes))
-                .flatten()
-            {
-                Some(compressed) => {
-                    gzip = true;
-                    compressed
-                }
-                None => bytes,
-            };
-            let mut response = Response::new(ExpositionBody::new(bytes));
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-            #[cfg(feature = "gzip")]
-            if gzip {
-                response
-                    .headers_mut()
-                    .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-            response
-        }
-        Err(error) => plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "tower-prometheus: {error} in the {format} exposition; nothing was served rather \
-                 than a truncated exposition (see MetricsBuilder::encode_error_policy)\n"
-            ),
-        ),
+    #[cfg(feature = "gzip")]
+    let gzip = super::compress::accepts_gzip(headers.get(ACCEPT_ENCODING));
+    #[cfg(not(feature = "gzip"))]
+    let gzip = false;
+    let flight = shared.renders().join_or_start(shared, Key { format, gzip });
+    let scrape = PendingScrape {
+        shared: shared.clone(),
+        flight,
+        format,
+        head,
     };
+    match scrape.flight.result() {
+        Some(rendered) => ExpositionFuture::ready(scrape.answer(rendered)),
+        None => ExpositionFuture::waiting(scrape),
+    }
+}
+
+/// A scrape waiting for the rendering it shares with others.
+pub(crate) struct PendingScrape {
+    shared: Arc<Shared>,
+    flight: Arc<Flight>,
+    format: Format,
+    head: bool,
+}
+
+impl PendingScrape {
+    pub(crate) fn poll_response(&self, cx: &mut Context<'_>) -> Poll<Response<ExpositionBody>> {
+        self.flight.poll_result(cx).map(|rendered| self.answer(rendered))
+    }
+
+    fn answer(&self, rendered: Rendered) -> Response<ExpositionBody> {
+        let format = self.format;
+        let response = match rendered.result {
+            Ok(bytes) => {
+                let mut response = Response::new(ExpositionBody::new(bytes));
+                let headers = response.headers_mut();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+                #[cfg(feature = "gzip")]
+                if rendered.gzip {
+                    headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                }
+                response
+            }
+            Err(error) => plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "tower-prometheus: {error} in the {format} exposition; nothing was served rather \
+                     than a truncated exposition (see MetricsBuilder::encode_error_policy)\n"
+                ),
+            ),
+        };
+        let response = finish(response, self.head);
+        self.shared.scrape_metrics().record(&Scrape {
+            format,
+            status: response.status().as_u16(),
+            gzip: rendered.gzip,
+            bytes: http_body::Body::size_hint(response.body()).exact().unwrap_or(0) as usize,
+        });
+        response
+    }
+}
+
+/// What every answer on the metrics path gets: `Vary`, and for `HEAD` the headers of `GET`
+/// (its `Content-Length` included) without the body.
+fn finish(mut response: Response<ExpositionBody>, head: bool) -> Response<ExpositionBody> {
     response
         .headers_mut()
         .insert(VARY, HeaderValue::from_static(VARY_ON));
-    if method == Method::HEAD {
+    if head {
+        let length = http_body::Body::size_hint(response.body()).exact().unwrap_or(0);
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(length));
         *response.body_mut() = ExpositionBody::empty();
     }
-    shared.scrape_metrics().record(&Scrape {
-        format,
-        status: response.status().as_u16(),
-        encode_time,
-        gzip,
-        bytes: http_body::Body::size_hint(response.body()).exact().unwrap_or(0) as usize,
-    });
     response
 }
 

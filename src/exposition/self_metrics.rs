@@ -45,7 +45,6 @@ pub(crate) struct ScrapeMetrics {
 pub(crate) struct Scrape {
     pub(crate) format: Format,
     pub(crate) status: u16,
-    pub(crate) encode_time: Duration,
     pub(crate) gzip: bool,
     pub(crate) bytes: usize,
 }
@@ -118,15 +117,22 @@ impl ScrapeMetrics {
                 status: scrape.status,
             })
             .inc();
-        self.encode_duration
-            .get_or_create(&FormatLabels { format })
-            .observe(scrape.encode_time.as_secs_f64());
         self.response_bytes
             .get_or_create(&ResponseLabels {
                 format,
                 encoding: if scrape.gzip { "gzip" } else { "identity" },
             })
             .observe(scrape.bytes as f64);
+    }
+
+    /// One rendering, however many scrapes share it: `http_metrics_encode_duration_seconds_count`
+    /// counts renderings, `http_metrics_scrapes_total` answers.
+    pub(crate) fn record_render(&self, format: Format, encode_time: Duration) {
+        self.encode_duration
+            .get_or_create(&FormatLabels {
+                format: format.name(),
+            })
+            .observe(encode_time.as_secs_f64());
     }
 
     pub(crate) fn encode_errors(&self, format: Format, parts: u64) {

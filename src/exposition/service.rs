@@ -1,14 +1,13 @@
 //! [`ExpositionService`]: the exposition as a tower service, for mounting on any route.
 
 use std::convert::Infallible;
-use std::future::{ready, Ready};
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use tower_service::Service;
 
 use super::respond::respond;
-use super::ExpositionBody;
+use super::{ExpositionBody, ExpositionFuture};
 use crate::Metrics;
 
 /// A [`Service`] that answers every request with the exposition of one [`Metrics`]
@@ -49,17 +48,13 @@ impl Metrics {
 impl<B> Service<Request<B>> for ExpositionService {
     type Response = Response<ExpositionBody>;
     type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
+    type Future = ExpositionFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        ready(Ok(respond(
-            &self.metrics.shared,
-            request.method(),
-            request.headers(),
-        )))
+        respond(&self.metrics.shared, request.method(), request.headers())
     }
 }

@@ -8,7 +8,7 @@
 //! written once per scrape, the `le` values once per family, and every line is a few
 //! `push_str`s. Families whose metrics carry exemplars or native buckets report
 //! [`Unsupported`] and the caller falls back to prometheus-client for the whole part;
-//! `tests/it/exposition_fast_text.rs` checks the bytes against prometheus-client's.
+//! `fast_text_tests.rs` checks the bytes against prometheus-client's.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -110,6 +110,105 @@ fn push_escaped_help(out: &mut String, help: &str) {
         b'\n' => Some("\\n"),
         _ => None,
     });
+}
+
+/// The first character of `help` that some format cannot carry unchanged, with its byte
+/// offset: a control character (a line feed or carriage return ends the `# HELP` line for
+/// some parser, a NUL ends it for others), or a backslash, which prometheus-client escapes in
+/// Prometheus text but writes as is in OpenMetrics, where it starts an escape sequence.
+pub(crate) fn help_problem(help: &str) -> Option<(usize, char)> {
+    help.char_indices()
+        .find(|&(_, character)| character.is_control() || character == '\\')
+}
+
+/// `help` with what [`help_problem`] finds replaced: each control character by a space and
+/// each backslash by a slash, so that every format writes it as one line that reads the same.
+/// For the sources that cannot refuse a help text: the facade's descriptions, a gathered
+/// rust-prometheus family.
+#[cfg(any(feature = "metrics", feature = "prometheus"))]
+pub(crate) fn clean_help(help: &str) -> Cow<'_, str> {
+    if help_problem(help).is_none() {
+        return Cow::Borrowed(help);
+    }
+    Cow::Owned(
+        help.chars()
+            .map(|character| match character {
+                '\\' => '/',
+                control if control.is_control() => ' ',
+                other => other,
+            })
+            .collect(),
+    )
+}
+
+/// Removes from `text[from..]` (one part's exposition, in either text format, as
+/// prometheus-client wrote it) the NaN samples OpenMetrics forbids: a counter's value, and a
+/// histogram's sum with that series' count (OpenMetrics has a count only beside a sum).
+/// Returns how many series lost them.
+pub(crate) fn drop_nan_counter_samples(text: &mut String, from: usize) -> u64 {
+    let part = &text[from..];
+    if !part.contains(" NaN") {
+        return 0;
+    }
+    let mut kept = String::with_capacity(part.len());
+    let mut dropped = 0;
+    // The family declared last (name and type), and the label sets of its sums dropped.
+    let (mut family, mut kind) = ("", "");
+    let mut nan_sums: Vec<&str> = Vec::new();
+    for line in part.split_inclusive('\n') {
+        if let Some(declaration) = line.strip_prefix("# TYPE ") {
+            let mut words = declaration.trim_end().split(' ');
+            (family, kind) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            nan_sums.clear();
+        } else if let Some((name, labels, value)) = split_sample(line) {
+            let suffix = name.strip_prefix(family);
+            let drop = match kind {
+                "counter" => value == "NaN",
+                "histogram" if suffix == Some("_sum") && value == "NaN" => {
+                    nan_sums.push(labels);
+                    true
+                }
+                "histogram" => suffix == Some("_count") && nan_sums.contains(&labels),
+                _ => false,
+            };
+            if drop {
+                dropped += u64::from(suffix != Some("_count"));
+                continue;
+            }
+        }
+        kept.push_str(line);
+    }
+    text.truncate(from);
+    text.push_str(&kept);
+    dropped
+}
+
+/// A sample line's name, label set (braces included, empty without) and value; `None` for a
+/// comment or a line that is not a sample.
+fn split_sample(line: &str) -> Option<(&str, &str, &str)> {
+    if line.starts_with('#') {
+        return None;
+    }
+    let name_end = line.find(['{', ' '])?;
+    let mut labels_end = name_end;
+    if line[name_end..].starts_with('{') {
+        // The closing brace outside a quoted value; a value escapes `"` and `\` with `\`.
+        let (mut quoted, mut escaped) = (false, false);
+        let close = line[name_end..].bytes().position(|byte| {
+            let closes = !quoted && byte == b'}';
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                _ => {}
+            }
+            closes
+        })?;
+        labels_end = name_end + close + 1;
+    }
+    let value = line[labels_end..].strip_prefix(' ')?;
+    let value = value.split([' ', '\n']).next()?;
+    Some((&line[..name_end], &line[name_end..labels_end], value))
 }
 
 fn push_escaped(out: &mut String, text: &str, escape: impl Fn(u8) -> Option<&'static str>) {
@@ -548,6 +647,69 @@ mod tests {
         for (bound, text) in cases {
             assert_eq!(le_text(bound, Dialect::Prometheus), text, "{bound}");
         }
+    }
+
+    #[test]
+    fn help_problems_are_control_characters_and_backslashes() {
+        assert_eq!(help_problem("Jobs run, per \"queue\" (é)"), None);
+        assert_eq!(help_problem("Jobs run\nper queue"), Some((8, '\n')));
+        assert_eq!(help_problem("a\rb"), Some((1, '\r')));
+        assert_eq!(help_problem("ab\0"), Some((2, '\0')));
+        assert_eq!(help_problem("é\\d"), Some((2, '\\')));
+        assert_eq!(help_problem("tab\there"), Some((3, '\t')));
+        assert_eq!(help_problem("next line\u{85}"), Some((9, '\u{85}')));
+    }
+
+    #[cfg(any(feature = "metrics", feature = "prometheus"))]
+    #[test]
+    fn clean_help_leaves_good_help_borrowed_and_replaces_each_problem() {
+        assert!(matches!(clean_help("Jobs run"), Cow::Borrowed("Jobs run")));
+        assert_eq!(clean_help("a\nb\r\nc\0d\\e\u{7f}"), "a b  c d/e ");
+        assert_eq!(help_problem(&clean_help("\\\n\u{0}")), None);
+    }
+
+    #[test]
+    fn the_http_families_help_texts_need_no_cleaning() {
+        let mut specs = Vec::new();
+        crate::registry::families::FAMILIES
+            .iter()
+            .chain(crate::registry::otel::OTEL_FAMILIES)
+            .chain([&crate::registry::grpc::GRPC_FAMILY])
+            .chain(crate::exposition::self_metrics::ScrapeMetrics::FAMILIES)
+            .chain(crate::interop::RESERVED_FAMILIES)
+            .for_each(|spec| specs.push(spec));
+        assert!(specs.len() > 20, "{} families", specs.len());
+        for spec in specs {
+            assert_eq!(help_problem(spec.help), None, "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn nan_counters_and_histogram_sums_are_dropped_with_their_counts_in_both_dialects() {
+        let prometheus = "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} NaN\n\
+            a_total{x=\"2\"} 3\n# HELP h H.\n# TYPE h histogram\n\
+            h_bucket{x=\"}\\\" NaN\",le=\"+Inf\"} 2\nh_sum{x=\"}\\\" NaN\"} NaN\n\
+            h_count{x=\"}\\\" NaN\"} 2\nh_bucket{x=\"b\",le=\"+Inf\"} 1\n\
+            h_sum{x=\"b\"} 0.5\nh_count{x=\"b\"} 1\n# TYPE g gauge\ng NaN\n";
+        let expected = "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"2\"} 3\n\
+            # HELP h H.\n# TYPE h histogram\nh_bucket{x=\"}\\\" NaN\",le=\"+Inf\"} 2\n\
+            h_bucket{x=\"b\",le=\"+Inf\"} 1\nh_sum{x=\"b\"} 0.5\nh_count{x=\"b\"} 1\n\
+            # TYPE g gauge\ng NaN\n";
+        let mut text = format!("ours 1\n{prometheus}");
+        assert_eq!(drop_nan_counter_samples(&mut text, 7), 2);
+        assert_eq!(text, format!("ours 1\n{expected}"));
+
+        let mut openmetrics = "# HELP h H.\n# TYPE h histogram\nh_sum NaN\nh_count 1\n\
+            h_bucket{le=\"+Inf\"} 1\n# TYPE c counter\nc_total NaN # {t=\"x\"} 1.0\n# EOF\n"
+            .to_owned();
+        assert_eq!(drop_nan_counter_samples(&mut openmetrics, 0), 2);
+        assert_eq!(
+            openmetrics,
+            "# HELP h H.\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n# TYPE c counter\n# EOF\n"
+        );
+        let mut clean = "# TYPE c counter\nc_total{x=\" NaN\"} 1\n".to_owned();
+        assert_eq!(drop_nan_counter_samples(&mut clean, 0), 0);
+        assert_eq!(clean, "# TYPE c counter\nc_total{x=\" NaN\"} 1\n");
     }
 
     #[test]

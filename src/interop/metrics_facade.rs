@@ -17,6 +17,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit as PromUnit;
 
 use super::{sanitized_name, DroppedSamples, Interop, Reason, Source};
+use crate::exposition::text::clean_help;
 use crate::registry::names;
 use crate::{ConfigError, Metrics};
 
@@ -33,6 +34,13 @@ const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 /// series keeps the buckets of the recorder that created it. A name first seen at record time that clashes with a name already exposed is not exposed:
 /// its samples are counted in `http_metrics_dropped_samples_total{source="metrics"}`.
 ///
+/// Every value keeps every format valid: a description (`describe_counter!` and the others,
+/// which cannot fail) is cleaned, each control character (line feed, carriage return, NUL, …)
+/// becoming a space and each backslash a `/`; a histogram value that would make the sum NaN
+/// (a NaN, or `-inf` after `+inf`) is not recorded but counted in
+/// `http_metrics_dropped_samples_total{source="metrics",reason="nan"}`; `±inf` is recorded
+/// (in the first bucket or `+Inf`, and in the sum).
+///
 /// ```
 /// use tower_prometheus::{Format, Metrics};
 ///
@@ -45,6 +53,16 @@ const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 /// let text = metrics.render(Format::PrometheusText).unwrap();
 /// assert!(text.contains("jobs_total{queue=\"mail\"} 2"));
 /// assert!(text.contains("db_query_seconds_bucket{le=\"0.1\"} 1"));
+///
+/// metrics::with_local_recorder(&recorder, || {
+///     metrics::describe_gauge!("queue_depth", "Jobs waiting,\nper queue");
+///     metrics::gauge!("queue_depth").set(1.0);
+///     metrics::histogram!("db_query_seconds").record(f64::NAN);
+/// });
+/// let text = metrics.render(Format::OpenMetrics).unwrap();
+/// assert!(text.contains("# HELP queue_depth Jobs waiting, per queue\n"));
+/// assert!(text.contains("db_query_seconds_count 1\n"));
+/// assert!(text.contains(r#"http_metrics_dropped_samples_total{source="metrics",reason="nan"} 1"#));
 /// ```
 #[derive(Clone)]
 pub struct MetricsRecorder {
@@ -108,7 +126,7 @@ impl Metrics {
         MetricsRecorder {
             metrics: self.clone(),
             state: Arc::clone(state),
-            dropped: Interop::dropped(self),
+            dropped: Interop::dropped(self, Source::Metrics),
             buckets: Arc::new(BucketChoice {
                 default: Arc::from(DEFAULT_BUCKETS.as_slice()),
                 by_name: Vec::new(),
@@ -227,9 +245,10 @@ impl MetricsRecorder {
         let cell = match kind {
             FacadeKind::Counter => Cell::Counter(Arc::default()),
             FacadeKind::Gauge => Cell::Gauge(Arc::default()),
-            FacadeKind::Histogram => {
-                Cell::Histogram(Arc::new(HistogramCell::new(self.buckets.for_name(key.name()))))
-            }
+            FacadeKind::Histogram => Cell::Histogram(Arc::new(HistogramCell::new(
+                self.buckets.for_name(key.name()),
+                Arc::clone(&self.dropped),
+            ))),
         };
         series.insert(labels, cell.clone());
         Some(cell)
@@ -316,7 +335,7 @@ impl MetricsRecorder {
         self.state.descriptions.lock().insert(
             key.as_str().to_owned(),
             Description {
-                help: description.to_string(),
+                help: clean_help(&description).into_owned(),
                 unit,
             },
         );
@@ -561,29 +580,39 @@ struct HistogramCell {
     bounds: Arc<[f64]>,
     buckets: Box<[AtomicU64]>,
     sum: AtomicU64,
+    dropped: Arc<DroppedSamples>,
 }
 
 impl HistogramCell {
-    fn new(bounds: Arc<[f64]>) -> Self {
+    fn new(bounds: Arc<[f64]>, dropped: Arc<DroppedSamples>) -> Self {
         let buckets = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
         Self {
             bounds,
             buckets,
             sum: AtomicU64::new(0f64.to_bits()),
+            dropped,
         }
     }
 }
 
 impl HistogramFn for HistogramCell {
+    /// Records `value`, unless it would make the sum NaN (a NaN, or an infinity opposite to
+    /// an infinite sum): OpenMetrics forbids a NaN sum, and a strict parser rejects the whole
+    /// scrape for one. Such a value is counted in `http_metrics_dropped_samples_total`
+    /// instead. The sum is updated first, so that a dropped value leaves no bucket counted.
     fn record(&self, value: f64) {
-        // A NaN lands in `+Inf`, as in the Go client; `partition_point` would put it first.
-        let bucket = if value.is_nan() {
-            self.bounds.len()
-        } else {
-            self.bounds.partition_point(|bound| *bound < value)
-        };
+        let summed = self
+            .sum
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                let sum = f64::from_bits(bits) + value;
+                (!sum.is_nan()).then_some(sum.to_bits())
+            });
+        if summed.is_err() {
+            self.dropped.add(Source::Metrics, Reason::NotANumber, 1);
+            return;
+        }
+        let bucket = self.bounds.partition_point(|bound| *bound < value);
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        add_f64(&self.sum, value);
     }
 }
 

@@ -11,14 +11,17 @@ use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::{DroppedSamples, Interop, Reason, Source};
+use crate::exposition::text::clean_help;
 use crate::metrics::Shared;
 use crate::registry::names::counter_base;
 use crate::{Metrics, RegistrationError};
 
 impl Metrics {
-    /// Exposes everything a rust-prometheus registry gathers (counters, gauges, histograms,
-    /// summaries, untyped, with their labels) after ours, in every format, as it is: its
-    /// names and labels unchanged (our namespace and constant labels are not added).
+    /// Exposes everything a **rust-prometheus** (`prometheus` crate) `Registry` gathers
+    /// (counters, gauges, histograms, summaries, untyped, with their labels) after ours, in
+    /// every format, as it is: its names and labels unchanged (our namespace and constant
+    /// labels are not added). For a **prometheus-client** registry, see
+    /// [`register_prometheus_client_registry`](Self::register_prometheus_client_registry).
     ///
     /// The names it gathers now are claimed as [`register`](Self::register) claims one, all
     /// or none: a clash with ours or with another source refuses the registry. A family it
@@ -26,6 +29,11 @@ impl Metrics {
     /// then is left out and its samples counted in
     /// `http_metrics_dropped_samples_total{source="prometheus",reason="name_clash"}` (which
     /// a scrape shows for the scrapes before it: that counter is encoded first).
+    ///
+    /// Every format stays valid whatever it gathers: help texts are cleaned (each control
+    /// character becomes a space, each backslash a `/`), and a counter whose value or a
+    /// histogram whose sum is NaN is left out and counted in
+    /// `http_metrics_dropped_samples_total{source="prometheus",reason="nan"}`.
     ///
     /// prometheus-client has no summary type: a summary `x` is served as the gauges
     /// `x{quantile=…}`, `x_sum` and `x_count`, the same sample lines as a summary's. An
@@ -40,14 +48,14 @@ impl Metrics {
     /// jobs.with_label_values(&["mail"]).inc();
     ///
     /// let metrics = Metrics::new();
-    /// metrics.register_prometheus_registry(registry.clone()).unwrap();
+    /// metrics.register_rust_prometheus_registry(registry.clone()).unwrap();
     /// let text = metrics.render(Format::PrometheusText).unwrap();
     /// assert!(text.contains("jobs_total{queue=\"mail\"} 1"));
     ///
     /// // The same names twice are refused.
-    /// assert!(metrics.register_prometheus_registry(registry).is_err());
+    /// assert!(metrics.register_rust_prometheus_registry(registry).is_err());
     /// ```
-    pub fn register_prometheus_registry(
+    pub fn register_rust_prometheus_registry(
         &self,
         registry: prometheus::Registry,
     ) -> Result<(), RegistrationError> {
@@ -64,7 +72,7 @@ impl Metrics {
             registry,
             metrics: Arc::downgrade(&self.shared),
             claimed: Mutex::new(claimed),
-            dropped: Interop::dropped(self),
+            dropped: Interop::dropped(self, Source::Prometheus),
         };
         self.shared.push_part(crate::metrics::bare_part(collector));
         Ok(())
@@ -124,7 +132,7 @@ impl Collector for GatheredCollector {
                 self.dropped.add(Source::Prometheus, Reason::NameClash, samples);
                 continue;
             }
-            encode_family(&mut encoder, &family)?;
+            encode_family(&mut encoder, &family, &self.dropped)?;
         }
         Ok(())
     }
@@ -138,15 +146,27 @@ fn labels(metric: &Metric) -> Vec<(&str, &str)> {
         .collect()
 }
 
-fn encode_family(encoder: &mut DescriptorEncoder<'_>, family: &MetricFamily) -> fmt::Result {
+/// Encodes one gathered family. A counter whose value or a histogram whose sum is NaN (a NaN
+/// observed or added) is left out and counted: OpenMetrics forbids both, and a strict parser
+/// rejects the whole scrape for one. The help text is cleaned as the facade's descriptions are.
+fn encode_family(
+    encoder: &mut DescriptorEncoder<'_>,
+    family: &MetricFamily,
+    dropped: &DroppedSamples,
+) -> fmt::Result {
     let name = family.name();
-    let help = family.help();
+    let help = &*clean_help(family.help());
+    let not_a_number = || dropped.add(Source::Prometheus, Reason::NotANumber, 1);
     match family.get_field_type() {
         GatheredType::COUNTER => {
             let base = counter_base(name);
             let mut descriptor = encoder.encode_descriptor(base, help, None, MetricType::Counter)?;
             for metric in family.get_metric() {
                 let value = metric.get_counter().value();
+                if value.is_nan() {
+                    not_a_number();
+                    continue;
+                }
                 let labels = labels(metric);
                 descriptor
                     .encode_family(&labels)?
@@ -169,6 +189,10 @@ fn encode_family(encoder: &mut DescriptorEncoder<'_>, family: &MetricFamily) -> 
             let mut descriptor = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
             for metric in family.get_metric() {
                 let histogram = metric.get_histogram();
+                if histogram.sample_sum().is_nan() {
+                    not_a_number();
+                    continue;
+                }
                 // Gathered buckets are cumulative and leave `+Inf` implied; the encoder wants
                 // each bucket's own count, `+Inf` last.
                 let mut buckets = Vec::with_capacity(histogram.get_bucket().len() + 1);

@@ -10,7 +10,8 @@ use crate::metrics::{names_clash, Shared};
 use crate::{Metrics, RegistrationError};
 
 impl Metrics {
-    /// Exposes another prometheus-client registry (a library's own) after ours, in every
+    /// Exposes another **prometheus-client** registry (a library's own; a rust-prometheus one
+    /// goes through `register_rust_prometheus_registry`, feature `prometheus`) after ours, in every
     /// format, as it is: its names, prefix and labels unchanged (our namespace and constant
     /// labels are not added). The names its metrics expose are claimed as
     /// [`register`](Self::register) claims one, all or none: a name that clashes with ours or
@@ -20,6 +21,8 @@ impl Metrics {
     /// clashes then is left out of the exposition and its samples counted in
     /// `http_metrics_dropped_samples_total{source="prometheus_client",reason="name_clash"}`,
     /// so no name is ever exposed twice.
+    /// A help text that [`register`](Self::register) would refuse refuses the registry
+    /// ([`RegistrationError::InvalidHelp`], naming the family as exposed).
     ///
     /// ```
     /// use prometheus_client::metrics::counter::Counter;
@@ -32,18 +35,21 @@ impl Metrics {
     /// opened.inc();
     ///
     /// let metrics = Metrics::new();
-    /// metrics.register_registry(library).unwrap();
+    /// metrics.register_prometheus_client_registry(library).unwrap();
     /// let text = metrics.render(Format::PrometheusText).unwrap();
     /// assert!(text.contains("pool_connections_opened_total 1"));
     ///
     /// let mut clash = Registry::default();
     /// clash.register("http_requests_total_by_method", "mine", Counter::<u64>::default());
-    /// let refused = metrics.register_registry(clash).unwrap_err();
+    /// let refused = metrics.register_prometheus_client_registry(clash).unwrap_err();
     /// assert!(matches!(refused, RegistrationError::Reserved(_)));
     /// ```
-    pub fn register_registry(&self, registry: Registry) -> Result<(), RegistrationError> {
+    pub fn register_prometheus_client_registry(&self, registry: Registry) -> Result<(), RegistrationError> {
+        if let Some(refused) = super::help_refusal(&registry) {
+            return Err(refused);
+        }
         let claimed = self.claim_registry_names(&registry)?;
-        let guard = PartGuard::new(claimed, Interop::dropped_for_parts(self));
+        let guard = PartGuard::new(claimed, Interop::dropped(self, Source::PrometheusClient));
         self.shared.push_guarded_part(registry, guard);
         Ok(())
     }

@@ -1,7 +1,6 @@
 //! [`ResponseFuture`]: records the response head, the inner service's error, or its panic.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -11,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::unwind::record_panic;
 use super::{RequestTracker, ResponseBody};
-use crate::exposition::ExpositionBody;
+use crate::exposition::ExpositionFuture;
 
 pin_project! {
     /// The response future of [`MetricsService`](super::MetricsService).
@@ -29,7 +28,7 @@ pin_project! {
     /// let mut service = metrics.layer().layer(tower::service_fn(|_: Request<()>| async {
     ///     Ok::<_, std::convert::Infallible>(Response::new(String::from("never sent")))
     /// }));
-    /// let future: ResponseFuture<_, _> =
+    /// let future: ResponseFuture<_> =
     ///     service.ready().await.unwrap().call(Request::get("/").body(()).unwrap());
     /// drop(future);
     ///
@@ -38,11 +37,10 @@ pin_project! {
     /// # }
     /// ```
     #[derive(Debug)]
-    pub struct ResponseFuture<F, E> {
+    pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,
         tracker: Option<RequestTracker>,
-        _error: PhantomData<fn() -> E>,
     }
 }
 
@@ -51,33 +49,31 @@ pin_project! {
     #[derive(Debug)]
     enum Kind<F> {
         Inner { #[pin] future: F },
-        // Boxed: a scrape may allocate, while the inline response head would make every
-        // request's future larger by the head's size.
-        Exposition { response: Option<Box<Response<ExpositionBody>>> },
+        // Boxed: a scrape may allocate, while the inline future would make every request's
+        // future larger by its size.
+        Exposition { response: Box<ExpositionFuture> },
     }
 }
 
-impl<F, E> ResponseFuture<F, E> {
+impl<F> ResponseFuture<F> {
     pub(crate) fn inner(future: F, tracker: Option<RequestTracker>) -> Self {
         Self {
             kind: Kind::Inner { future },
             tracker,
-            _error: PhantomData,
         }
     }
 
-    pub(crate) fn exposition(response: Response<ExpositionBody>, tracker: Option<RequestTracker>) -> Self {
+    pub(crate) fn exposition(response: ExpositionFuture, tracker: Option<RequestTracker>) -> Self {
         Self {
             kind: Kind::Exposition {
-                response: Some(Box::new(response)),
+                response: Box::new(response),
             },
             tracker,
-            _error: PhantomData,
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, E>
+impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body,
@@ -105,7 +101,7 @@ where
                 }
             }
             KindProj::Exposition { response } => {
-                let response = *response.take().expect("ResponseFuture polled after completion");
+                let Ok(response) = ready!(Pin::new(&mut **response).poll(cx));
                 on_response(this.tracker, &response);
                 let tracker = this.tracker.take();
                 response.map(|body| ResponseBody::exposition(body, tracker))

@@ -19,23 +19,21 @@ pub(super) fn first_value<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Opti
     if headers.is_empty() {
         return None;
     }
-    if headers.len() > SCAN_LIMIT {
+    if headers.len() > SCAN_LIMIT || has_repeated_name(headers) {
         return headers.get(name);
     }
-    let position = headers.keys().position(|candidate| candidate == name)?;
-    value_at(headers, position, name)
+    headers
+        .iter()
+        .find_map(|(candidate, value)| (candidate == name).then_some(value))
 }
 
-/// The first value of `name`, the `position`-th name of `headers`.
+/// Whether a name has more than one value. Without one, [`HeaderMap::iter`] yields each name
+/// once with its only value (it yields a name once per value), which is the value
+/// [`HeaderMap::get`] returns; with one, the iteration order says nothing about which value
+/// comes first.
 #[inline]
-fn value_at<'h>(headers: &'h HeaderMap, position: usize, name: &HeaderName) -> Option<&'h HeaderValue> {
-    // Without a repeated name the values come one per name, in the names' order: stepping
-    // to the value costs less than hashing the name again.
-    if headers.len() == headers.keys_len() {
-        headers.values().nth(position)
-    } else {
-        headers.get(name)
-    }
+fn has_repeated_name(headers: &HeaderMap) -> bool {
+    headers.len() != headers.keys_len()
 }
 
 /// The request headers every request is counted by, read in one pass over the map.
@@ -59,27 +57,32 @@ impl<'h> RequestHeaders<'h> {
     }
 
     fn scan(headers: &'h HeaderMap) -> Self {
-        if headers.len() > 2 * SCAN_LIMIT {
+        if headers.len() > 2 * SCAN_LIMIT || has_repeated_name(headers) {
             return Self {
                 requested_with: headers.get(X_REQUESTED_WITH),
                 content_length: headers.get(CONTENT_LENGTH),
             };
         }
-        // Names are unique among the keys: each is found at most once. The constants are
-        // bound once: compared directly, each key would build and drop a temporary name.
+        // The constants are bound once: compared directly, each key would build and drop a
+        // temporary name. Most requests carry neither name: the names alone are walked (a
+        // slice), and the values only when one is there.
         let (content_length_name, requested_with_name) = (CONTENT_LENGTH, X_REQUESTED_WITH);
-        let (mut requested_with, mut content_length) = (None, None);
-        for (position, name) in headers.keys().enumerate() {
+        let present = headers
+            .keys()
+            .any(|name| *name == content_length_name || *name == requested_with_name);
+        let mut found = Self::default();
+        if !present {
+            return found;
+        }
+        // Each name comes once, with its only value.
+        for (name, value) in headers {
             if *name == content_length_name {
-                content_length = Some(position);
+                found.content_length = Some(value);
             } else if *name == requested_with_name {
-                requested_with = Some(position);
+                found.requested_with = Some(value);
             }
         }
-        Self {
-            requested_with: requested_with.and_then(|at| value_at(headers, at, &requested_with_name)),
-            content_length: content_length.and_then(|at| value_at(headers, at, &content_length_name)),
-        }
+        found
     }
 
     /// Whether the request says it was sent by a script (`X-Requested-With: XMLHttpRequest`).

@@ -17,7 +17,7 @@ use crate::registry::error_types::{error_type_of, LabelBuffer};
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{is_grpc_response, GrpcCall, GrpcCode};
 use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
-use crate::registry::otel::{OtelRequest, OTEL_CANCELLED};
+use crate::registry::otel::{self, OtelRequest};
 use crate::registry::recorder::ViewHandles;
 use crate::RequestHead;
 
@@ -325,7 +325,7 @@ impl RequestTracker {
     }
 
     /// `error`: what the request ended with, for the OpenTelemetry profile: a Rust type name,
-    /// [`PANIC_TYPE`] or [`OTEL_CANCELLED`]. Always inlined: every request ends here once, and as
+    /// [`PANIC_TYPE`] or [`otel::CANCELLED`]. Always inlined: every request ends here once, and as
     /// a call of its own it saved and restored registers on the way.
     #[inline(always)]
     fn finish(&mut self, error: Option<&'static str>) {
@@ -412,6 +412,6 @@ impl RequestTracker {
             self.record_unfinished_request();
         }
         self.shared.recorder().cancelled(self.view());
-        self.finish(Some(OTEL_CANCELLED));
+        self.finish(Some(otel::CANCELLED));
     }
 }

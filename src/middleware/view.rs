@@ -5,7 +5,7 @@
 //! 2. a [`ViewName`] the inner service put in the response extensions;
 //! 3. axum's `MatchedPath` in the request extensions (feature `axum`);
 //! 4. the builder's view resolver, given the [`RequestHead`];
-//! 5. [`UNNAMED_VIEW`](crate::registry::UNNAMED_VIEW).
+//! 5. [`UNNAMED_VIEW`](crate::label_values::UNNAMED_VIEW).
 //!
 //! The in-flight gauge needs a view as soon as the request arrives, before any response could
 //! name one: [`RequestView::of`] applies steps 1, 3, 4 and 5 then, and [`of_response`] step 2
@@ -30,7 +30,7 @@ use crate::RequestHead;
 pub(super) enum RequestView<'a> {
     /// The metrics path.
     Borrowed(&'a str),
-    /// [`UNNAMED_VIEW`](crate::registry::UNNAMED_VIEW).
+    /// [`UNNAMED_VIEW`](crate::label_values::UNNAMED_VIEW).
     Unnamed,
     /// axum's `MatchedPath`: the router's own copy of the route, shared by all its requests.
     #[cfg(feature = "axum")]

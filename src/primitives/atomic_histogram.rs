@@ -422,7 +422,7 @@ mod tests {
         let powers =
             |count: u32| -> Vec<f64> { once(0.0).chain((0..count).map(|k| (1u64 << k) as f64)).collect() };
         let bounds_sets: [Vec<f64>; 6] = [
-            crate::registry::DEFAULT_SIZE_BUCKETS.to_vec(),
+            crate::defaults::SIZE_BUCKETS.to_vec(),
             vec![0.0, 1.0, 2.0, 4.0],
             vec![0.0, 1.0, 3.0, 100.0],
             // Past 2^53 sizes round as `f64`s: the longest lists a bit length can bucket, and

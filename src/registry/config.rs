@@ -14,7 +14,7 @@ use super::request_labels::RequestLabelRule;
 /// django-prometheus's `PROMETHEUS_LATENCY_BUCKETS`, in seconds.
 ///
 /// ```
-/// use tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS;
+/// use tower_prometheus::defaults::LATENCY_BUCKETS;
 /// use tower_prometheus::{Format, Metrics};
 ///
 /// let text = Metrics::new().render(Format::PrometheusText).unwrap();
@@ -22,7 +22,7 @@ use super::request_labels::RequestLabelRule;
 ///     .lines()
 ///     .filter(|line| line.starts_with("http_requests_latency_including_middlewares_seconds_bucket"))
 ///     .count();
-/// assert_eq!(bounds, DEFAULT_LATENCY_BUCKETS.len() + 1, "and +Inf");
+/// assert_eq!(bounds, LATENCY_BUCKETS.len() + 1, "and +Inf");
 /// ```
 pub const DEFAULT_LATENCY_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 25.0, 50.0, 75.0,
@@ -31,16 +31,16 @@ pub const DEFAULT_LATENCY_BUCKETS: &[f64] = &[
 /// django-prometheus's body-size buckets: 0, then powers of two from 1 to 2^29 bytes.
 ///
 /// ```
-/// use tower_prometheus::registry::DEFAULT_SIZE_BUCKETS;
+/// use tower_prometheus::defaults::SIZE_BUCKETS;
 /// use tower_prometheus::{Format, Metrics};
 ///
-/// assert_eq!(DEFAULT_SIZE_BUCKETS.last(), Some(&536_870_912.0));
+/// assert_eq!(SIZE_BUCKETS.last(), Some(&536_870_912.0));
 /// let text = Metrics::new().render(Format::PrometheusText).unwrap();
 /// let bounds = text
 ///     .lines()
 ///     .filter(|line| line.starts_with("http_responses_body_total_bytes_bucket"))
 ///     .count();
-/// assert_eq!(bounds, DEFAULT_SIZE_BUCKETS.len() + 1, "and +Inf");
+/// assert_eq!(bounds, SIZE_BUCKETS.len() + 1, "and +Inf");
 /// ```
 pub const DEFAULT_SIZE_BUCKETS: &[f64] = &[
     0.0,
@@ -80,7 +80,7 @@ pub const DEFAULT_SIZE_BUCKETS: &[f64] = &[
 /// [`MetricsBuilder::max_label_sets`](crate::MetricsBuilder::max_label_sets)).
 ///
 /// ```
-/// assert_eq!(tower_prometheus::registry::DEFAULT_MAX_LABEL_SETS, 10_000);
+/// assert_eq!(tower_prometheus::defaults::MAX_LABEL_SETS, 10_000);
 /// ```
 pub const DEFAULT_MAX_LABEL_SETS: usize = 10_000;
 

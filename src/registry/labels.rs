@@ -16,7 +16,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEnco
 /// ```
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt};
-/// use tower_prometheus::registry::UNNAMED_VIEW;
+/// use tower_prometheus::label_values::UNNAMED_VIEW;
 /// use tower_prometheus::{Format, Metrics};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -38,7 +38,7 @@ pub const UNNAMED_VIEW: &str = "<unnamed view>";
 /// ```
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt};
-/// use tower_prometheus::registry::INVALID_METHOD;
+/// use tower_prometheus::label_values::INVALID_METHOD;
 /// use tower_prometheus::{Format, Metrics};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -60,7 +60,7 @@ pub const INVALID_METHOD: &str = "<invalid method>";
 /// ```
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt};
-/// use tower_prometheus::registry::NO_CHARSET;
+/// use tower_prometheus::label_values::NO_CHARSET;
 /// use tower_prometheus::{Format, Metrics};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -82,7 +82,7 @@ pub const NO_CHARSET: &str = "<no charset>";
 /// ```
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt};
-/// use tower_prometheus::registry::OVERFLOW;
+/// use tower_prometheus::label_values::OVERFLOW;
 /// use tower_prometheus::{Format, Metrics};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -114,7 +114,7 @@ pub const OVERFLOW: &str = "<overflow>";
 /// ```
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt};
-/// use tower_prometheus::registry::{MAX_LABEL_VALUE_BYTES, OVERFLOW};
+/// use tower_prometheus::label_values::{MAX_LABEL_VALUE_BYTES, OVERFLOW};
 /// use tower_prometheus::{Format, Metrics, ViewName};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -147,7 +147,7 @@ pub(crate) fn fits_label_rule(value: &str) -> bool {
 /// `http_exceptions_total_by_type_total`), where an error's type name goes otherwise.
 ///
 /// ```
-/// assert_eq!(tower_prometheus::registry::PANIC_TYPE, "panic");
+/// assert_eq!(tower_prometheus::label_values::PANIC_TYPE, "panic");
 /// ```
 pub const PANIC_TYPE: &str = "panic";
 

@@ -3,9 +3,9 @@
 //! each request. Nothing here knows how the families are encoded: that is
 //! [`exposition`](crate::exposition)'s job.
 //!
-//! The public items here are the label values a user can meet in an exposition
-//! ([`UNNAMED_VIEW`], [`OVERFLOW`], …), [`ViewName`], [`NativeHistograms`] and the defaults of
-//! the recording options.
+//! Its public items are reached from the crate root ([`ViewName`], [`NativeHistograms`],
+//! [`Naming`]) and from [`defaults`](crate::defaults), [`label_values`](crate::label_values)
+//! and [`otel`](crate::otel).
 
 pub(crate) mod config;
 pub(crate) mod derived;
@@ -22,9 +22,6 @@ pub(crate) mod recorder;
 pub(crate) mod request_labels;
 pub(crate) mod view_buckets;
 
-pub use config::{DEFAULT_LATENCY_BUCKETS, DEFAULT_MAX_LABEL_SETS, DEFAULT_SIZE_BUCKETS};
-pub use labels::{
-    ViewName, INVALID_METHOD, MAX_LABEL_VALUE_BYTES, NO_CHARSET, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW,
-};
+pub use labels::ViewName;
 pub use native_histograms::NativeHistograms;
-pub use otel::{Naming, OTEL_CANCELLED, OTEL_DURATION_BUCKETS, OTEL_OTHER};
+pub use otel::Naming;

@@ -17,7 +17,7 @@ use prometheus_client::metrics::histogram::{Histogram, NativeHistogramConfig};
 /// use tower_prometheus::{Format, Metrics, NativeHistograms};
 ///
 /// let both = Metrics::builder()
-///     .native_histograms(NativeHistograms::classic_and_native().bucket_factor(1.1).max_buckets(160))
+///     .native_histograms(NativeHistograms::classic_and_native().with_bucket_factor(1.1).with_max_buckets(160))
 ///     .build().unwrap();
 /// let native_only = Metrics::builder().native_histograms(NativeHistograms::native_only()).build().unwrap();
 ///
@@ -56,7 +56,7 @@ impl NativeHistograms {
     ///
     /// ```
     /// let native = tower_prometheus::NativeHistograms::classic_and_native();
-    /// assert_eq!(native.schema_value(), 3);
+    /// assert_eq!(native.schema(), 3);
     /// ```
     #[must_use]
     pub fn classic_and_native() -> Self {
@@ -72,7 +72,7 @@ impl NativeHistograms {
     ///
     /// ```
     /// let native = tower_prometheus::NativeHistograms::native_only();
-    /// assert_eq!(native.max_buckets_value(), 160);
+    /// assert_eq!(native.max_buckets(), 160);
     /// ```
     #[must_use]
     pub fn native_only() -> Self {
@@ -89,13 +89,13 @@ impl NativeHistograms {
     /// ```
     /// use tower_prometheus::{Metrics, NativeHistograms};
     ///
-    /// assert_eq!(NativeHistograms::native_only().schema(5).schema_value(), 5);
-    /// let refused = Metrics::builder().native_histograms(NativeHistograms::native_only().schema(12)).build();
+    /// assert_eq!(NativeHistograms::native_only().with_schema(5).schema(), 5);
+    /// let refused = Metrics::builder().native_histograms(NativeHistograms::native_only().with_schema(12)).build();
     /// let error = refused.unwrap_err();
-    /// assert_eq!((error.option(), error.input()), ("native_histograms", "schema(12)"));
+    /// assert_eq!((error.option(), error.input()), ("native_histograms", "with_schema(12)"));
     /// ```
     #[must_use]
-    pub fn schema(mut self, schema: i8) -> Self {
+    pub fn with_schema(mut self, schema: i8) -> Self {
         // The last resolution setting wins, its refusal with it.
         self.refused = (!SCHEMAS.contains(&schema)).then_some(Refused::Schema(schema));
         self.schema = schema.clamp(*SCHEMAS.start(), *SCHEMAS.end());
@@ -110,14 +110,14 @@ impl NativeHistograms {
     /// ```
     /// use tower_prometheus::{Metrics, NativeHistograms};
     ///
-    /// let native = NativeHistograms::classic_and_native().bucket_factor(1.1);
-    /// assert_eq!(native.schema_value(), 3);
-    /// assert_eq!(native.bucket_factor(2.0).schema_value(), 0);
-    /// let refused = Metrics::builder().native_histograms(native.bucket_factor(0.5)).build();
-    /// assert_eq!(refused.unwrap_err().input(), "bucket_factor(0.5)");
+    /// let native = NativeHistograms::classic_and_native().with_bucket_factor(1.1);
+    /// assert_eq!(native.schema(), 3);
+    /// assert_eq!(native.with_bucket_factor(2.0).schema(), 0);
+    /// let refused = Metrics::builder().native_histograms(native.with_bucket_factor(0.5)).build();
+    /// assert_eq!(refused.unwrap_err().input(), "with_bucket_factor(0.5)");
     /// ```
     #[must_use]
-    pub fn bucket_factor(mut self, factor: f64) -> Self {
+    pub fn with_bucket_factor(mut self, factor: f64) -> Self {
         self.refused = (factor.is_nan() || factor <= 1.0).then_some(Refused::Factor(factor));
         self.schema = SCHEMAS
             .rev()
@@ -132,52 +132,83 @@ impl NativeHistograms {
     /// halves the resolution, as Prometheus's own clients do.
     ///
     /// ```
-    /// let native = tower_prometheus::NativeHistograms::classic_and_native().max_buckets(80);
-    /// assert_eq!(native.max_buckets_value(), 80);
+    /// let native = tower_prometheus::NativeHistograms::classic_and_native().with_max_buckets(80);
+    /// assert_eq!(native.max_buckets(), 80);
     /// ```
     #[must_use]
-    pub fn max_buckets(mut self, max: usize) -> Self {
+    pub fn with_max_buckets(mut self, max: usize) -> Self {
         self.max_buckets = max;
         self
     }
 
-    /// The schema in use.
+    /// The schema in use: set by [`with_schema`](Self::with_schema), or the one
+    /// [`with_bucket_factor`](Self::with_bucket_factor) chose.
     ///
     /// ```
-    /// assert_eq!(tower_prometheus::NativeHistograms::native_only().schema(-2).schema_value(), -2);
+    /// use tower_prometheus::NativeHistograms;
+    ///
+    /// assert_eq!(NativeHistograms::native_only().with_schema(-2).schema(), -2);
+    /// assert_eq!(NativeHistograms::native_only().with_bucket_factor(2.0).schema(), 0);
     /// ```
     #[must_use]
-    pub fn schema_value(&self) -> i8 {
+    pub fn schema(&self) -> i8 {
         self.schema
+    }
+
+    /// The growth factor between neighbouring buckets of the schema in use, `2^(2^-schema)`:
+    /// at most the factor given to [`with_bucket_factor`](Self::with_bucket_factor).
+    ///
+    /// ```
+    /// use tower_prometheus::NativeHistograms;
+    ///
+    /// let native = NativeHistograms::native_only().with_bucket_factor(1.1);
+    /// assert_eq!(native.schema(), 3);
+    /// assert!((native.bucket_factor() - 1.0905).abs() < 1e-4, "2^(1/8), about 9 %");
+    /// assert_eq!(NativeHistograms::native_only().with_schema(0).bucket_factor(), 2.0);
+    /// ```
+    #[must_use]
+    pub fn bucket_factor(&self) -> f64 {
+        2f64.powi(-i32::from(self.schema)).exp2()
     }
 
     /// The bucket cap in use.
     ///
     /// ```
-    /// assert_eq!(tower_prometheus::NativeHistograms::native_only().max_buckets(0).max_buckets_value(), 0);
+    /// use tower_prometheus::NativeHistograms;
+    ///
+    /// assert_eq!(NativeHistograms::native_only().max_buckets(), 160);
+    /// assert_eq!(NativeHistograms::native_only().with_max_buckets(0).max_buckets(), 0);
     /// ```
     #[must_use]
-    pub fn max_buckets_value(&self) -> usize {
+    pub fn max_buckets(&self) -> usize {
         self.max_buckets
+    }
+
+    /// Whether classic buckets are kept beside the native ones.
+    ///
+    /// ```
+    /// use tower_prometheus::NativeHistograms;
+    ///
+    /// assert!(NativeHistograms::classic_and_native().keeps_classic_buckets());
+    /// assert!(!NativeHistograms::native_only().keeps_classic_buckets());
+    /// ```
+    #[must_use]
+    pub fn keeps_classic_buckets(&self) -> bool {
+        self.keep_classic
     }
 
     /// The refused setting, as given, and why: `build()` turns it into a `ConfigError`.
     pub(crate) fn problem(&self) -> Option<(String, &'static str)> {
         match self.refused? {
             Refused::Schema(schema) => Some((
-                format!("schema({schema})"),
+                format!("with_schema({schema})"),
                 "Prometheus accepts schemas from -4 to 8; 8 is the finest resolution",
             )),
             Refused::Factor(factor) => Some((
-                format!("bucket_factor({factor})"),
+                format!("with_bucket_factor({factor})"),
                 "a growth factor must be a number above 1, such as 1.1 for buckets at most 10 % apart",
             )),
         }
-    }
-
-    /// Whether classic buckets are kept beside the native ones.
-    pub(crate) fn keeps_classic_buckets(&self) -> bool {
-        self.keep_classic
     }
 
     /// A latency histogram in this configuration, `classic_buckets` being the configured ones.
@@ -199,8 +230,8 @@ mod tests {
     fn bucket_factor_picks_the_finest_schema_not_coarser_than_asked() {
         let schema = |factor| {
             NativeHistograms::native_only()
-                .bucket_factor(factor)
-                .schema_value()
+                .with_bucket_factor(factor)
+                .schema()
         };
         assert_eq!(schema(1.1), 3);
         assert_eq!(schema(2.0), 0);
@@ -214,15 +245,15 @@ mod tests {
     #[test]
     fn settings_out_of_range_are_kept_for_build_to_refuse() {
         let native = NativeHistograms::native_only;
-        assert_eq!(native().schema(8).problem(), None);
-        assert_eq!(native().schema(-4).problem(), None);
-        assert_eq!(native().bucket_factor(1e300).problem(), None);
+        assert_eq!(native().with_schema(8).problem(), None);
+        assert_eq!(native().with_schema(-4).problem(), None);
+        assert_eq!(native().with_bucket_factor(1e300).problem(), None);
         for refused in [
-            native().schema(9),
-            native().schema(-5),
-            native().bucket_factor(1.0),
-            native().bucket_factor(-5.0),
-            native().bucket_factor(f64::NAN),
+            native().with_schema(9),
+            native().with_schema(-5),
+            native().with_bucket_factor(1.0),
+            native().with_bucket_factor(-5.0),
+            native().with_bucket_factor(f64::NAN),
         ] {
             assert!(refused.problem().is_some(), "{refused:?}");
         }

@@ -45,25 +45,25 @@ pub enum Naming {
 /// The default buckets of `http.server.request.duration`, as the conventions advise.
 ///
 /// ```
-/// assert_eq!(tower_prometheus::registry::OTEL_DURATION_BUCKETS.len(), 14);
+/// assert_eq!(tower_prometheus::otel::DURATION_BUCKETS.len(), 14);
 /// ```
-pub const OTEL_DURATION_BUCKETS: [f64; 14] = [
+pub const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
 /// `error_type` of a request the client abandoned before its response was complete.
 ///
 /// ```
-/// assert_eq!(tower_prometheus::registry::OTEL_CANCELLED, "cancelled");
+/// assert_eq!(tower_prometheus::otel::CANCELLED, "cancelled");
 /// ```
-pub const OTEL_CANCELLED: &str = "cancelled";
+pub const CANCELLED: &str = "cancelled";
 
 /// `http_request_method` of any method outside the nine standard ones, as the conventions say.
 ///
 /// ```
-/// assert_eq!(tower_prometheus::registry::OTEL_OTHER, "_OTHER");
+/// assert_eq!(tower_prometheus::otel::OTHER, "_OTHER");
 /// ```
-pub const OTEL_OTHER: &str = "_OTHER";
+pub const OTHER: &str = "_OTHER";
 
 /// The profile's families, for the names the exposition reserves.
 pub(crate) const OTEL_FAMILIES: &[FamilySpec] = &[
@@ -128,7 +128,7 @@ struct SeriesKey {
     /// With its request size erased: the size is observed, not a label.
     request: OtelRequest,
     /// The Rust type name of the error the request ended with, [`PANIC_TYPE`] or
-    /// [`OTEL_CANCELLED`].
+    /// [`CANCELLED`].
     error: Option<&'static str>,
     route: LabelValue,
 }
@@ -211,7 +211,7 @@ impl OtelRequest {
 impl OtelMetrics {
     /// `duration_buckets`: the user's `latency_buckets`, or `None` for the conventions' own.
     pub(crate) fn new(duration_buckets: Option<&[f64]>, size_buckets: &[f64], max_label_sets: usize) -> Self {
-        let duration_buckets = Buckets(duration_buckets.unwrap_or(&OTEL_DURATION_BUCKETS).into());
+        let duration_buckets = Buckets(duration_buckets.unwrap_or(&DURATION_BUCKETS).into());
         let size_buckets = Buckets(size_buckets.into());
         Self {
             duration: Family::new_with_constructor(duration_buckets),
@@ -259,7 +259,7 @@ impl OtelMetrics {
 
     /// Records the end of a request routed to `view`, `seconds` after its start, with
     /// `response_bytes` of response body sent; `error` is the Rust type name of the error it
-    /// ended with, [`PANIC_TYPE`] or [`OTEL_CANCELLED`].
+    /// ended with, [`PANIC_TYPE`] or [`CANCELLED`].
     pub(crate) fn finish(
         &self,
         request: OtelRequest,
@@ -348,9 +348,9 @@ impl SeriesKey {
     }
 }
 
-/// The nine methods the conventions name, then [`OTEL_OTHER`] for any other.
+/// The nine methods the conventions name, then [`OTHER`] for any other.
 const METHODS: [&str; 10] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", OTEL_OTHER,
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", OTHER,
 ];
 
 /// The nine methods the conventions name are kept as they are, any other is `_OTHER`.
@@ -395,11 +395,11 @@ fn version_label(version: Version) -> &'static str {
 fn error_type(error: Option<&'static str>, status: Option<u16>) -> Cow<'static, str> {
     match error {
         Some(PANIC_TYPE) => Cow::Borrowed(PANIC_TYPE),
-        Some(OTEL_CANCELLED) => Cow::Borrowed(OTEL_CANCELLED),
+        Some(CANCELLED) => Cow::Borrowed(CANCELLED),
         Some(type_name) => {
             let short = short_type_name(type_name);
             if short.is_empty() {
-                Cow::Borrowed(OTEL_OTHER)
+                Cow::Borrowed(OTHER)
             } else {
                 Cow::Owned(short)
             }
@@ -438,7 +438,7 @@ mod tests {
         for method in ["PURGE", "get", "PROPFIND"] {
             assert_eq!(
                 method_label(&Method::from_bytes(method.as_bytes()).unwrap()),
-                OTEL_OTHER
+                OTHER
             );
         }
     }
@@ -475,7 +475,7 @@ mod tests {
             Version::HTTP_2,
             None,
         );
-        assert_eq!((request.method(), request.version()), (OTEL_OTHER, "2"));
+        assert_eq!((request.method(), request.version()), (OTHER, "2"));
         assert_eq!((request.status(), request.request_size()), (None, None));
         request.on_status(http::StatusCode::BAD_GATEWAY);
         let key = SeriesKey {
@@ -498,7 +498,7 @@ mod tests {
             "Wrapper<Boom>"
         );
         assert_eq!(error_type(Some(PANIC_TYPE), None), "panic");
-        assert_eq!(error_type(Some(OTEL_CANCELLED), Some(200)), "cancelled");
+        assert_eq!(error_type(Some(CANCELLED), Some(200)), "cancelled");
         assert_eq!(error_type(None, Some(502)), "502");
         assert_eq!(error_type(None, Some(499)), "");
         assert_eq!(error_type(None, None), "");

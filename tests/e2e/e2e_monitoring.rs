@@ -3,6 +3,7 @@
 //! and reference files that exist, and the dashboard has the panels the README promises.
 //! (Its PromQL is evaluated against a real Prometheus in `e2e_prometheus.rs`.)
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::path::Path;
@@ -10,7 +11,13 @@ use std::process::Command;
 
 use serde_json::Value;
 use support::monitoring::{dashboard, dashboard_queries, monitoring_dir, yaml_as_json};
-use support::tools::{require_python_modules, require_tool, run};
+use support::tools::{PROMTOOL, PYYAML, program, python, run};
+
+e2e_tests! {
+    promtool_accepts_the_prometheus_config_and_the_alerting_rules needs [PROMTOOL],
+    compose_prometheus_and_provisioning_yaml_parse_and_reference_files_that_exist needs [PYYAML],
+    dashboard_has_the_panels_the_readme_lists needs [],
+}
 
 fn promtool_check(promtool: &Path, what: &str, file: &str) -> String {
     let output = run(
@@ -32,11 +39,8 @@ fn promtool_check(promtool: &Path, what: &str, file: &str) -> String {
     report
 }
 
-#[test]
 fn promtool_accepts_the_prometheus_config_and_the_alerting_rules() {
-    let Some(promtool) = require_tool("promtool") else {
-        return;
-    };
+    let promtool = program("promtool");
     let config = promtool_check(&promtool, "config", "prometheus.yml");
     // `check config` also checks the rule files the config loads.
     assert!(config.contains("SUCCESS: 1 rule files found"), "{config}");
@@ -63,11 +67,8 @@ fn mounts(service: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
 fn compose_prometheus_and_provisioning_yaml_parse_and_reference_files_that_exist() {
-    let Some(python) = require_python_modules(&["yaml"]) else {
-        return;
-    };
+    let python = python();
     let dir = monitoring_dir();
     let compose = yaml_as_json(&python, &dir.join("docker-compose.yml"));
     let services = &compose["services"];
@@ -205,7 +206,6 @@ fn compose_prometheus_and_provisioning_yaml_parse_and_reference_files_that_exist
     }
 }
 
-#[test]
 fn dashboard_has_the_panels_the_readme_lists() {
     let titles: Vec<String> = dashboard()["panels"]
         .as_array()

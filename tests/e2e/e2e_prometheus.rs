@@ -2,6 +2,7 @@
 //! what it stores equals the traffic the tests sent. The first test also loads the alerting
 //! rules of `examples/monitoring` and evaluates every dashboard and alert expression.
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,7 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use support::example_server::{cancel_a_streaming_request, send_every_route, ExampleServer};
 use support::monitoring::{dashboard_queries, monitoring_dir};
 use support::prometheus::{scrape_config, PrometheusServer};
-use support::tools::{require_tool, wait_until, MAX_WAIT};
+use support::tools::{MAX_WAIT, PROMETHEUS, program, wait_until};
+
+e2e_tests! {
+    a_real_prometheus_stores_exactly_the_traffic_sent_and_evaluates_the_monitoring_queries needs [PROMETHEUS],
+    one_prometheus_sums_three_example_servers_scraped_as_separate_targets needs [PROMETHEUS],
+}
 
 /// The job name of `examples/monitoring/prometheus.yml`, which the dashboard and alerts use.
 const JOB: &str = "tower-prometheus";
@@ -32,11 +38,8 @@ fn by_label(prometheus: &PrometheusServer, promql: &str, label: &str) -> BTreeMa
         .collect()
 }
 
-#[test]
 fn a_real_prometheus_stores_exactly_the_traffic_sent_and_evaluates_the_monitoring_queries() {
-    let Some(binary) = require_tool("prometheus") else {
-        return;
-    };
+    let binary = program("prometheus");
     let server = ExampleServer::start(&[]);
     let alerts = monitoring_dir().join("alerts.yml");
     let config = scrape_config(JOB, &[server.addr()], &[&alerts]);
@@ -183,11 +186,8 @@ fn assert_alerting_rules_evaluate(prometheus: &PrometheusServer) {
     }
 }
 
-#[test]
 fn one_prometheus_sums_three_example_servers_scraped_as_separate_targets() {
-    let Some(binary) = require_tool("prometheus") else {
-        return;
-    };
+    let binary = program("prometheus");
     let servers: Vec<ExampleServer> = (0..3).map(|_| ExampleServer::start(&[])).collect();
     let addrs: Vec<_> = servers.iter().map(ExampleServer::addr).collect();
     let prometheus = PrometheusServer::start_with(&binary, &scrape_config(JOB, &addrs, &[]), &[]);

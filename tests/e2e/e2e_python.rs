@@ -2,6 +2,7 @@
 //! formats of the example server, and every family, label set and value it reads back equals
 //! what the traffic the test sent must have produced.
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,7 +10,11 @@ use std::path::Path;
 
 use support::example_server::{send_every_route, ExampleServer, Sent};
 use support::http::HttpResponse;
-use support::tools::{require_python_modules, run_with_input};
+use support::tools::{PYTHON_PROMETHEUS_CLIENT, python, run_with_input};
+
+e2e_tests! {
+    prometheus_client_reads_back_exactly_the_traffic_sent_in_both_formats needs [PYTHON_PROMETHEUS_CLIENT],
+}
 
 /// Parses an exposition read on stdin with the parser named by `argv[1]` and prints every
 /// family as JSON: name, type and samples (name, labels, value).
@@ -442,12 +447,8 @@ fn assert_matches(format: &str, families: &[ParsedFamily], expected: &Expected, 
     }
 }
 
-#[test]
 fn prometheus_client_reads_back_exactly_the_traffic_sent_in_both_formats() {
-    let Some(python) = require_python_modules(&["prometheus_client", "prometheus_client.openmetrics.parser"])
-    else {
-        return;
-    };
+    let python = python();
     let server = ExampleServer::start(&[]);
     let mut completed = send_every_route(&server);
 

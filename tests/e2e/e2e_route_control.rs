@@ -4,15 +4,20 @@
 //! every view-labelled series with its request's tenant (empty, or `<overflow>` beyond the
 //! label's bound).
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::convert::Infallible;
 
 use http::{Request, Response};
 use support::prometheus::{scrape_config, PrometheusServer};
-use support::tools::require_tool;
+use support::tools::{PROMETHEUS, program};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_prometheus::{Metrics, ViewName};
+
+e2e_tests! {
+    prometheus_stores_a_views_own_latency_buckets_and_a_request_label needs [PROMETHEUS],
+}
 
 async fn named(request: Request<()>) -> Result<Response<String>, Infallible> {
     let mut response = Response::new(String::from("ok"));
@@ -22,11 +27,8 @@ async fn named(request: Request<()>) -> Result<Response<String>, Infallible> {
     Ok(response)
 }
 
-#[test]
 fn prometheus_stores_a_views_own_latency_buckets_and_a_request_label() {
-    let Some(binary) = require_tool("prometheus") else {
-        return;
-    };
+    let binary = program("prometheus");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

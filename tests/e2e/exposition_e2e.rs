@@ -1,8 +1,8 @@
 //! End-to-end: a real Prometheus (2.42) scrapes the example server compressed with gzip, as
 //! protobuf with native histograms, and stores the exemplars it is given.
 
-#![cfg(all(feature = "gzip", feature = "protobuf"))]
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,7 +10,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use support::example_server::ExampleServer;
 use support::http::percent_encode;
 use support::prometheus::{scrape_config, PrometheusServer};
-use support::tools::{wait_until, MAX_WAIT};
+use support::tools::{MAX_WAIT, PROMETHEUS, wait_until};
+
+e2e_tests! {
+    prometheus_scrapes_gzip_openmetrics_and_stores_the_exemplars needs [PROMETHEUS],
+    prometheus_scrapes_protobuf_native_histograms_with_the_right_quantile needs [PROMETHEUS],
+}
 
 const JOB: &str = "tower-prometheus";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -49,13 +54,10 @@ fn wait_for_exemplar(prometheus: &PrometheusServer, selector: &str) {
     });
 }
 
-#[test]
 fn prometheus_scrapes_gzip_openmetrics_and_stores_the_exemplars() {
     let server = ExampleServer::start(&[("TOWER_PROMETHEUS_EXEMPLARS", "1")]);
     let config = scrape_config(JOB, &[server.addr()], &[]);
-    let Some(prometheus) = PrometheusServer::start(&config, &["--enable-feature=exemplar-storage"]) else {
-        return;
-    };
+    let prometheus = PrometheusServer::start(&config, &["--enable-feature=exemplar-storage"]);
     prometheus.wait_for_scrapes(1, 1);
 
     let traced = server.request("GET", "/users/7", &[("traceparent", SAMPLED)], &[]);
@@ -97,22 +99,19 @@ fn prometheus_scrapes_gzip_openmetrics_and_stores_the_exemplars() {
     );
 }
 
-#[test]
 fn prometheus_scrapes_protobuf_native_histograms_with_the_right_quantile() {
     let server = ExampleServer::start(&[
         ("TOWER_PROMETHEUS_NATIVE_HISTOGRAMS", "1"),
         ("TOWER_PROMETHEUS_EXEMPLARS", "1"),
     ]);
     let config = scrape_config(JOB, &[server.addr()], &[]);
-    let Some(prometheus) = PrometheusServer::start(
+    let prometheus = PrometheusServer::start(
         &config,
         &[
             "--enable-feature=native-histograms",
             "--enable-feature=exemplar-storage",
         ],
-    ) else {
-        return;
-    };
+    );
     prometheus.wait_for_scrapes(1, 1);
 
     // The /slow series exists from its first request on; one scrape of it before the rest of

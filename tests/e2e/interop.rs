@@ -3,6 +3,7 @@
 //! prometheus-client registry) checked by promtool and the Python reference parsers in both
 //! text formats, and scraped by a real Prometheus server.
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::collections::BTreeMap;
@@ -11,8 +12,14 @@ use std::net::SocketAddr;
 use prometheus_client::metrics::counter::Counter as ClientCounter;
 use prometheus_client::registry::Registry as ClientRegistry;
 use support::prometheus::{scrape_config, PrometheusServer};
-use support::tools::{promtool_check_metrics, require_python_modules, require_tool, run_with_input};
+use support::tools::{PROMETHEUS, PROMTOOL, PYTHON_PROMETHEUS_CLIENT, program, promtool_check_metrics, python, run_with_input};
 use tower_prometheus::{Format, Metrics};
+
+e2e_tests! {
+    promtool_accepts_every_source_at_once needs [PROMTOOL],
+    the_python_client_parses_every_source_in_both_text_formats needs [PYTHON_PROMETHEUS_CLIENT],
+    a_real_prometheus_scrapes_every_source_at_once needs [PROMETHEUS],
+}
 
 /// A rust-prometheus collector producing a summary, as an application's own collector
 /// would (rust-prometheus ships none).
@@ -60,7 +67,7 @@ fn all_sources() -> (Metrics, ExpectedSamples) {
     let opened: ClientCounter = ClientCounter::default();
     library.register("connections_opened", "Connections opened", opened.clone());
     opened.inc_by(5);
-    metrics.register_registry(library).unwrap();
+    metrics.register_prometheus_client_registry(library).unwrap();
     expected.push(("pool_connections_opened_total", vec![], 5.0));
 
     #[cfg(feature = "metrics")]
@@ -112,7 +119,7 @@ fn all_sources() -> (Metrics, ExpectedSamples) {
         jobs.with_label_values(&["mail"]).inc_by(6);
         heat.set(21.5);
         latency.observe(0.5);
-        metrics.register_prometheus_registry(registry).unwrap();
+        metrics.register_rust_prometheus_registry(registry).unwrap();
         expected.push(("legacy_jobs_total", vec![("queue", "mail")], 6.0));
         expected.push(("legacy_temperature_celsius", vec![], 21.5));
         expected.push(("legacy_latency_seconds_count", vec![], 1.0));
@@ -132,11 +139,8 @@ const SUMMARY_AS_GAUGES_LINTS: &[&str] = &[
     "legacy_rpc_seconds_sum non-histogram and non-summary metrics should not have \"_sum\" suffix",
 ];
 
-#[test]
 fn promtool_accepts_every_source_at_once() {
-    let Some(promtool) = require_tool("promtool") else {
-        return;
-    };
+    let promtool = program("promtool");
     let (metrics, expected) = all_sources();
     assert!(expected.len() >= 2);
     let text = metrics.render(Format::PrometheusText).unwrap();
@@ -177,11 +181,8 @@ assert len(names) == len(set(names)), "a family twice: %r" % names
 print(json.dumps(samples))
 "#;
 
-#[test]
 fn the_python_client_parses_every_source_in_both_text_formats() {
-    let Some(python) = require_python_modules(&["prometheus_client"]) else {
-        return;
-    };
+    let python = python();
     let (metrics, expected) = all_sources();
     for (parser, format) in [
         ("text", Format::PrometheusText),
@@ -221,8 +222,17 @@ fn the_python_client_parses_every_source_in_both_text_formats() {
 }
 
 fn wait_for_value(server: &PrometheusServer, promql: &str, value: f64, flags: &[&str]) {
-    // The panic names the scrape's flags through the log the server prints on drop.
-    eprintln!("checking {promql} == {value} with {flags:?}");
+    /// Names the Prometheus flags of a wait that fails; silent otherwise, as the harness does not
+    /// capture output.
+    struct Context<'a>(&'a [&'a str]);
+    impl Drop for Context<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("with Prometheus flags {:?}", self.0);
+            }
+        }
+    }
+    let _context = Context(flags);
     server.wait_for_value(promql, value);
 }
 
@@ -255,11 +265,8 @@ const SCRAPE_FLAGS: &[(&[&str], &str)] = &[
     (&["--enable-feature=native-histograms"], "prometheus-protobuf"),
 ];
 
-#[test]
 fn a_real_prometheus_scrapes_every_source_at_once() {
-    let Some(prometheus_binary) = require_tool("prometheus") else {
-        return;
-    };
+    let prometheus_binary = program("prometheus");
     for (flags, format) in SCRAPE_FLAGS {
         let (metrics, expected) = all_sources();
         scrape_and_check(&prometheus_binary, &metrics, &expected, flags);

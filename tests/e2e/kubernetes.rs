@@ -5,6 +5,7 @@
 //! config's relabeling through promtool. (`remote_write.rs` runs that relabeling in a real
 //! Prometheus agent.)
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::process::Command;
@@ -12,7 +13,15 @@ use std::process::Command;
 use serde_json::Value;
 use support::example_server::ExampleServer;
 use support::monitoring::{kubernetes_dir, yaml_as_json, yaml_documents_as_json};
-use support::tools::{require_python_modules, require_tool, run, TempDir};
+use support::tools::{KUBERNETES_VALIDATE, PROMTOOL, PYYAML, TempDir, program, python, run};
+
+e2e_tests! {
+    core_kinds_pass_the_kubernetes_api_schemas_strictly needs [PYYAML, KUBERNETES_VALIDATE],
+    selectors_port_names_paths_and_annotations_agree_with_the_pods needs [PYYAML],
+    operator_durations_are_checked needs [],
+    the_example_server_answers_the_probe_and_metrics_paths needs [PYYAML],
+    promtool_accepts_the_annotation_scrape_config_with_its_relabeling needs [PYYAML, PROMTOOL],
+}
 
 /// The manifests of Kubernetes kinds, in the order the README applies them.
 const MANIFESTS: [&str; 3] = ["deployment.yaml", "servicemonitor.yaml", "podmonitor.yaml"];
@@ -44,11 +53,8 @@ for doc in docs + [unknown_field, wrong_type]:
         print(json.dumps({"name": doc["metadata"]["name"], "kind": doc["kind"], "version": version, "error": error}))
 "#;
 
-#[test]
 fn core_kinds_pass_the_kubernetes_api_schemas_strictly() {
-    let Some(python) = require_python_modules(&["yaml", "kubernetes_validate"]) else {
-        return;
-    };
+    let python = python();
     let dir = kubernetes_dir();
     let output = run(
         Command::new(&python)
@@ -248,11 +254,8 @@ fn operator_object<'a>(
     (&spec["selector"]["matchLabels"], endpoints)
 }
 
-#[test]
 fn selectors_port_names_paths_and_annotations_agree_with_the_pods() {
-    let Some(python) = require_python_modules(&["yaml"]) else {
-        return;
-    };
+    let python = python();
     let dir = kubernetes_dir();
     let core = yaml_documents_as_json(&python, &dir.join("deployment.yaml"));
     assert_eq!(core.len(), 2, "a Deployment and a Service");
@@ -362,7 +365,6 @@ fn selectors_port_names_paths_and_annotations_agree_with_the_pods() {
     );
 }
 
-#[test]
 fn operator_durations_are_checked() {
     for good in ["15s", "1m30s", "0", "1h", "500ms", "1d12h"] {
         assert!(is_operator_duration(good), "{good}");
@@ -379,11 +381,8 @@ fn operator_durations_are_checked() {
     );
 }
 
-#[test]
 fn the_example_server_answers_the_probe_and_metrics_paths() {
-    let Some(python) = require_python_modules(&["yaml"]) else {
-        return;
-    };
+    let python = python();
     let core = yaml_documents_as_json(&python, &kubernetes_dir().join("deployment.yaml"));
     let pod = &one(&core, "Deployment")["spec"]["template"];
     let readiness = pod["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"]
@@ -401,14 +400,9 @@ fn the_example_server_answers_the_probe_and_metrics_paths() {
         .contains("# TYPE http_requests_total_by_method_total counter"));
 }
 
-#[test]
 fn promtool_accepts_the_annotation_scrape_config_with_its_relabeling() {
-    let Some(python) = require_python_modules(&["yaml"]) else {
-        return;
-    };
-    let Some(promtool) = require_tool("promtool") else {
-        return;
-    };
+    let python = python();
+    let promtool = program("promtool");
     let config = yaml_as_json(&python, &kubernetes_dir().join("prometheus-kubernetes-sd.yml"));
     let jobs = config["scrape_configs"].as_array().expect("scrape_configs");
     assert_eq!(jobs.len(), 1);

@@ -3,13 +3,19 @@
 //! and the Python OpenMetrics parser accept the exposition. Before, promtool reported a
 //! "second HELP line".
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use support::tools::{promtool_check_metrics, require_python_modules, require_tool, run_with_input};
+use support::tools::{program, promtool_check_metrics, python, run_with_input, PROMTOOL, PYTHON_PROMETHEUS_CLIENT};
 use tower_prometheus::{Format, Metrics};
+
+e2e_tests! {
+    promtool_accepts_the_exposition_after_late_name_clashes needs [PROMTOOL],
+    the_python_openmetrics_parser_accepts_the_exposition_after_late_name_clashes needs [PYTHON_PROMETHEUS_CLIENT],
+}
 
 type Labelled = Family<Vec<(String, String)>, Counter>;
 
@@ -23,7 +29,7 @@ fn metrics_with_late_clashes() -> Metrics {
             let mut registry = Registry::default();
             let family = Labelled::default();
             registry.register(name, "a library's family", family.clone());
-            metrics.register_registry(registry).unwrap();
+            metrics.register_prometheus_client_registry(registry).unwrap();
             families.push(family);
         }
     }
@@ -35,11 +41,8 @@ fn metrics_with_late_clashes() -> Metrics {
     metrics
 }
 
-#[test]
 fn promtool_accepts_the_exposition_after_late_name_clashes() {
-    let Some(promtool) = require_tool("promtool") else {
-        return;
-    };
+    let promtool = program("promtool");
     let text = metrics_with_late_clashes()
         .render(Format::PrometheusText)
         .unwrap();
@@ -48,11 +51,8 @@ fn promtool_accepts_the_exposition_after_late_name_clashes() {
     }
 }
 
-#[test]
 fn the_python_openmetrics_parser_accepts_the_exposition_after_late_name_clashes() {
-    let Some(python) = require_python_modules(&["prometheus_client"]) else {
-        return;
-    };
+    let python = python();
     let text = metrics_with_late_clashes().render(Format::OpenMetrics).unwrap();
     let parse = "import sys\n\
         from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\n\

@@ -2,6 +2,7 @@
 //! real Prometheus, answers the PromQL that dashboards written against the OpenTelemetry HTTP
 //! server conventions use, with the values of the traffic sent.
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::io::{Read, Write};
@@ -11,7 +12,11 @@ use std::time::Duration;
 use support::example_server::{cancel_a_streaming_request, send_every_route, ExampleServer};
 use support::http::percent_encode;
 use support::prometheus::{scrape_config, PrometheusServer};
-use support::tools::{require_tool, wait_until, MAX_WAIT};
+use support::tools::{MAX_WAIT, PROMETHEUS, program, wait_until};
+
+e2e_tests! {
+    dashboards_queries_over_the_opentelemetry_profile_match_the_traffic needs [PROMETHEUS],
+}
 
 /// Scrapes of `/metrics` are requests too: every exact count leaves them out.
 const NOT_SCRAPES: &str = r#"http_route!="/metrics""#;
@@ -53,11 +58,8 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
-#[test]
 fn dashboards_queries_over_the_opentelemetry_profile_match_the_traffic() {
-    let Some(binary) = require_tool("prometheus") else {
-        return;
-    };
+    let binary = program("prometheus");
     let server = ExampleServer::start(&[("TOWER_PROMETHEUS_NAMING", "opentelemetry")]);
     let exposition = server.metrics_text();
     assert!(!exposition.contains("http_requests_total_by_view_transport_method_total"));

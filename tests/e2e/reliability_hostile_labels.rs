@@ -5,6 +5,7 @@
 //! reference client (both formats), `promtool check metrics` (text) and Prometheus's own
 //! OpenMetrics parser (`promtool tsdb create-blocks-from openmetrics` + `promtool tsdb dump`).
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,9 +19,14 @@ use http_body_util::BodyExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use support::exposition::{parse, Sample};
-use support::tools::{require_python_modules, require_tool, run, run_with_input, ChildGuard, TempDir};
+use support::tools::{program, python, run, run_with_input, ChildGuard, TempDir, PROMTOOL, PYTHON_PROMETHEUS_CLIENT};
 use tower::ServiceExt;
 use tower_prometheus::{Format, Metrics, ViewName};
+
+e2e_tests! {
+    hostile_label_values_round_trip_through_every_parser needs [PYTHON_PROMETHEUS_CLIENT, PROMTOOL],
+    known_troublemakers_round_trip needs [PYTHON_PROMETHEUS_CLIENT, PROMTOOL],
+}
 
 /// Where a hostile value enters: the builder's resolver or a response extension.
 #[derive(Clone, Debug)]
@@ -190,10 +196,9 @@ struct PythonParser {
 }
 
 impl PythonParser {
-    fn start() -> Option<Self> {
-        let python = require_python_modules(&["prometheus_client"])?;
+    fn start() -> Self {
         let mut process = ChildGuard(
-            Command::new(python)
+            Command::new(python())
                 .args(["-c", PYTHON_PARSER])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -202,11 +207,11 @@ impl PythonParser {
         );
         let input = process.0.stdin.take().unwrap();
         let output = BufReader::new(process.0.stdout.take().unwrap());
-        Some(Self {
+        Self {
             input,
             output,
             _process: process,
-        })
+        }
     }
 
     /// Both expositions parsed by the Python client, as samples.
@@ -368,8 +373,8 @@ fn parse_go_labels(line: &str) -> Result<BTreeMap<String, String>, String> {
 // ---- the property ----------------------------------------------------------------------------
 
 struct ReferenceTools {
-    python: Option<PythonParser>,
-    promtool: Option<PathBuf>,
+    python: PythonParser,
+    promtool: PathBuf,
     /// Cases waiting for the batched Prometheus round trip (one import for all of them).
     for_prometheus: Vec<Expected>,
 }
@@ -378,7 +383,7 @@ impl ReferenceTools {
     fn start() -> Self {
         Self {
             python: PythonParser::start(),
-            promtool: require_tool("promtool"),
+            promtool: program("promtool"),
             for_prometheus: Vec::new(),
         }
     }
@@ -388,11 +393,8 @@ impl ReferenceTools {
         if self.for_prometheus.is_empty() {
             return;
         }
-        let Some(promtool) = &self.promtool else {
-            return;
-        };
         let parsed =
-            prometheus_round_trip(promtool, &self.for_prometheus).unwrap_or_else(|e| panic!("{e:.2000}"));
+            prometheus_round_trip(&self.promtool, &self.for_prometheus).unwrap_or_else(|e| panic!("{e:.2000}"));
         for (index, (case, (views, charsets))) in self.for_prometheus.iter().zip(&parsed).enumerate() {
             let parser = format!("prometheus (promtool tsdb), OpenMetrics, case {index}");
             let checked = same_values(&parser, views, &case.views)
@@ -420,41 +422,37 @@ fn check(case: &Case, tools: &mut ReferenceTools) -> Result<(), TestCaseError> {
         same_values(parser, &values(samples, CHARSET_FAMILY, "charset"), &charsets)?;
     }
 
-    if let Some(python) = tools.python.as_mut() {
-        let (text_samples, openmetrics_samples) = python.parse(&text, &openmetrics);
-        let text_samples = text_samples.map_err(|e| TestCaseError::fail(format!("python text: {e}")))?;
-        let openmetrics_samples =
-            openmetrics_samples.map_err(|e| TestCaseError::fail(format!("python openmetrics: {e}")))?;
-        // The Python client sees exactly the samples our parser sees, label values included.
-        same_values(
-            "python, text (all samples)",
-            &sorted(&text_samples),
-            &sorted(&ours_text),
-        )?;
-        let parser = "python, OpenMetrics";
-        same_values(parser, &values(&openmetrics_samples, VIEW_FAMILY, "view"), &views)?;
-        same_values(
-            parser,
-            &values(&openmetrics_samples, CHARSET_FAMILY, "charset"),
-            &charsets,
-        )?;
-        prop_assert_eq!(openmetrics_samples.len(), ours_openmetrics.len());
-    }
+    let (text_samples, openmetrics_samples) = tools.python.parse(&text, &openmetrics);
+    let text_samples = text_samples.map_err(|e| TestCaseError::fail(format!("python text: {e}")))?;
+    let openmetrics_samples =
+        openmetrics_samples.map_err(|e| TestCaseError::fail(format!("python openmetrics: {e}")))?;
+    // The Python client sees exactly the samples our parser sees, label values included.
+    same_values(
+        "python, text (all samples)",
+        &sorted(&text_samples),
+        &sorted(&ours_text),
+    )?;
+    let parser = "python, OpenMetrics";
+    same_values(parser, &values(&openmetrics_samples, VIEW_FAMILY, "view"), &views)?;
+    same_values(
+        parser,
+        &values(&openmetrics_samples, CHARSET_FAMILY, "charset"),
+        &charsets,
+    )?;
+    prop_assert_eq!(openmetrics_samples.len(), ours_openmetrics.len());
 
-    if let Some(promtool) = &tools.promtool {
-        let result = run_with_input(promtool, &["check", "metrics"], text.as_bytes());
-        prop_assert!(
-            result.status.success(),
-            "promtool check metrics: {}{}",
-            String::from_utf8_lossy(&result.stdout),
-            String::from_utf8_lossy(&result.stderr)
-        );
-        tools.for_prometheus.push(Expected {
-            openmetrics,
-            views,
-            charsets,
-        });
-    }
+    let result = run_with_input(&tools.promtool, &["check", "metrics"], text.as_bytes());
+    prop_assert!(
+        result.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    tools.for_prometheus.push(Expected {
+        openmetrics,
+        views,
+        charsets,
+    });
     Ok(())
 }
 
@@ -497,7 +495,6 @@ fn sorted(samples: &[Sample]) -> BTreeSet<String> {
     keys
 }
 
-#[test]
 fn hostile_label_values_round_trip_through_every_parser() {
     let tools = std::cell::RefCell::new(ReferenceTools::start());
     let mut runner = TestRunner::new(Config {
@@ -513,7 +510,6 @@ fn hostile_label_values_round_trip_through_every_parser() {
     tools.borrow_mut().finish();
 }
 
-#[test]
 fn known_troublemakers_round_trip() {
     let mut tools = ReferenceTools::start();
     let troublemakers = [

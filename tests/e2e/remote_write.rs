@@ -4,8 +4,8 @@
 //! remote-writes to a central Prometheus. The central one's sums equal the traffic sent, the
 //! latency histograms arrive as native histograms and the trace-id exemplars arrive too.
 
-#![cfg(feature = "protobuf")]
 
+use crate::harness::e2e_tests;
 use crate::support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,7 +15,11 @@ use support::example_server::ExampleServer;
 use support::http::percent_encode;
 use support::monitoring::{kubernetes_dir, yaml_as_json};
 use support::prometheus::PrometheusServer;
-use support::tools::{require_python_modules, require_tool, wait_until, TempDir, MAX_WAIT};
+use support::tools::{MAX_WAIT, PROMETHEUS, PYYAML, TempDir, program, python, wait_until};
+
+e2e_tests! {
+    an_agent_remote_writes_several_servers_with_native_histograms_and_exemplars needs [PYYAML, PROMETHEUS],
+}
 
 /// Requests to `/users/{id}` sent to each replica; one of them carries a sampled traceparent.
 const REQUESTS: [u32; 3] = [4, 6, 9];
@@ -57,14 +61,9 @@ fn by_pod(central: &PrometheusServer, promql: &str) -> Vec<(String, f64)> {
     values
 }
 
-#[test]
 fn an_agent_remote_writes_several_servers_with_native_histograms_and_exemplars() {
-    let Some(python) = require_python_modules(&["yaml"]) else {
-        return;
-    };
-    let Some(prometheus) = require_tool("prometheus") else {
-        return;
-    };
+    let python = python();
+    let prometheus = program("prometheus");
     let environment = [
         ("TOWER_PROMETHEUS_NATIVE_HISTOGRAMS", "1"),
         ("TOWER_PROMETHEUS_EXEMPLARS", "1"),

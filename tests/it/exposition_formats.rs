@@ -255,7 +255,7 @@ mod protobuf {
         // The configured bounds, then +Inf.
         assert_eq!(
             histogram.bucket.len(),
-            tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS.len() + 1
+            tower_prometheus::defaults::LATENCY_BUCKETS.len() + 1
         );
         assert_eq!(histogram.bucket.last().unwrap().upper_bound, f64::INFINITY);
         assert_eq!(histogram.bucket.last().unwrap().cumulative_count, 3);

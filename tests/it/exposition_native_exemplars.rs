@@ -106,7 +106,7 @@ mod protobuf {
         // Classic buckets are kept for text scrapers.
         assert_eq!(
             histogram.bucket.len(),
-            tower_prometheus::registry::DEFAULT_LATENCY_BUCKETS.len() + 1
+            tower_prometheus::defaults::LATENCY_BUCKETS.len() + 1
         );
         let text = metrics.render(Format::PrometheusText).unwrap();
         assert!(text.contains(r#"http_requests_latency_seconds_by_view_method_bucket{view="/work",method="GET",le="0.05"} 1"#), "{text}");
@@ -117,7 +117,7 @@ mod protobuf {
     #[tokio::test]
     async fn schema_and_bucket_factor_set_the_resolution() {
         let metrics = Metrics::builder()
-            .native_histograms(NativeHistograms::native_only().bucket_factor(2.0))
+            .native_histograms(NativeHistograms::native_only().with_bucket_factor(2.0))
             .build()
             .unwrap();
         request(&metrics, Duration::from_millis(1), &[]).await;

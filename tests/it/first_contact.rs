@@ -177,6 +177,19 @@ fn paths_that_can_never_match_a_request_are_refused() {
             path,
         );
     }
+    // Matched exactly, a trailing `/` would leave the usual path answering 404.
+    for path in ["/metrics/", "/-/metrics//"] {
+        let error = refused(Metrics::builder().metrics_path(path));
+        assert_eq!((error.option(), error.input()), ("metrics_path", path));
+        assert!(error.to_string().contains("trailing `/`"), "{error}");
+    }
+    // Excluded paths and prefixes may end in `/`, and `/` alone is a path.
+    Metrics::builder()
+        .metrics_path("/")
+        .exclude_path("/health/")
+        .exclude_path_prefix("/static/")
+        .build()
+        .unwrap();
     let metrics = Metrics::builder()
         .metrics_path("/-/metrics")
         .exclude_path("/healthz")
@@ -215,11 +228,11 @@ fn native_histogram_settings_prometheus_cannot_use_are_refused_not_clamped() {
     use tower_prometheus::NativeHistograms;
     let native = NativeHistograms::classic_and_native;
     let refused = [
-        (native().schema(9), "schema(9)"),
-        (native().schema(-5), "schema(-5)"),
-        (native().bucket_factor(1.0), "bucket_factor(1)"),
-        (native().bucket_factor(0.5), "bucket_factor(0.5)"),
-        (native().bucket_factor(f64::NAN), "bucket_factor(NaN)"),
+        (native().with_schema(9), "with_schema(9)"),
+        (native().with_schema(-5), "with_schema(-5)"),
+        (native().with_bucket_factor(1.0), "with_bucket_factor(1)"),
+        (native().with_bucket_factor(0.5), "with_bucket_factor(0.5)"),
+        (native().with_bucket_factor(f64::NAN), "with_bucket_factor(NaN)"),
     ];
     for (native, input) in refused {
         assert_refused(
@@ -230,11 +243,11 @@ fn native_histogram_settings_prometheus_cannot_use_are_refused_not_clamped() {
     }
     // The last resolution setting wins.
     assert!(Metrics::builder()
-        .native_histograms(native().schema(12).schema(8))
+        .native_histograms(native().with_schema(12).with_schema(8))
         .build()
         .is_ok());
     assert!(Metrics::builder()
-        .native_histograms(native().bucket_factor(1e300))
+        .native_histograms(native().with_bucket_factor(1e300))
         .build()
         .is_ok());
 }
@@ -404,6 +417,14 @@ async fn the_separate_listener_reports_a_busy_port_before_serving() {
         Some(("server().path", "metrics")),
         "{error}"
     );
+    let error = metrics
+        .server()
+        .path("/metrics/")
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("trailing `/`"), "{error}");
 }
 
 /// A custom metric registered on a second instance never shows on the first one's `/metrics`:

@@ -301,7 +301,7 @@ mod facade {
         let mut library = ClientRegistry::default();
         library.register("signups", "again", ClientCounter::<u64>::default());
         assert!(matches!(
-            metrics.register_registry(library),
+            metrics.register_prometheus_client_registry(library),
             Err(RegistrationError::Duplicate(_))
         ));
     }
@@ -462,7 +462,7 @@ mod prometheus_crate {
             .build()
             .unwrap();
         metrics
-            .register_prometheus_registry(rust_prometheus_registry())
+            .register_rust_prometheus_registry(rust_prometheus_registry())
             .unwrap();
         for format in text_formats() {
             let text = metrics.render(format).unwrap();
@@ -513,7 +513,7 @@ mod prometheus_crate {
 
         let metrics = quiet_metrics();
         metrics
-            .register_prometheus_registry(rust_prometheus_registry())
+            .register_rust_prometheus_registry(rust_prometheus_registry())
             .unwrap();
         let families = protobuf::decode(&metrics.render_bytes(Format::Protobuf).unwrap());
         let jobs = protobuf::family(&families, "legacy_jobs_total");
@@ -555,7 +555,7 @@ mod prometheus_crate {
         let metrics = metrics_serving_what_encodes();
         let registry = prometheus::Registry::new();
         registry.register(Box::new(PanickingCollector)).unwrap();
-        metrics.register_prometheus_registry(registry).unwrap();
+        metrics.register_rust_prometheus_registry(registry).unwrap();
         second_scrape_counting_the_failure(&metrics);
     }
 
@@ -569,7 +569,7 @@ mod prometheus_crate {
             prometheus::IntGauge::new("innocent", "not claimed when the registry is refused").unwrap();
         ours.register(Box::new(innocent)).unwrap();
         assert!(matches!(
-            metrics.register_prometheus_registry(ours),
+            metrics.register_rust_prometheus_registry(ours),
             Err(RegistrationError::Reserved(_))
         ));
         // Nothing of the refused registry was claimed.
@@ -587,7 +587,7 @@ mod prometheus_crate {
             ))
             .unwrap();
         assert!(matches!(
-            metrics.register_prometheus_registry(other),
+            metrics.register_rust_prometheus_registry(other),
             Err(RegistrationError::Duplicate(_))
         ));
         let text = metrics.render(Format::PrometheusText).unwrap();
@@ -602,7 +602,7 @@ mod prometheus_crate {
         let odd = prometheus::IntCounter::new("_total", "named by its suffix alone").unwrap();
         odd.inc();
         registry.register(Box::new(odd)).unwrap();
-        metrics.register_prometheus_registry(registry).unwrap();
+        metrics.register_rust_prometheus_registry(registry).unwrap();
         let text = metrics.render(Format::PrometheusText).unwrap();
         declared_families(&text);
         assert!(text.contains("\n_total_total 1.0\n"), "{text}");
@@ -618,7 +618,9 @@ mod prometheus_crate {
     fn a_family_gathered_later_that_clashes_is_dropped_and_counted() {
         let metrics = quiet_metrics();
         let registry = prometheus::Registry::new();
-        metrics.register_prometheus_registry(registry.clone()).unwrap();
+        metrics
+            .register_rust_prometheus_registry(registry.clone())
+            .unwrap();
         metrics
             .register("orders", "Orders", ClientCounter::<u64>::default())
             .unwrap();
@@ -675,30 +677,30 @@ mod between_sources {
         let recorder = metrics.metrics_recorder();
         metrics::with_local_recorder(&recorder, || metrics::gauge!("from_facade").set(1.0));
         metrics
-            .register_prometheus_registry(rust_prometheus_with("from_prometheus"))
+            .register_rust_prometheus_registry(rust_prometheus_with("from_prometheus"))
             .unwrap();
         metrics
-            .register_registry(client_registry_with("from_client"))
+            .register_prometheus_client_registry(client_registry_with("from_client"))
             .unwrap();
 
         // Facade first, then the registries.
-        let refused = metrics.register_prometheus_registry(rust_prometheus_with("from_facade"));
+        let refused = metrics.register_rust_prometheus_registry(rust_prometheus_with("from_facade"));
         assert!(
             matches!(refused, Err(RegistrationError::Duplicate(_))),
             "{refused:?}"
         );
-        let refused = metrics.register_registry(client_registry_with("from_facade"));
+        let refused = metrics.register_prometheus_client_registry(client_registry_with("from_facade"));
         assert!(
             matches!(refused, Err(RegistrationError::Duplicate(_))),
             "{refused:?}"
         );
         // rust-prometheus first, then the other registry; and the reverse.
-        let refused = metrics.register_registry(client_registry_with("from_prometheus"));
+        let refused = metrics.register_prometheus_client_registry(client_registry_with("from_prometheus"));
         assert!(
             matches!(refused, Err(RegistrationError::Duplicate(_))),
             "{refused:?}"
         );
-        let refused = metrics.register_prometheus_registry(rust_prometheus_with("from_client"));
+        let refused = metrics.register_rust_prometheus_registry(rust_prometheus_with("from_client"));
         assert!(
             matches!(refused, Err(RegistrationError::Duplicate(_))),
             "{refused:?}"
@@ -751,7 +753,7 @@ mod registry {
             .build()
             .unwrap();
         let (library, opened) = library_registry();
-        metrics.register_registry(library).unwrap();
+        metrics.register_prometheus_client_registry(library).unwrap();
         opened.inc();
         for format in text_formats() {
             let text = metrics.render(format).unwrap();
@@ -769,7 +771,9 @@ mod registry {
     #[test]
     fn another_registry_decodes_from_protobuf() {
         let metrics = quiet_metrics();
-        metrics.register_registry(library_registry().0).unwrap();
+        metrics
+            .register_prometheus_client_registry(library_registry().0)
+            .unwrap();
         let families = protobuf::decode(&metrics.render_bytes(Format::Protobuf).unwrap());
         let opened = protobuf::family(&families, "pool_connections_opened_total");
         assert_eq!(opened.metric[0].counter.as_ref().unwrap().value, 7.0);
@@ -781,7 +785,7 @@ mod registry {
         let mut library = ClientRegistry::default();
         let build = prometheus_client::metrics::info::Info::new(vec![("version", "1.2")]);
         library.register("build", "Build", build);
-        metrics.register_registry(library).unwrap();
+        metrics.register_prometheus_client_registry(library).unwrap();
         let clash = metrics.register("build_info", "again", ClientCounter::<u64>::default());
         assert!(matches!(clash, Err(RegistrationError::Duplicate(_))), "{clash:?}");
         let samples = scrape(&metrics, Format::OpenMetrics);
@@ -806,7 +810,7 @@ mod registry {
         let metrics = metrics_serving_what_encodes();
         let (mut library, _) = library_registry();
         library.register_collector(Box::new(Panicking));
-        metrics.register_registry(library).unwrap();
+        metrics.register_prometheus_client_registry(library).unwrap();
         let samples = second_scrape_counting_the_failure(&metrics);
         assert_eq!(
             value(&samples, "pool_connections_opened_total", &[]),
@@ -818,8 +822,10 @@ mod registry {
     #[test]
     fn a_registry_clashing_with_ours_or_another_registry_is_refused() {
         let metrics = quiet_metrics();
-        metrics.register_registry(library_registry().0).unwrap();
-        let again = metrics.register_registry(library_registry().0);
+        metrics
+            .register_prometheus_client_registry(library_registry().0)
+            .unwrap();
+        let again = metrics.register_prometheus_client_registry(library_registry().0);
         assert!(matches!(again, Err(RegistrationError::Duplicate(_))), "{again:?}");
         let mut ours = ClientRegistry::default();
         ours.register(
@@ -828,7 +834,7 @@ mod registry {
             ClientCounter::<u64>::default(),
         );
         assert!(matches!(
-            metrics.register_registry(ours),
+            metrics.register_prometheus_client_registry(ours),
             Err(RegistrationError::Reserved(_))
         ));
         let text = metrics.render(Format::OpenMetrics).unwrap();

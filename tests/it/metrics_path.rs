@@ -183,3 +183,26 @@ async fn custom_metrics_appear_beside_ours_and_collisions_are_refused() {
         "no family appears twice"
     );
 }
+
+#[tokio::test]
+async fn head_carries_the_headers_get_would_and_every_answer_varies() {
+    let metrics = Metrics::new();
+    // The first scrape adds the scrape self-metrics' series; the second shows them.
+    call(&metrics, scrape("GET", None)).await;
+    let (get, get_body) = call(&metrics, scrape("GET", None)).await;
+    let (head, head_body) = call(&metrics, scrape("HEAD", None)).await;
+    assert!(head_body.is_empty());
+    assert_eq!(head.headers["content-type"], get.headers["content-type"]);
+    // The exposition grew by a scrape in between: the lengths differ by a few bytes only.
+    let head_length: usize = head.headers["content-length"].to_str().unwrap().parse().unwrap();
+    assert!(
+        head_length.abs_diff(get_body.len()) < 200 && get_body.len() > 1000,
+        "HEAD says {head_length} bytes, GET sent {}",
+        get_body.len()
+    );
+    assert_eq!(head.headers["vary"], get.headers["vary"]);
+
+    let (not_allowed, _) = call(&metrics, scrape("POST", None)).await;
+    assert_eq!(not_allowed.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(not_allowed.headers["vary"], get.headers["vary"]);
+}

@@ -78,7 +78,7 @@ fn an_empty_family_named_like_ours_is_left_out_once_it_has_series() {
     let clash = labelled(&mut library, "http_requests_total_by_method");
     let own = labelled(&mut library, "jobs");
     // Empty, the families encode nothing: the clash cannot be known yet.
-    metrics.register_registry(library).unwrap();
+    metrics.register_prometheus_client_registry(library).unwrap();
     one_series(&clash);
     one_series(&own);
     assert_each_name_once(&metrics);
@@ -103,8 +103,8 @@ fn two_registries_with_the_same_empty_family_expose_it_once() {
     let mut second = Registry::default();
     let a = labelled(&mut first, "jobs");
     let b = labelled(&mut second, "jobs");
-    metrics.register_registry(first).unwrap();
-    metrics.register_registry(second).unwrap();
+    metrics.register_prometheus_client_registry(first).unwrap();
+    metrics.register_prometheus_client_registry(second).unwrap();
     one_series(&b);
     // The second registry's family shows first: it claims the name, and keeps it.
     assert_each_name_once(&metrics);
@@ -140,7 +140,7 @@ fn a_collector_clashing_when_registered_is_refused() {
     let mut registry = Registry::default();
     registry.register("answer", "again", Counter::<u64>::default());
     assert!(
-        metrics.register_registry(registry).is_err(),
+        metrics.register_prometheus_client_registry(registry).is_err(),
         "a counter answer_total is not answer"
     );
     assert_each_name_once(&metrics);
@@ -178,7 +178,7 @@ fn a_name_a_collector_emits_later_is_claimed_or_left_out() {
     // `early` is the first collector's: the second is refused whole. Its names go free.
     let mut registry = Registry::default();
     registry.register("late_jobs", "claimed by a registry", Counter::<u64>::default());
-    metrics.register_registry(registry).unwrap();
+    metrics.register_prometheus_client_registry(registry).unwrap();
     late.store(true, Ordering::Relaxed);
     assert_each_name_once(&metrics);
     let samples = scrape(&metrics, Format::PrometheusText);

@@ -150,3 +150,20 @@ fn the_token_never_appears_in_debug_output() {
     assert!(!format!("{:?}", metrics.exposition_service()).contains("horse"));
     assert!(format!("{metrics:?}").contains("redacted"));
 }
+
+#[tokio::test]
+async fn refusals_vary_like_every_answer_of_the_metrics_path() {
+    let metrics = Metrics::builder().metrics_bearer_token(TOKEN).build().unwrap();
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, served, _) = call(&metrics, Method::GET, "/metrics", Some(&bearer)).await;
+    assert_eq!(status, StatusCode::OK);
+    for method in [Method::GET, Method::HEAD] {
+        let (status, headers, _) = call(&metrics, method.clone(), "/metrics", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method}");
+        assert_eq!(headers.get("vary"), served.get("vary"), "{method}");
+    }
+    let (status, headers, _) = call(&metrics, Method::DELETE, "/metrics", Some(&bearer)).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers.get("vary"), served.get("vary"));
+    assert!(served.contains_key("vary"));
+}

@@ -360,7 +360,7 @@ async fn the_cap_holds_unbounded_values_from_every_source() {
 
 #[tokio::test]
 async fn the_default_cap_folds_beyond_ten_thousand_label_sets() {
-    assert_eq!(tower_prometheus::registry::DEFAULT_MAX_LABEL_SETS, 10_000);
+    assert_eq!(tower_prometheus::defaults::MAX_LABEL_SETS, 10_000);
     let metrics = Metrics::builder()
         .view_resolver(|request| Some(ViewName::new(request.uri().path().to_owned())))
         .build()

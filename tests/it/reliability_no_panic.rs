@@ -216,6 +216,100 @@ fn check(fuzz: &FuzzRequest, hardened: bool) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// A media range a scraper may send, with the format it names (`None`: none of ours).
+fn media_range() -> impl Strategy<Value = (&'static str, Option<Format>)> {
+    #[cfg(feature = "protobuf")]
+    const PROTOBUF: Option<Format> = Some(Format::Protobuf);
+    #[cfg(not(feature = "protobuf"))]
+    const PROTOBUF: Option<Format> = None;
+    prop::sample::select(vec![
+        ("application/openmetrics-text", Some(Format::OpenMetrics)),
+        (
+            "application/openmetrics-text;version=1.0.0",
+            Some(Format::OpenMetrics),
+        ),
+        (
+            "Application/OpenMetrics-Text; version=0.0.1",
+            Some(Format::OpenMetrics),
+        ),
+        (
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8",
+            Some(Format::OpenMetrics),
+        ),
+        ("text/plain;version=0.0.4", Some(Format::PrometheusText)),
+        (
+            "text/plain; version=1.0.0; escaping=underscores",
+            Some(Format::PrometheusText),
+        ),
+        ("text/*", Some(Format::PrometheusText)),
+        ("*/*", Some(Format::PrometheusText)),
+        (
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+            PROTOBUF,
+        ),
+        ("application/vnd.google.protobuf", PROTOBUF),
+        (
+            "application/vnd.google.protobuf;proto=other.Message;encoding=delimited",
+            None,
+        ),
+        ("application/vnd.google.protobuf;encoding=text", None),
+        ("application/json", None),
+        ("", None),
+        ("=;;", None),
+    ])
+}
+
+/// A `q` parameter and the quality it gives (`None`: malformed, the element is ignored).
+fn quality() -> impl Strategy<Value = (&'static str, Option<f32>)> {
+    prop::sample::select(vec![
+        ("", Some(1.0)),
+        (";q=1", Some(1.0)),
+        ("; q=1.000", Some(1.0)),
+        (";q=0.5", Some(0.5)),
+        (";q=0.25", Some(0.25)),
+        (";q=0.001", Some(0.001)),
+        (";q=0", Some(0.0)),
+        (";q=abc", None),
+        (";q=2", None),
+        (";q=-1", None),
+        (";q=0.5000", None),
+        (";q=", None),
+    ])
+}
+
+/// Who wins a tie of qualities: the first.
+const TIE_ORDER: &[Format] = &[
+    #[cfg(feature = "protobuf")]
+    Format::Protobuf,
+    Format::OpenMetrics,
+    Format::PrometheusText,
+];
+
+/// An `Accept` header: either a list of media ranges with q-values, with the format the
+/// documented rule picks (the best positive quality; ties to protobuf, then OpenMetrics, then
+/// text; text when nothing of ours is asked for), or random bytes (`None`).
+fn accept_header() -> impl Strategy<Value = (Vec<u8>, Option<Format>)> {
+    let listed = prop::collection::vec((media_range(), quality()), 0..6).prop_map(|elements| {
+        let mut best = (Format::PrometheusText, 0.0_f32);
+        let mut texts = Vec::new();
+        for ((range, format), (q_text, quality)) in elements {
+            texts.push(format!("{range}{q_text}"));
+            let (Some(format), Some(quality)) = (format, quality) else {
+                continue;
+            };
+            let rank = |format: Format| TIE_ORDER.iter().position(|&tied| tied == format);
+            if quality > best.1 || (quality == best.1 && quality > 0.0 && rank(format) < rank(best.0)) {
+                best = (format, quality);
+            }
+        }
+        (texts.join(", ").into_bytes(), Some(best.0))
+    });
+    prop_oneof![
+        2 => listed,
+        1 => prop::collection::vec(any::<u8>(), 0..200).prop_map(|bytes| (bytes, None)),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -230,15 +324,22 @@ proptest! {
     }
 
     #[test]
-    fn negotiation_accepts_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+    fn negotiation_accepts_any_bytes((bytes, expected) in accept_header()) {
         if let Ok(value) = HeaderValue::from_bytes(&bytes) {
             let format = negotiate(Some(&value));
-            prop_assert!(matches!(format, Format::PrometheusText | Format::OpenMetrics));
-            // Without the `protobuf` feature the line above holds for any answer: OpenMetrics
-            // must also have been named.
-            if format == Format::OpenMetrics {
-                let asked = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
-                prop_assert!(asked.contains("application/openmetrics-text"), "{asked:?}");
+            let asked = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+            match expected {
+                Some(expected) => prop_assert_eq!(format, expected, "{:?}", asked),
+                // Random bytes: whatever is chosen was named.
+                None => {
+                    if format == Format::OpenMetrics {
+                        prop_assert!(asked.contains("application/openmetrics-text"), "{:?}", asked);
+                    }
+                    #[cfg(feature = "protobuf")]
+                    if format == Format::Protobuf {
+                        prop_assert!(asked.contains("application/vnd.google.protobuf"), "{:?}", asked);
+                    }
+                }
             }
         }
     }

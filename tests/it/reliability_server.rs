@@ -238,3 +238,192 @@ fn serve_answers_until_its_task_is_dropped() {
     task.abort();
     runtime.shutdown_timeout(Duration::from_secs(5));
 }
+
+/// A raw request; returns everything the server sent until it closed the connection.
+fn http_raw(address: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    String::from_utf8(response).unwrap()
+}
+
+fn header_value<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+    head.lines().find_map(|line| {
+        let (found, value) = line.split_once(':')?;
+        found.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[test]
+fn head_is_answered_with_the_content_length_get_would_have() {
+    let metrics = Metrics::new();
+    let running = Running::start(metrics.server());
+    // The first scrape adds the scrape self-metrics' series; the second shows them.
+    http_get(running.address, "/metrics", &[]);
+    let (status, _, body) = http_get(running.address, "/metrics", &[]);
+    assert_eq!(status, 200);
+    let head = http_raw(
+        running.address,
+        "HEAD /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "a HEAD answer has no body: {head}");
+    let length: usize = header_value(&head, "content-length")
+        .expect("content-length")
+        .parse()
+        .unwrap();
+    // The exposition grew by one scrape in between: a few bytes at most.
+    assert!(
+        length.abs_diff(body.len()) < 200 && body.len() > 1000,
+        "HEAD says {length} bytes, GET sent {}",
+        body.len()
+    );
+    assert!(header_value(&head, "vary").is_some(), "{head}");
+}
+
+#[test]
+fn shutdown_waits_for_the_request_in_progress() {
+    let metrics = Metrics::builder().process_metrics(false).build().unwrap();
+    let gate = crate::exposition_sharing::Gate::closed_on(&metrics);
+    let mut running = Running::start(metrics.server());
+    let address = running.address;
+    let client = std::thread::spawn(move || http_get(address, "/metrics", &[]));
+    gate.wait_entered(1);
+
+    let _ = running.stop.take().unwrap().send(());
+    std::thread::sleep(Duration::from_millis(300));
+    let server = running.server.take().unwrap();
+    assert!(
+        !server.is_finished(),
+        "serve_with_shutdown returned with a request in progress"
+    );
+    gate.open();
+    let (status, _, body) = client.join().unwrap();
+    assert_eq!(status, 200);
+    parse(&body, Format::PrometheusText).unwrap();
+    running
+        .runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await })
+        .expect("the server stops once the request is answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(gate.forced(), 0);
+}
+
+/// Whether the server closed `stream` (end of stream or reset) within `wait`.
+fn closed_within(mut stream: &TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buffer = [0_u8; 64];
+    match stream.read(&mut buffer) {
+        Ok(0) => true,
+        Ok(read) => panic!("the server sent {read} bytes unasked"),
+        Err(error) => matches!(
+            error.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+        ),
+    }
+}
+
+#[test]
+fn connections_beyond_the_cap_are_closed_and_idle_ones_time_out() {
+    let metrics = Metrics::new();
+    let running = Running::start(
+        metrics
+            .server()
+            .max_connections(4)
+            .idle_timeout(Duration::from_millis(1_500)),
+    );
+    let idle: Vec<TcpStream> = (0..10)
+        .map(|_| TcpStream::connect(running.address).unwrap())
+        .collect();
+    let held = idle
+        .iter()
+        .filter(|stream| !closed_within(stream, Duration::from_millis(200)))
+        .count();
+    assert_eq!(held, 4, "connections held open");
+    // While the cap is taken, a scraper is closed too.
+    let mut scraper = TcpStream::connect(running.address).unwrap();
+    scraper
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    assert!(closed_within(&scraper, Duration::from_secs(5)));
+
+    // The idle ones are closed after the idle timeout, which frees their places.
+    for stream in &idle {
+        assert!(
+            closed_within(stream, Duration::from_secs(10)),
+            "an idle connection stayed open"
+        );
+    }
+    assert_eq!(http_get(running.address, "/metrics", &[]).0, 200);
+}
+
+#[test]
+fn a_reader_that_stops_reading_is_cut_off_after_the_write_timeout() {
+    let metrics = Metrics::builder().process_metrics(false).build().unwrap();
+    // About 8 MiB, more than the kernel buffers of a connection.
+    let family = prometheus_client::metrics::family::Family::<
+        Vec<(String, String)>,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    for index in 0..1_000 {
+        family
+            .get_or_create(&vec![(
+                "value".to_owned(),
+                format!("{index}-{}", "x".repeat(8 * 1024)),
+            )])
+            .inc();
+    }
+    metrics
+        .register("wide", "Series with wide label values", family)
+        .unwrap();
+    let running = Running::start(
+        metrics
+            .server()
+            .max_connections(1)
+            .write_timeout(Duration::from_millis(300)),
+    );
+    let full = metrics.render(Format::PrometheusText).unwrap().len();
+    let stalled = running.runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(running.address).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
+        stream
+    });
+    // The one place is free again once the stalled answer is given up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let served = TcpStream::connect(running.address).and_then(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")?;
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response)?;
+            Ok(response)
+        });
+        if served
+            .as_ref()
+            .is_ok_and(|response| response.starts_with(b"HTTP/1.1 200"))
+        {
+            assert!(served.unwrap().len() > full);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled reader kept the only place"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // What the stalled reader can still read stops short of the exposition.
+    let received = running.runtime.block_on(async move {
+        let mut stream = stalled;
+        let mut received = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut received).await;
+        received.len()
+    });
+    assert!(received < full, "{received} of {full} bytes");
+}

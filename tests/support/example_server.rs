@@ -23,8 +23,10 @@ pub(crate) struct ExampleServer {
 ///
 /// `cargo test --all-features` builds examples, but `cargo test --test NAME` does not, and a
 /// stale binary would test old code. Cargo releases its build lock before running tests, so
-/// the nested build is a no-op when the binary is fresh; `--all-features` matches the README's
-/// test command, so the outer build's artifacts are reused rather than rebuilt.
+/// the nested build is a no-op when the binary is fresh. It runs at the workspace root, whose
+/// default members are the library and the `examples` package (which owns `server`), with
+/// `--all-features` as the README's test command: the same feature resolution, so the outer
+/// build's artifacts are reused rather than rebuilt.
 pub(crate) fn example_server_binary() -> PathBuf {
     static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BINARY

@@ -2,9 +2,9 @@
 //!
 //! - [`exposition`]: a strict parser of both text formats and sample lookups, used by every
 //!   test that reads an exposition back;
-//! - [`tools`]: the skip-or-fail rule for external tools (`SKIP: <tool> not found`, or a
-//!   failure under `TOWER_PROMETHEUS_REQUIRE_E2E=1`), bounded waits, and guards that kill child
-//!   processes and remove temporary directories also when an assertion fails;
+//! - [`tools`]: the external tools of the end-to-end tests (which `tests/e2e`'s harness checks
+//!   before a test runs), bounded waits, and guards that kill child processes and remove
+//!   temporary directories also when an assertion fails;
 //! - [`http`], [`example_server`], [`prometheus`], [`monitoring`]: the end-to-end harness (a
 //!   minimal HTTP/1.1 client, `examples/server.rs` as a child process with known traffic, a real
 //!   Prometheus server, and the files of `examples/monitoring`).

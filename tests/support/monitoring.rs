@@ -39,8 +39,8 @@ pub(crate) fn dashboard_queries() -> Vec<(String, String)> {
     queries
 }
 
-/// Loads a YAML file with PyYAML's `safe_load` (get `python` from
-/// `require_python_modules(&["yaml"])`) and returns it as JSON; panics when it does not parse.
+/// Loads a YAML file with PyYAML's `safe_load` (`python` from [`python`](super::tools::python),
+/// in a test that needs [`PYYAML`](super::tools::PYYAML)) and returns it as JSON; panics when it does not parse.
 pub(crate) fn yaml_as_json(python: &Path, path: &Path) -> serde_json::Value {
     python_yaml_as_json(python, path, "yaml.safe_load(open(sys.argv[1]))")
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::http::{http_get, percent_encode};
-use super::tools::{free_port, require_tool, wait_until, ChildGuard, TempDir, MAX_WAIT};
+use super::tools::{free_port, program, wait_until, ChildGuard, TempDir, MAX_WAIT};
 
 /// A real `prometheus` server on a free loopback port with a temporary storage directory.
 /// On drop the process is killed and the directory (config, data, log) removed; when the
@@ -21,14 +21,13 @@ pub(crate) struct PrometheusServer {
 impl PrometheusServer {
     /// Writes `config_yaml` to `prometheus.yml` in a temporary directory, starts `prometheus`
     /// with that config, a storage dir inside it, `--web.listen-address=127.0.0.1:<free>` and
-    /// `extra_flags`, and waits for `/-/ready`. `None` (after [`skip_or_fail`]) when the
-    /// binary is missing.
-    pub(crate) fn start(config_yaml: &str, extra_flags: &[&str]) -> Option<Self> {
-        let binary = require_tool("prometheus")?;
-        Some(Self::start_with(&binary, config_yaml, extra_flags))
+    /// `extra_flags`, and waits for `/-/ready`. The test declares that it needs
+    /// [`PROMETHEUS`](super::tools::PROMETHEUS).
+    pub(crate) fn start(config_yaml: &str, extra_flags: &[&str]) -> Self {
+        Self::start_with(&program("prometheus"), config_yaml, extra_flags)
     }
 
-    /// [`Self::start`] with the binary given (from [`require_tool`]). The config lives in a
+    /// [`Self::start`] with the binary given (from [`program`]). The config lives in a
     /// fresh directory, so files it references (rule files) need absolute paths.
     pub(crate) fn start_with(binary: &Path, config_yaml: &str, extra_flags: &[&str]) -> Self {
         Self::spawn(binary, config_yaml, "--storage.tsdb.path", extra_flags)

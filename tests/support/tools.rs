@@ -1,4 +1,4 @@
-//! The skip-or-fail rule for external tools, bounded waits and child processes, free ports,
+//! The external tools of the end-to-end tests, bounded waits and child processes, free ports,
 //! guards that kill child processes and remove temporary directories also when a test fails,
 //! and a panic hook that keeps the panics tests provoke on purpose quiet.
 
@@ -7,58 +7,91 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The environment variable that turns a missing external tool from a skip into a failure.
+/// The environment variable that turns a missing external tool from an ignored test into a
+/// failed one (CI sets it).
 pub(crate) const REQUIRE_E2E_ENV: &str = "TOWER_PROMETHEUS_REQUIRE_E2E";
 
 /// No wait in the end-to-end tests lasts longer than this.
 pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
 
-/// Whether missing tools must fail the test (CI) rather than skip it.
+/// Whether missing tools must fail the test (CI) rather than have it ignored.
 pub(crate) fn e2e_required() -> bool {
     std::env::var(REQUIRE_E2E_ENV).is_ok_and(|value| value == "1")
 }
 
-/// Reports a missing prerequisite: panics under [`REQUIRE_E2E_ENV`]`=1`, else prints
-/// `SKIP: <what> not found` so the calling test can return.
-pub(crate) fn skip_or_fail(what: &str) {
-    if e2e_required() {
-        panic!("{what} not found, and {REQUIRE_E2E_ENV}=1 requires it");
-    }
-    eprintln!("SKIP: {what} not found");
+/// Something outside Cargo that an end-to-end test needs; `.ci/install-tools` installs them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Tool {
+    /// An executable on `PATH`.
+    Program(&'static str),
+    /// A module that `python3` (on `PATH`) imports.
+    PythonModule(&'static str),
 }
 
-/// The path of the executable `name` on `PATH`, or `None` after [`skip_or_fail`].
-pub(crate) fn require_tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
+/// The Prometheus server (2.42, Debian's `prometheus` package).
+pub(crate) const PROMETHEUS: Tool = Tool::Program("prometheus");
+/// promtool, shipped with Prometheus.
+pub(crate) const PROMTOOL: Tool = Tool::Program("promtool");
+/// The Python `prometheus_client`, whose parsers are an independent reference.
+pub(crate) const PYTHON_PROMETHEUS_CLIENT: Tool = Tool::PythonModule("prometheus_client");
+/// PyYAML: parses the YAML files of `examples/monitoring` and `examples/kubernetes`.
+pub(crate) const PYYAML: Tool = Tool::PythonModule("yaml");
+/// `kubernetes-validate`: the Kubernetes API schemas, offline.
+pub(crate) const KUBERNETES_VALIDATE: Tool = Tool::PythonModule("kubernetes_validate");
+
+impl Tool {
+    /// Why the tool cannot be used (`promtool not found on PATH`), or `None` when it can.
+    /// Checked once per process.
+    pub(crate) fn missing(self) -> Option<String> {
+        static CHECKED: Mutex<Vec<(Tool, Option<String>)>> = Mutex::new(Vec::new());
+        let mut checked = CHECKED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, missing)) = checked.iter().find(|(tool, _)| *tool == self) {
+            return missing.clone();
+        }
+        let missing = match self {
+            Self::Program(name) => find_program(name)
+                .is_none()
+                .then(|| format!("{name} not found on PATH")),
+            Self::PythonModule(module) => match find_program("python3") {
+                None => Some("python3 not found on PATH".to_owned()),
+                Some(python) => {
+                    let imports = Command::new(python)
+                        .args(["-c", &format!("import {module}")])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|status| status.success());
+                    (!imports).then(|| format!("python3 cannot import {module}"))
+                }
+            },
+        };
+        checked.push((self, missing.clone()));
+        missing
+    }
+}
+
+/// The path of the executable `name` on `PATH`. Panics when it is missing: a test declares the
+/// tools it needs (tests/e2e/main.rs), and the harness runs it only when they are there.
+pub(crate) fn program(name: &str) -> PathBuf {
+    find_program(name).unwrap_or_else(|| {
+        panic!("{name} not found on PATH: declare it in the test's `needs` so the test is ignored instead")
+    })
+}
+
+/// The `python3` on `PATH`, see [`program`].
+pub(crate) fn python() -> PathBuf {
+    program("python3")
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(name))
             .find(|candidate| is_executable(candidate))
-    });
-    if found.is_none() {
-        skip_or_fail(name);
-    }
-    found
-}
-
-/// The `python3` executable when it can import every module in `modules`, or `None` after
-/// [`skip_or_fail`].
-pub(crate) fn require_python_modules(modules: &[&str]) -> Option<PathBuf> {
-    let python = require_tool("python3")?;
-    for module in modules {
-        let imports = Command::new(&python)
-            .args(["-c", &format!("import {module}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !imports {
-            skip_or_fail(&format!("python3 module {module}"));
-            return None;
-        }
-    }
-    Some(python)
+    })
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -1,4 +1,4 @@
-//! The text fast path of the HTTP families writes exactly the bytes prometheus-client's
+//! The text fast path of the HTTP families (`text.rs`) writes exactly the bytes prometheus-client's
 //! `prometheus_text::encode` (Prometheus text) and `text::encode` (OpenMetrics) write for the
 //! same registry: with a
 //! namespace, constant labels and hostile label values (quotes, backslashes, newlines,
@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::{Format, Metrics, ViewName};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{Request, Response};
@@ -15,7 +16,6 @@ use http_body_util::{BodyExt, Full};
 use prometheus_client::metrics::counter::Counter;
 use proptest::prelude::*;
 use tower::{Service, ServiceExt};
-use tower_prometheus::{Format, Metrics, ViewName};
 
 /// What the inner service does with a request.
 #[derive(Clone, Copy, Debug)]
@@ -310,8 +310,32 @@ proptest! {
 }
 
 #[tokio::test]
+async fn fast_path_is_byte_identical_to_prometheus_client_past_the_label_set_cap() {
+    let metrics = Metrics::builder()
+        .max_label_sets(4)
+        .request_label("tenant", |head| head.headers().get("x-view")?.to_str().ok(), 2)
+        .view_resolver(|request| {
+            let view = request.headers().get("x-view")?.to_str().ok()?;
+            Some(ViewName::new(view.to_owned()))
+        })
+        .process_metrics(false)
+        .build()
+        .unwrap();
+    drive(&metrics, &scripted_traffic()).await;
+    let text = assert_identical(&metrics);
+    assert!(
+        text.contains("view=\"<overflow>\""),
+        "the cap folded views: {text}"
+    );
+    assert!(
+        text.contains("tenant=\"<overflow>\""),
+        "the bound folded a tenant: {text}"
+    );
+}
+
+#[tokio::test]
 async fn families_with_exemplars_or_native_buckets_fall_back_to_prometheus_client_whole() {
-    let native = tower_prometheus::NativeHistograms::classic_and_native();
+    let native = crate::NativeHistograms::classic_and_native();
     for metrics in [
         Metrics::builder()
             .exemplars_from_traceparent()
