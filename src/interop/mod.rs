@@ -303,7 +303,10 @@ mod tests {
             .collect();
         assert_eq!(
             rows,
-            [r#"http_metrics_dropped_samples_total{source="prometheus_client",reason="nan"} 0"#]
+            [
+                r#"http_metrics_dropped_samples_total{source="prometheus_client",reason="name_clash"} 0"#,
+                r#"http_metrics_dropped_samples_total{source="prometheus_client",reason="nan"} 0"#,
+            ]
         );
     }
 

@@ -243,7 +243,7 @@ async fn a_panicking_view_resolver_poisons_nothing() {
 }
 
 /// A user collector that panics on every other call: on the first scrape and every other one
-/// after it (registration asks it once, and it answers).
+/// after it (registration asks it twice, for its help texts and its names, and it answers).
 #[derive(Debug, Default)]
 struct FlakyCollector(std::sync::atomic::AtomicU64);
 
@@ -253,7 +253,8 @@ impl prometheus_client::collector::Collector for FlakyCollector {
         mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
     ) -> Result<(), std::fmt::Error> {
         use prometheus_client::encoding::EncodeMetric;
-        if self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 1 {
+        let call = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if call >= 2 && call % 2 == 0 {
             panic!("collector panics on purpose");
         }
         let gauge = prometheus_client::metrics::gauge::ConstGauge::new(1);
