@@ -725,6 +725,16 @@ impl MetricsBuilder {
 
     /// What a scrape answers when one of your metrics or collectors fails to encode: `500`
     /// (the default) or everything else; see [`EncodeErrorPolicy`] and its example.
+    ///
+    /// ```
+    /// use tower_prometheus::{EncodeErrorPolicy, Metrics};
+    ///
+    /// let metrics = Metrics::builder()
+    ///     .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = metrics;
+    /// ```
     pub fn encode_error_policy(mut self, policy: EncodeErrorPolicy) -> Self {
         self.config.exposition.encode_error_policy = policy;
         self

@@ -127,7 +127,28 @@ impl Metrics {
     }
 
     /// A [`MetricsServer`] to configure before serving (see its example, and
-    /// [`MetricsServer::path`]'s).
+    /// [`MetricsServer::path`]'s): it serves `/metrics` by default, whatever the layer's
+    /// [`metrics_path`](crate::MetricsBuilder::metrics_path).
+    ///
+    /// ```
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The layer answers no path; the listener answers `/metrics`.
+    /// let metrics = tower_prometheus::Metrics::builder().disable_metrics_path().build()?;
+    /// let bound = metrics.server().bind("127.0.0.1:0").await?; // say `0.0.0.0:9100` in production
+    /// let address = bound.local_addr()?;
+    /// tokio::spawn(bound.serve());
+    ///
+    /// let mut stream = tokio::net::TcpStream::connect(address).await?;
+    /// stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n").await?;
+    /// let mut answer = String::new();
+    /// stream.read_to_string(&mut answer).await?;
+    /// assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn server(&self) -> MetricsServer {
         MetricsServer {
             metrics: self.clone(),
