@@ -162,8 +162,11 @@ impl Metrics {
 
 impl MetricsServer {
     /// The path that answers with the exposition (default `/metrics`), independent of the
-    /// layer's metrics path. It must start with `/`: [`bind`](Self::bind) and the `serve`
-    /// methods refuse anything else with [`io::ErrorKind::InvalidInput`].
+    /// layer's metrics path. It is checked as
+    /// [`metrics_path`](crate::MetricsBuilder::metrics_path) is (a leading `/`, no query or
+    /// fragment, no trailing `/`): [`bind`](Self::bind) and the `serve` methods refuse anything
+    /// else with [`io::ErrorKind::InvalidInput`], the message naming `server().path` and the
+    /// path.
     ///
     /// ```
     /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -185,6 +188,9 @@ impl MetricsServer {
     ///
     /// let refused = metrics.server().path("metrics").bind("127.0.0.1:0").await.unwrap_err();
     /// assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    /// let refused = metrics.server().path("/metrics/").bind("127.0.0.1:0").await.unwrap_err();
+    /// assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(refused.to_string().starts_with("`server().path` refused `/metrics/`: "), "{refused}");
     /// # Ok(())
     /// # }
     /// ```
@@ -239,7 +245,7 @@ impl MetricsServer {
     /// # Errors
     ///
     /// The bind error, with the address in its message; or [`io::ErrorKind::InvalidInput`]
-    /// for a [`path`](Self::path) that does not start with `/`.
+    /// for a [`path`](Self::path) it refuses.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
