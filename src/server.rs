@@ -299,6 +299,10 @@ impl MetricsServer {
     /// once every one is closed. A connection whose client stops reading is closed after
     /// [`write_timeout`](Self::write_timeout), so the wait is bounded.
     ///
+    /// `signal` completes with `()`: to stop on Ctrl-C, pass
+    /// `async { tokio::signal::ctrl_c().await.ok(); }` (tokio's `signal` feature), since
+    /// `ctrl_c()` itself completes with an `io::Result`.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
