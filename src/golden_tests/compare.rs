@@ -71,7 +71,8 @@ pub(super) fn elapsed_text(text: &str) -> String {
 /// The protobuf exposition decoded, as prost prints it. The decoded messages encode back to
 /// the very bytes, so comparing them compares the bytes but for the order of a family's
 /// series, sorted by their labels as in [`in_label_order`]. The encode duration's sum reads
-/// `NaN` and its finite buckets `0` (`<elapsed>` in the text formats).
+/// `NaN` and its finite buckets `0` (`<elapsed>` in the text formats), and the start
+/// timestamps of native histograms `0`.
 #[cfg(feature = "protobuf")]
 pub(super) fn protobuf(metrics: &Metrics) -> String {
     use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
@@ -102,6 +103,16 @@ pub(super) fn protobuf(metrics: &Metrics) -> String {
                 .map(|pair| (pair.name.clone(), pair.value.clone()))
                 .collect::<Vec<_>>()
         });
+        for histogram in family
+            .metric
+            .iter_mut()
+            .filter_map(|metric| metric.histogram.as_mut())
+        {
+            // A native histogram's series tells when it was created, by the system clock.
+            if let Some(start) = &mut histogram.start_timestamp {
+                (start.seconds, start.nanos) = (0, 0);
+            }
+        }
         if family.name.ends_with("http_metrics_encode_duration_seconds") {
             for histogram in family
                 .metric

@@ -7,7 +7,8 @@
 //! What still depends on the run is made independent of it, and nothing else: each family's
 //! series are compared in label order ([`compare::in_label_order`]); the latencies are exact binary
 //! fractions ([`traffic::advance`]); the encode duration of the scrape in the traffic, timed by the
-//! system clock, reads `<elapsed>` ([`compare::elapsed_text`]; its count is still compared).
+//! system clock, reads `<elapsed>` ([`compare::elapsed_text`]; its count is still compared),
+//! and the creation time of native histograms in protobuf reads 0 ([`compare::protobuf`]).
 //!
 //! `TOWER_PROMETHEUS_BLESS=1 cargo test --all-features --lib golden` rewrites the files from
 //! this run (CONTRIBUTING.md).
@@ -22,14 +23,42 @@ use std::sync::Arc;
 use quanta::Mock;
 
 use self::compare::{diff, elapsed_text, in_label_order};
-use crate::{Format, Metrics, Naming, ViewName};
+use crate::{Format, Metrics, Naming, NativeHistograms, ViewName};
 
 /// The environment variable that makes the tests rewrite the golden files.
 const BLESS: &str = "TOWER_PROMETHEUS_BLESS";
 
-/// Every option that shapes the exposition, as far as `naming` accepts it; latencies are read
-/// from the returned mock clock.
-fn metrics(naming: Naming) -> (Metrics, Arc<Mock>) {
+/// The configurations whose expositions are kept.
+#[derive(Clone, Copy)]
+enum Profile {
+    /// `Naming::Django` with every option that shapes its families.
+    Django,
+    /// The same with native histograms beside the classic ones: the latency totals are then
+    /// recorded per request rather than computed at a scrape, and protobuf carries the native
+    /// buckets.
+    DjangoNative,
+    /// `Naming::OpenTelemetry` with the options it accepts.
+    OpenTelemetry,
+}
+
+impl Profile {
+    /// The golden files' name before the format's extension.
+    fn stem(self) -> &'static str {
+        match self {
+            Self::Django => "django",
+            Self::DjangoNative => "django_native",
+            Self::OpenTelemetry => "opentelemetry",
+        }
+    }
+}
+
+/// Every option that shapes the exposition, as far as the profile's naming accepts it;
+/// latencies are read from the returned mock clock.
+fn metrics(profile: Profile) -> (Metrics, Arc<Mock>) {
+    let naming = match profile {
+        Profile::Django | Profile::DjangoNative => Naming::Django,
+        Profile::OpenTelemetry => Naming::OpenTelemetry,
+    };
     let mut builder = Metrics::builder()
         .naming(naming)
         .namespace("shop")
@@ -51,6 +80,9 @@ fn metrics(naming: Naming) -> (Metrics, Arc<Mock>) {
             .response_duration_histogram(true)
             .request_label("tenant", |head| head.headers().get("x-tenant")?.to_str().ok(), 2);
     }
+    if let Profile::DjangoNative = profile {
+        builder = builder.native_histograms(NativeHistograms::classic_and_native().with_schema(2));
+    }
     let mut metrics = builder.build().expect("the golden configuration is valid");
     let (clock, mock) = quanta::Clock::mock();
     Arc::get_mut(&mut metrics.shared)
@@ -60,17 +92,14 @@ fn metrics(naming: Naming) -> (Metrics, Arc<Mock>) {
     (metrics, mock)
 }
 
-/// The expositions of the golden traffic under `naming`, by golden file name.
-fn expositions(naming: Naming) -> Vec<(String, String)> {
-    let (metrics, clock) = metrics(naming);
+/// The expositions of the golden traffic under `profile`, by golden file name.
+fn expositions(profile: Profile) -> Vec<(String, String)> {
+    let (metrics, clock) = metrics(profile);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
     runtime.block_on(traffic::drive(&metrics, &clock));
-    let stem = match naming {
-        Naming::Django => "django",
-        Naming::OpenTelemetry => "opentelemetry",
-    };
+    let stem = profile.stem();
     let mut files = Vec::new();
     for (format, extension) in [(Format::PrometheusText, "prom"), (Format::OpenMetrics, "om")] {
         let text = metrics.render(format).expect("the exposition renders");
@@ -90,10 +119,10 @@ fn golden_path(name: &str) -> PathBuf {
 }
 
 /// Compares every exposition with its golden file, or rewrites the files when blessing.
-fn check(naming: Naming) {
+fn check(profile: Profile) {
     let bless = std::env::var_os(BLESS).is_some_and(|value| value == "1");
     let mut failures = String::new();
-    for (name, actual) in expositions(naming) {
+    for (name, actual) in expositions(profile) {
         let path = golden_path(&name);
         if bless {
             std::fs::create_dir_all(path.parent().expect("a parent directory"))
@@ -123,10 +152,15 @@ fn check(naming: Naming) {
 }
 #[test]
 fn the_django_exposition_of_the_golden_traffic_is_unchanged() {
-    check(Naming::Django);
+    check(Profile::Django);
+}
+
+#[test]
+fn the_django_exposition_with_native_histograms_of_the_golden_traffic_is_unchanged() {
+    check(Profile::DjangoNative);
 }
 
 #[test]
 fn the_opentelemetry_exposition_of_the_golden_traffic_is_unchanged() {
-    check(Naming::OpenTelemetry);
+    check(Profile::OpenTelemetry);
 }
