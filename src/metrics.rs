@@ -96,7 +96,7 @@ impl Shared {
         &self.recorder
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "axum"))]
     pub(crate) fn recorder_mut(&mut self) -> &mut Recorder {
         &mut self.recorder
     }

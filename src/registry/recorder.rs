@@ -379,7 +379,7 @@ impl Recorder {
 
     /// Replaces the clock, so that a test's latencies are the times it sets (a
     /// `quanta::Clock::mock()`).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "axum"))]
     pub(crate) fn use_clock(&mut self, clock: quanta::Clock) {
         self.clock = clock;
     }
