@@ -213,9 +213,34 @@ impl MetricsBuilder {
     /// `/api`; with `route_layer` it sees only the routes that matched, never `/metrics`.
     /// Put the layer on the outermost router with `.layer(…)`.
     ///
+    /// Every request to this path is answered by the layer (`GET` and `HEAD` with the
+    /// exposition, other methods with `405`) and never reaches the inner service, so a route of
+    /// your own at the same path is shadowed: give the exposition another path, or
+    /// [`disable_metrics_path`](Self::disable_metrics_path).
+    ///
     /// ```
+    /// use http_body_util::BodyExt;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// let metrics = tower_prometheus::Metrics::builder().metrics_path("/-/metrics").build().unwrap();
     /// assert_eq!(metrics.metrics_path(), Some("/-/metrics"));
+    ///
+    /// let app = ServiceBuilder::new().layer(metrics.layer()).service_fn(|_: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("the application")))
+    /// });
+    /// let call = |method: http::Method, path: &str| {
+    ///     app.clone().oneshot(http::Request::builder().method(method).uri(path).body(()).unwrap())
+    /// };
+    /// let scrape = call(http::Method::GET, "/-/metrics").await.unwrap();
+    /// assert_eq!(scrape.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    /// // The application's own `POST /-/metrics`, if it had one, is never reached.
+    /// assert_eq!(call(http::Method::POST, "/-/metrics").await.unwrap().status(), 405);
+    /// // `/metrics` is the application's now.
+    /// let body = call(http::Method::GET, "/metrics").await.unwrap().into_body();
+    /// assert_eq!(body.collect().await.unwrap().to_bytes(), "the application");
+    /// # }
     /// ```
     pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
         self.config.exposition.metrics_path = Some(path.into());
@@ -725,6 +750,16 @@ impl MetricsBuilder {
 
     /// What a scrape answers when one of your metrics or collectors fails to encode: `500`
     /// (the default) or everything else; see [`EncodeErrorPolicy`] and its example.
+    ///
+    /// ```
+    /// use tower_prometheus::{EncodeErrorPolicy, Metrics};
+    ///
+    /// let metrics = Metrics::builder()
+    ///     .encode_error_policy(EncodeErrorPolicy::ServeWhatEncodes)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = metrics;
+    /// ```
     pub fn encode_error_policy(mut self, policy: EncodeErrorPolicy) -> Self {
         self.config.exposition.encode_error_policy = policy;
         self

@@ -12,11 +12,22 @@ use std::fmt;
 /// let error = metrics.register("http_ajax_requests", "mine", Counter::<u64>::default()).unwrap_err();
 /// assert!(matches!(error, RegistrationError::Reserved(_)));
 /// assert!(error.to_string().contains("http_ajax_requests"));
+///
+/// // Each message names the metric and says what to change.
+/// metrics.register("orders", "Orders", Counter::<u64>::default()).unwrap();
+/// let error = metrics.register("orders", "again", Counter::<u64>::default()).unwrap_err();
+/// assert_eq!(error, RegistrationError::Duplicate("orders".into()));
+/// assert!(error.to_string().contains("register each metric once and clone it"), "{error}");
+/// let error = metrics.register("orders-placed", "dash", Counter::<u64>::default()).unwrap_err();
+/// assert_eq!(error, RegistrationError::InvalidName("orders-placed".into()));
+/// assert!(error.to_string().starts_with("`orders-placed` is not a valid Prometheus metric name: use"), "{error}");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegistrationError {
-    /// The name collides with one of the HTTP families this crate registers.
+    /// The name collides with one of the families this crate registers (HTTP, gRPC, the
+    /// scrape's own metrics, and `process_*` when process metrics are on), or with one of
+    /// their sample names (`_total`, `_bucket`, `_count`, `_sum`).
     Reserved(String),
     /// The name collides with a metric registered earlier on the same [`crate::Metrics`].
     Duplicate(String),
@@ -58,10 +69,21 @@ impl fmt::Display for RegistrationError {
         match self {
             Self::Reserved(name) => write!(
                 f,
-                "metric name `{name}` is used by tower-prometheus's HTTP metrics"
+                "metric name `{name}` clashes with one of tower-prometheus's own families (HTTP, \
+                 gRPC, scrape or process metrics, their `_total`, `_bucket`, `_count` and `_sum` \
+                 names included): choose another name"
             ),
-            Self::Duplicate(name) => write!(f, "metric name `{name}` is already registered"),
-            Self::InvalidName(name) => write!(f, "`{name}` is not a valid Prometheus metric name"),
+            Self::Duplicate(name) => write!(
+                f,
+                "metric name `{name}` clashes with a metric registered earlier on this `Metrics` \
+                 (the same name, or one of its `_total`, `_bucket`, `_count` or `_sum` names): \
+                 register each metric once and clone it where it is needed, or choose another name"
+            ),
+            Self::InvalidName(name) => write!(
+                f,
+                "`{name}` is not a valid Prometheus metric name: use ASCII letters, digits, `_` \
+                 and `:`, not starting with a digit (`-` and `.` are not allowed)"
+            ),
             Self::CounterName(name) => write!(
                 f,
                 "counter name `{name}` still ends in `_total` once the `_total` the exposition adds \

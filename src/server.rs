@@ -127,7 +127,28 @@ impl Metrics {
     }
 
     /// A [`MetricsServer`] to configure before serving (see its example, and
-    /// [`MetricsServer::path`]'s).
+    /// [`MetricsServer::path`]'s): it serves `/metrics` by default, whatever the layer's
+    /// [`metrics_path`](crate::MetricsBuilder::metrics_path).
+    ///
+    /// ```
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The layer answers no path; the listener answers `/metrics`.
+    /// let metrics = tower_prometheus::Metrics::builder().disable_metrics_path().build()?;
+    /// let bound = metrics.server().bind("127.0.0.1:0").await?; // say `0.0.0.0:9100` in production
+    /// let address = bound.local_addr()?;
+    /// tokio::spawn(bound.serve());
+    ///
+    /// let mut stream = tokio::net::TcpStream::connect(address).await?;
+    /// stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n").await?;
+    /// let mut answer = String::new();
+    /// stream.read_to_string(&mut answer).await?;
+    /// assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn server(&self) -> MetricsServer {
         MetricsServer {
             metrics: self.clone(),
@@ -141,8 +162,11 @@ impl Metrics {
 
 impl MetricsServer {
     /// The path that answers with the exposition (default `/metrics`), independent of the
-    /// layer's metrics path. It must start with `/`: [`bind`](Self::bind) and the `serve`
-    /// methods refuse anything else with [`io::ErrorKind::InvalidInput`].
+    /// layer's metrics path. It is checked as
+    /// [`metrics_path`](crate::MetricsBuilder::metrics_path) is (a leading `/`, no query or
+    /// fragment, no trailing `/`): [`bind`](Self::bind) and the `serve` methods refuse anything
+    /// else with [`io::ErrorKind::InvalidInput`], the message naming `server().path` and the
+    /// path.
     ///
     /// ```
     /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -164,6 +188,9 @@ impl MetricsServer {
     ///
     /// let refused = metrics.server().path("metrics").bind("127.0.0.1:0").await.unwrap_err();
     /// assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    /// let refused = metrics.server().path("/metrics/").bind("127.0.0.1:0").await.unwrap_err();
+    /// assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(refused.to_string().starts_with("`server().path` refused `/metrics/`: "), "{refused}");
     /// # Ok(())
     /// # }
     /// ```
@@ -218,7 +245,7 @@ impl MetricsServer {
     /// # Errors
     ///
     /// The bind error, with the address in its message; or [`io::ErrorKind::InvalidInput`]
-    /// for a [`path`](Self::path) that does not start with `/`.
+    /// for a [`path`](Self::path) it refuses.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -271,6 +298,10 @@ impl MetricsServer {
     /// closed), lets open connections finish their current request, closes them, and returns
     /// once every one is closed. A connection whose client stops reading is closed after
     /// [`write_timeout`](Self::write_timeout), so the wait is bounded.
+    ///
+    /// `signal` completes with `()`: to stop on Ctrl-C, pass
+    /// `async { tokio::signal::ctrl_c().await.ok(); }` (tokio's `signal` feature), since
+    /// `ctrl_c()` itself completes with an `io::Result`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

@@ -1,7 +1,8 @@
 //! Heap allocations of the layer, counted (not timed) by dhat's global allocator: a request
 //! whose label set was seen before allocates nothing beyond what the inner service does, and a
 //! new (view, method, status) combination costs at most 1 KiB across all families, averaged
-//! over a views × methods × statuses grid and also when every combination is a new view.
+//! over a views × methods × statuses grid and also when every combination is a new view; a
+//! boxed error named before (by its `Debug` output or a classifier) allocates nothing either.
 //!
 //! One test function only: the allocator counts every thread, so nothing may run beside it.
 
@@ -187,6 +188,7 @@ fn warm_requests_allocate_nothing_and_new_label_sets_stay_small() {
     )));
 
     request_labels_warm_requests_allocate_nothing();
+    boxed_errors_named_before_allocate_nothing();
     opentelemetry_profile_warm_requests_allocate_nothing();
 
     #[cfg(feature = "metrics")]
@@ -232,6 +234,47 @@ impl std::error::Error for Boom {}
 
 fn fail(_request: ViewedRequest) -> std::future::Ready<Result<Response<Full<Bytes>>, Boom>> {
     std::future::ready(Err(Boom))
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn fail_boxed(_request: ViewedRequest) -> std::future::Ready<Result<Response<Full<Bytes>>, BoxError>> {
+    // A zero-sized error: boxing it allocates nothing, so every block counted is the layer's.
+    std::future::ready(Err(Box::new(Boom)))
+}
+
+/// The labels guide: an error's `type` is written on the stack, so a boxed error named before
+/// (from its `Debug` output, or by an `error_type` classifier) costs no allocation.
+fn boxed_errors_named_before_allocate_nothing() {
+    let classified = Metrics::builder()
+        .error_type(|error| error.is::<Boom>().then_some("boom".into()))
+        .build()
+        .unwrap();
+    for (metrics, name) in [(Metrics::new(), "Boom"), (classified, "boom")] {
+        let mut failing = ServiceBuilder::new()
+            .layer(metrics.layer())
+            .service_fn(fail_boxed);
+        let mut send_failing = |count: usize| {
+            let requests = requests(count, |_| None, StatusCode::OK);
+            let before = dhat::HeapStats::get();
+            for request in requests {
+                failing.ready().now_or_never().expect("ready").expect("service");
+                let error = failing.call(request).now_or_never().expect("ready");
+                assert!(error.is_err(), "the inner service's error is passed on");
+            }
+            dhat::HeapStats::get().total_blocks - before.total_blocks
+        };
+        send_failing(10);
+        let blocks = send_failing(WARM_REQUESTS);
+        println!("boxed error named {name}: {blocks} blocks for {WARM_REQUESTS} warm requests");
+        assert_eq!(blocks, 0, "naming the boxed error `{name}` allocated");
+        let text = metrics.render(Format::PrometheusText).expect("render");
+        let expected = format!(
+            "http_exceptions_total_by_type_total{{type=\"{name}\"}} {}",
+            WARM_REQUESTS + 10
+        );
+        assert!(text.contains(&expected), "missing {expected}:\n{text}");
+    }
 }
 
 /// Under `Naming::OpenTelemetry`, a warm request allocates nothing: a 200, a 5xx (whose

@@ -32,6 +32,7 @@ impl ExpositionBody {
     /// // No data is an empty body, ended from the start.
     /// assert!(ExpositionBody::new("").is_end_stream());
     /// ```
+    #[must_use]
     pub fn new(data: impl Into<Bytes>) -> Self {
         let data = data.into();
         Self {

@@ -36,7 +36,7 @@ impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.0 {
             Kind::Failed => "a metric or collector failed to encode",
-            Kind::Binary => "this format is binary: use Metrics::render_bytes",
+            Kind::Binary => "`Format::Protobuf` is binary: render it with `Metrics::render_bytes`",
         })
     }
 }
@@ -171,6 +171,12 @@ impl Metrics {
     /// assert!(text.contains("# TYPE http_requests_before_middlewares_total counter"));
     /// let openmetrics = metrics.render(Format::OpenMetrics).unwrap();
     /// assert!(openmetrics.ends_with("# EOF\n"));
+    /// # #[cfg(feature = "protobuf")] {
+    /// // The binary format is refused here, with the method to use instead.
+    /// let error = metrics.render(Format::Protobuf).unwrap_err();
+    /// assert_eq!(error.to_string(), "`Format::Protobuf` is binary: render it with `Metrics::render_bytes`");
+    /// assert!(!metrics.render_bytes(Format::Protobuf).unwrap().is_empty());
+    /// # }
     /// ```
     pub fn render(&self, format: Format) -> Result<String, EncodeError> {
         #[cfg(feature = "protobuf")]

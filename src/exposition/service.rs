@@ -36,7 +36,22 @@ pub struct ExpositionService {
 }
 
 impl Metrics {
-    /// The exposition as a stand-alone [`ExpositionService`] (its example shows it serving).
+    /// The exposition as a stand-alone [`ExpositionService`], to mount on a route of your
+    /// choosing (an axum `route_service`, see
+    /// [formats](crate::guide::formats#without-the-layer)). It answers `GET` and `HEAD`; any
+    /// other method gets `405` with `Allow: GET, HEAD`.
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = tower_prometheus::Metrics::new().exposition_service();
+    /// let response = service.oneshot(http::Request::post("/metrics").body(()).unwrap()).await.unwrap();
+    /// assert_eq!(response.status(), 405);
+    /// assert_eq!(response.headers()["allow"], "GET, HEAD");
+    /// # }
+    /// ```
     #[must_use]
     pub fn exposition_service(&self) -> ExpositionService {
         ExpositionService {

@@ -42,6 +42,7 @@ impl<S> MetricsService<S> {
     /// let service = tower_prometheus::MetricsService::new((), tower_prometheus::Metrics::new());
     /// # let _ = service;
     /// ```
+    #[must_use]
     pub fn new(inner: S, metrics: Metrics) -> Self {
         Self { inner, metrics }
     }
@@ -52,6 +53,7 @@ impl<S> MetricsService<S> {
     /// let service = tower_prometheus::MetricsService::new(7, tower_prometheus::Metrics::new());
     /// assert_eq!(*service.get_ref(), 7);
     /// ```
+    #[must_use]
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
@@ -73,6 +75,7 @@ impl<S> MetricsService<S> {
     /// let service = tower_prometheus::MetricsService::new("inner", tower_prometheus::Metrics::new());
     /// assert_eq!(service.into_inner(), "inner");
     /// ```
+    #[must_use]
     pub fn into_inner(self) -> S {
         self.inner
     }

@@ -174,6 +174,7 @@ impl ViewName {
     /// let view = tower_prometheus::ViewName::new(String::from("orders::list"));
     /// assert_eq!(view.as_str(), "orders::list");
     /// ```
+    #[must_use]
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
         Self(name.into())
     }

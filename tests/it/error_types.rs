@@ -165,3 +165,50 @@ async fn boxed_body_errors_are_told_apart_too() {
     assert_eq!(by_type(&metrics, "Elapsed"), Some(1.0));
     assert_eq!(by_type(&metrics, "Refused"), Some(1.0));
 }
+
+/// `error_type`'s doc: the classifier sees response-body errors too, and an inner service's
+/// unboxed `std::io::Error`.
+#[tokio::test]
+async fn the_classifier_sees_body_errors_and_unboxed_io_errors() {
+    let metrics = Metrics::builder()
+        .process_metrics(false)
+        .error_type(|error| {
+            if error.is::<Elapsed>() {
+                Some("timeout".into())
+            } else {
+                error.downcast_ref::<std::io::Error>().map(|_| "io".into())
+            }
+        })
+        .build()
+        .unwrap();
+    let body_failing = ServiceBuilder::new()
+        .layer(metrics.layer())
+        .service_fn(|_: Request<()>| async {
+            let frames = vec![
+                Ok(http_body::Frame::data(Bytes::from_static(b"x"))),
+                Err(error_for("/elapsed")),
+            ];
+            let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+            Ok::<_, Infallible>(Response::new(body))
+        });
+    let response = body_failing
+        .oneshot(Request::get("/").body(()).unwrap())
+        .await
+        .unwrap();
+    assert!(response.into_body().collect().await.is_err());
+
+    let io_failing = ServiceBuilder::new()
+        .layer(metrics.layer())
+        .service_fn(|_: Request<()>| async {
+            Err::<Response<String>, _>(std::io::Error::other("disk full"))
+        });
+    assert!(io_failing
+        .oneshot(Request::get("/").body(()).unwrap())
+        .await
+        .is_err());
+
+    assert_eq!(by_type(&metrics, "timeout"), Some(1.0), "the body's error");
+    assert_eq!(by_type(&metrics, "io"), Some(1.0), "the unboxed io::Error");
+    assert_eq!(by_type(&metrics, "Elapsed"), None);
+    assert_eq!(by_type(&metrics, "Error"), None);
+}
