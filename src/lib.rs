@@ -188,6 +188,8 @@ mod builder;
 mod config_error;
 pub mod defaults;
 mod exposition;
+#[cfg(all(test, feature = "axum"))]
+mod golden_tests;
 pub mod guide;
 mod interop;
 pub mod label_values;

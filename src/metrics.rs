@@ -96,6 +96,11 @@ impl Shared {
         &self.recorder
     }
 
+    #[cfg(all(test, feature = "axum"))]
+    pub(crate) fn recorder_mut(&mut self) -> &mut Recorder {
+        &mut self.recorder
+    }
+
     pub(crate) fn grpc(&self) -> &GrpcMetrics {
         &self.grpc
     }

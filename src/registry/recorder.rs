@@ -377,6 +377,13 @@ impl Recorder {
         self.new_view(view, method)
     }
 
+    /// Replaces the clock, so that a test's latencies are the times it sets (a
+    /// `quanta::Clock::mock()`).
+    #[cfg(all(test, feature = "axum"))]
+    pub(crate) fn use_clock(&mut self, clock: quanta::Clock) {
+        self.clock = clock;
+    }
+
     /// Now, in the clock's raw ticks: only [`Self::seconds_since`] gives them a meaning.
     #[inline]
     pub(crate) fn clock_ticks(&self) -> u64 {
