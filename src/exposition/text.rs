@@ -183,6 +183,39 @@ pub(crate) fn drop_nan_counter_samples(text: &mut String, from: usize) -> u64 {
     dropped
 }
 
+/// Leaves out, from the OpenMetrics part `text[from..]`, the `_sum` and `_count` of each
+/// histogram whose sum is negative: OpenMetrics allows a sum only for a histogram without
+/// negative observations, and strict parsers (Python's) reject the whole scrape for one. The
+/// buckets stay; Prometheus text, which allows a negative sum, keeps both.
+pub(crate) fn drop_negative_histogram_sums(text: &mut String, from: usize) {
+    let part = &text[from..];
+    if !part.contains(" -") {
+        return;
+    }
+    let mut kept = String::with_capacity(part.len());
+    let (mut family, mut kind) = ("", "");
+    let mut negative_sums: Vec<&str> = Vec::new();
+    for line in part.split_inclusive('\n') {
+        if let Some(declaration) = line.strip_prefix("# TYPE ") {
+            let mut words = declaration.trim_end().split(' ');
+            (family, kind) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            negative_sums.clear();
+        } else if let Some((name, labels, value)) = split_sample(line).filter(|_| kind == "histogram") {
+            let suffix = name.strip_prefix(family);
+            if suffix == Some("_sum") && value.parse::<f64>().is_ok_and(|sum| sum < 0.0) {
+                negative_sums.push(labels);
+                continue;
+            }
+            if suffix == Some("_count") && negative_sums.contains(&labels) {
+                continue;
+            }
+        }
+        kept.push_str(line);
+    }
+    text.truncate(from);
+    text.push_str(&kept);
+}
+
 /// A sample line's name, label set (braces included, empty without) and value; `None` for a
 /// comment or a line that is not a sample.
 fn split_sample(line: &str) -> Option<(&str, &str, &str)> {
@@ -710,6 +743,22 @@ mod tests {
         let mut clean = "# TYPE c counter\nc_total{x=\" NaN\"} 1\n".to_owned();
         assert_eq!(drop_nan_counter_samples(&mut clean, 0), 0);
         assert_eq!(clean, "# TYPE c counter\nc_total{x=\" NaN\"} 1\n");
+    }
+
+    #[test]
+    fn negative_histogram_sums_are_dropped_with_their_counts_and_nothing_else() {
+        let mut openmetrics = "ours 1\n# TYPE h histogram\nh_bucket{x=\"a\",le=\"0.0\"} 1\n\
+            h_sum{x=\"a\"} -2.5\nh_count{x=\"a\"} 1\nh_sum{x=\"b\"} -inf\nh_count{x=\"b\"} 1\n\
+            h_sum{x=\" -1\"} 0.5\nh_count{x=\" -1\"} 1\n# TYPE g gauge\ng -1.0\n\
+            # TYPE c counter\nc_total{x=\"a\"} 1\n# EOF\n"
+            .to_owned();
+        drop_negative_histogram_sums(&mut openmetrics, 7);
+        assert_eq!(
+            openmetrics,
+            "ours 1\n# TYPE h histogram\nh_bucket{x=\"a\",le=\"0.0\"} 1\n\
+            h_sum{x=\" -1\"} 0.5\nh_count{x=\" -1\"} 1\n# TYPE g gauge\ng -1.0\n\
+            # TYPE c counter\nc_total{x=\"a\"} 1\n# EOF\n"
+        );
     }
 
     #[test]
