@@ -53,6 +53,11 @@ fn hostile() -> Hostile {
         .register("orders", "Orders placed \"today\", per shop", orders.clone())
         .unwrap();
     orders.inc();
+    // A negative counter, which OpenMetrics forbids: left out there, kept in Prometheus text.
+    let refunds: prometheus_client::metrics::counter::Counter<f64, std::sync::atomic::AtomicU64> =
+        Default::default();
+    metrics.register("refunds", "Refunds", refunds.clone()).unwrap();
+    refunds.inc_by(-1.5);
     helps.push(("orders", "Orders placed \"today\", per shop."));
     samples.push(("orders_total", vec![("site", HOSTILE_LABEL_VALUE)], 1.0));
 

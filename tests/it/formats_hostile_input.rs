@@ -404,8 +404,11 @@ mod rust_prometheus {
 }
 
 #[test]
-fn a_negative_histogram_sum_is_left_out_of_openmetrics_only() {
+fn negative_counters_and_histogram_sums_are_left_out_of_openmetrics_only() {
     let metrics = Metrics::builder().process_metrics(false).build().unwrap();
+    let refunds: Counter<f64, std::sync::atomic::AtomicU64> = Counter::default();
+    metrics.register("refunds", "Refunds", refunds.clone()).unwrap();
+    refunds.inc_by(-1.5);
     type Accounts = Vec<(&'static str, &'static str)>;
     let deltas = prometheus_client::metrics::family::Family::<Accounts, _>::new_with_constructor(|| {
         prometheus_client::metrics::histogram::Histogram::new([0.0])
@@ -426,6 +429,9 @@ fn a_negative_histogram_sum_is_left_out_of_openmetrics_only() {
         } else {
             assert_eq!((sum, count), (Some(-2.5), Some(1.0)), "{format:?}");
         }
+        let refunds = crate::support::exposition::value(&samples, "refunds_total", &[]);
+        let expected = (format == Format::PrometheusText).then_some(-1.5);
+        assert_eq!(refunds, expected, "{format:?}");
         let zero = if format == Format::OpenMetrics { "0.0" } else { "0" };
         assert_eq!(
             value(
