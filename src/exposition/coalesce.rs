@@ -6,6 +6,12 @@
 //! `Format::ALL.len() × 2` renderings at once, whatever the number of scrapers. A rendering
 //! whose previous result was large runs on a thread of its own rather than on the caller's,
 //! which is usually an async worker that other requests are waiting for.
+//!
+//! Sharing covers scrapes that overlap a rendering; readers that arrive one after another and
+//! read slowly would each pin a rendering of their own. So at most [`MAX_HELD`] renderings per
+//! format and encoding may be held by answers at once (being rendered or still being read):
+//! a scrape that would start another is refused with `503`, and the heap holds at most
+//! `MAX_HELD` copies of each exposition whatever the number of slow readers.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,6 +32,10 @@ pub(crate) const OFF_THREAD_BYTES: usize = 64 * 1024;
 
 /// Formats × {identity, gzip}.
 const KEYS: usize = 3 * 2;
+
+/// Renderings of one format and encoding that answers may hold at once: the one being read by
+/// a slow client and the next.
+pub(crate) const MAX_HELD: usize = 2;
 
 /// What one scrape asks to be rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +72,31 @@ pub(crate) struct Renders {
     in_flight: Mutex<[Option<Arc<Flight>>; KEYS]>,
     /// The size of the last rendering per format, before compression: the estimate of the next.
     last_size: [AtomicUsize; 3],
+    /// Renderings per key started and not yet released by every answer that holds their bytes.
+    held: [Arc<AtomicUsize>; KEYS],
+}
+
+/// One of a key's [`MAX_HELD`] places, taken when its rendering starts and given back when
+/// the last copy of its bytes is dropped (or the rendering fails).
+#[derive(Debug)]
+struct HeldPlace(Arc<AtomicUsize>);
+
+impl Drop for HeldPlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A rendering's bytes with the place they take: dropped with the last `Bytes` that shares them.
+struct HeldBytes {
+    bytes: Vec<u8>,
+    _place: HeldPlace,
+}
+
+impl AsRef<[u8]> for HeldBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// One rendering, awaited by one or more scrapes.
@@ -116,25 +151,33 @@ impl Flight {
 
 impl Renders {
     /// The rendering `key` asks for: the one in progress, or a new one that this call starts
-    /// (inline when the last one was small, else on its own thread).
-    pub(crate) fn join_or_start(&self, shared: &Arc<Shared>, key: Key) -> Arc<Flight> {
-        let flight = {
+    /// (inline when the last one was small, else on its own thread); `None` when [`MAX_HELD`]
+    /// renderings of `key` are still held by answers being read.
+    pub(crate) fn join_or_start(&self, shared: &Arc<Shared>, key: Key) -> Option<Arc<Flight>> {
+        let (flight, place) = {
             let mut in_flight = self.in_flight.lock();
             if let Some(flight) = &in_flight[key.index()] {
-                return flight.clone();
+                return Some(flight.clone());
             }
+            let held = &self.held[key.index()];
+            // Places are taken under `in_flight`'s lock, so the check and the increment agree.
+            if held.load(Ordering::Relaxed) >= MAX_HELD {
+                return None;
+            }
+            held.fetch_add(1, Ordering::Relaxed);
             let flight = Arc::new(Flight::default());
             in_flight[key.index()] = Some(flight.clone());
-            flight
+            (flight, HeldPlace(held.clone()))
         };
         let leader = Leader {
             shared: shared.clone(),
             flight: flight.clone(),
             key,
+            place: Some(place),
         };
         if self.last_size[key.index() / 2].load(Ordering::Relaxed) < OFF_THREAD_BYTES {
             leader.render();
-            return flight;
+            return Some(flight);
         }
         let leader = Arc::new(Mutex::new(Some(leader)));
         let for_thread = leader.clone();
@@ -153,7 +196,7 @@ impl Renders {
                 leader.render();
             }
         }
-        flight
+        Some(flight)
     }
 }
 
@@ -163,10 +206,13 @@ struct Leader {
     shared: Arc<Shared>,
     flight: Arc<Flight>,
     key: Key,
+    /// Moves into the rendered bytes; released here if the rendering fails.
+    place: Option<HeldPlace>,
 }
 
 impl Leader {
-    fn render(self) {
+    fn render(mut self) {
+        let place = self.place.take();
         let Key { format, gzip } = self.key;
         let started = Instant::now();
         let rendered = encode_parts(&self.shared, format);
@@ -176,7 +222,7 @@ impl Leader {
         let rendered = match rendered {
             Ok(bytes) => {
                 self.shared.renders().last_size[self.key.index() / 2].store(bytes.len(), Ordering::Relaxed);
-                compress(bytes, gzip)
+                compress(bytes, gzip, place)
             }
             Err(error) => Rendered {
                 result: Err(error),
@@ -215,23 +261,26 @@ impl Drop for Leader {
 /// The body as sent: compressed when asked and possible, without spare capacity (a shared
 /// body is pinned as long as its slowest reader).
 #[cfg_attr(not(feature = "gzip"), allow(unused_variables))]
-fn compress(bytes: Vec<u8>, gzip: bool) -> Rendered {
+fn compress(bytes: Vec<u8>, gzip: bool, place: Option<HeldPlace>) -> Rendered {
     #[cfg(feature = "gzip")]
     if gzip {
         if let Some(compressed) = super::compress::gzip(&bytes) {
             return Rendered {
-                result: Ok(shrunk(compressed)),
+                result: Ok(shrunk(compressed, place)),
                 gzip: true,
             };
         }
     }
     Rendered {
-        result: Ok(shrunk(bytes)),
+        result: Ok(shrunk(bytes, place)),
         gzip: false,
     }
 }
 
-fn shrunk(mut bytes: Vec<u8>) -> Bytes {
+fn shrunk(mut bytes: Vec<u8>, place: Option<HeldPlace>) -> Bytes {
     bytes.shrink_to_fit();
-    Bytes::from(bytes)
+    match place {
+        Some(place) => Bytes::from_owner(HeldBytes { bytes, _place: place }),
+        None => Bytes::from(bytes),
+    }
 }

@@ -94,6 +94,9 @@ fn encode_parts_with(shared: &Shared, format: Format, text_path: TextPath) -> Re
                 } else if index > 0 {
                     shared.leave_out_duplicates(index - 1, &mut text, mark);
                     crate::interop::drop_nan_samples(shared, &mut text, mark);
+                    if format == Format::OpenMetrics {
+                        text::drop_negative_samples(&mut text, mark);
+                    }
                 }
             }
             if format == Format::OpenMetrics {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, VARY, WWW_AUTHENTICATE};
+use http::header::{ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, VARY, WWW_AUTHENTICATE};
 #[cfg(feature = "gzip")]
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -51,7 +51,9 @@ pub(crate) fn respond(shared: &Arc<Shared>, method: &Method, headers: &HeaderMap
     let gzip = super::compress::accepts_gzip(headers.get(ACCEPT_ENCODING));
     #[cfg(not(feature = "gzip"))]
     let gzip = false;
-    let flight = shared.renders().join_or_start(shared, Key { format, gzip });
+    let Some(flight) = shared.renders().join_or_start(shared, Key { format, gzip }) else {
+        return ExpositionFuture::ready(busy(shared, format, head));
+    };
     let scrape = PendingScrape {
         shared: shared.clone(),
         flight,
@@ -107,6 +109,29 @@ impl PendingScrape {
         });
         response
     }
+}
+
+/// The answer when slow readers still hold as many renderings of this format and encoding as
+/// are allowed: another would be one more copy of the exposition in memory.
+fn busy(shared: &Shared, format: Format, head: bool) -> Response<ExpositionBody> {
+    let mut response = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "tower-prometheus: {} earlier {format} answers are still being read; retry when they are done\n",
+            super::coalesce::MAX_HELD
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    let response = finish(response, head);
+    shared.scrape_metrics().record(&Scrape {
+        format,
+        status: response.status().as_u16(),
+        gzip: false,
+        bytes: http_body::Body::size_hint(response.body()).exact().unwrap_or(0) as usize,
+    });
+    response
 }
 
 /// What every answer on the metrics path gets: `Vary`, and for `HEAD` the headers of `GET`

@@ -183,6 +183,47 @@ pub(crate) fn drop_nan_counter_samples(text: &mut String, from: usize) -> u64 {
     dropped
 }
 
+/// Leaves out, from the OpenMetrics part `text[from..]`, what OpenMetrics forbids to be
+/// negative and prometheus-client writes as it is: a counter's value (a `Counter<f64>` given a
+/// negative increment), and the `_sum` and `_count` of each histogram whose sum is negative
+/// (OpenMetrics allows a sum only for a histogram without negative observations; its buckets
+/// stay). Strict parsers (Python's) reject the whole scrape for one. Prometheus text keeps
+/// them.
+pub(crate) fn drop_negative_samples(text: &mut String, from: usize) {
+    let part = &text[from..];
+    if !part.contains(" -") {
+        return;
+    }
+    let mut kept = String::with_capacity(part.len());
+    let (mut family, mut kind) = ("", "");
+    let mut negative_sums: Vec<&str> = Vec::new();
+    for line in part.split_inclusive('\n') {
+        if let Some(declaration) = line.strip_prefix("# TYPE ") {
+            let mut words = declaration.trim_end().split(' ');
+            (family, kind) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            negative_sums.clear();
+        } else if let Some((name, labels, value)) = split_sample(line) {
+            let suffix = name.strip_prefix(family);
+            let negative = value.parse::<f64>().is_ok_and(|value| value < 0.0);
+            let drop = match kind {
+                "counter" => suffix == Some("_total") && negative,
+                "histogram" if suffix == Some("_sum") && negative => {
+                    negative_sums.push(labels);
+                    true
+                }
+                "histogram" => suffix == Some("_count") && negative_sums.contains(&labels),
+                _ => false,
+            };
+            if drop {
+                continue;
+            }
+        }
+        kept.push_str(line);
+    }
+    text.truncate(from);
+    text.push_str(&kept);
+}
+
 /// A sample line's name, label set (braces included, empty without) and value; `None` for a
 /// comment or a line that is not a sample.
 fn split_sample(line: &str) -> Option<(&str, &str, &str)> {
@@ -710,6 +751,22 @@ mod tests {
         let mut clean = "# TYPE c counter\nc_total{x=\" NaN\"} 1\n".to_owned();
         assert_eq!(drop_nan_counter_samples(&mut clean, 0), 0);
         assert_eq!(clean, "# TYPE c counter\nc_total{x=\" NaN\"} 1\n");
+    }
+
+    #[test]
+    fn negative_counters_and_histogram_sums_are_dropped_with_their_counts_and_nothing_else() {
+        let mut openmetrics = "ours 1\n# TYPE h histogram\nh_bucket{x=\"a\",le=\"0.0\"} 1\n\
+            h_sum{x=\"a\"} -2.5\nh_count{x=\"a\"} 1\nh_sum{x=\"b\"} -inf\nh_count{x=\"b\"} 1\n\
+            h_sum{x=\" -1\"} 0.5\nh_count{x=\" -1\"} 1\n# TYPE g gauge\ng -1.0\n\
+            # TYPE c counter\nc_total{x=\"a\"} 1\nc_total{x=\"b\"} -1.5\n# EOF\n"
+            .to_owned();
+        drop_negative_samples(&mut openmetrics, 7);
+        assert_eq!(
+            openmetrics,
+            "ours 1\n# TYPE h histogram\nh_bucket{x=\"a\",le=\"0.0\"} 1\n\
+            h_sum{x=\" -1\"} 0.5\nh_count{x=\" -1\"} 1\n# TYPE g gauge\ng -1.0\n\
+            # TYPE c counter\nc_total{x=\"a\"} 1\n# EOF\n"
+        );
     }
 
     #[test]

@@ -53,6 +53,11 @@ fn hostile() -> Hostile {
         .register("orders", "Orders placed \"today\", per shop", orders.clone())
         .unwrap();
     orders.inc();
+    // A negative counter, which OpenMetrics forbids: left out there, kept in Prometheus text.
+    let refunds: prometheus_client::metrics::counter::Counter<f64, std::sync::atomic::AtomicU64> =
+        Default::default();
+    metrics.register("refunds", "Refunds", refunds.clone()).unwrap();
+    refunds.inc_by(-1.5);
     helps.push(("orders", "Orders placed \"today\", per shop."));
     samples.push(("orders_total", vec![("site", HOSTILE_LABEL_VALUE)], 1.0));
 
@@ -67,6 +72,14 @@ fn hostile() -> Hostile {
         .unwrap();
     payments.get_or_create(&vec![("queue", "mail")]).observe(0.5);
     payments.get_or_create(&vec![("queue", "sms")]).observe(f64::NAN);
+    // A negative observation: OpenMetrics allows no sum for it, so that series' sum and count
+    // are left out there (Prometheus text keeps them); its buckets stay in both.
+    payments.get_or_create(&vec![("queue", "refund")]).observe(-2.5);
+    samples.push((
+        "payment_seconds_bucket",
+        vec![("queue", "refund"), ("le", "0.75"), ("site", HOSTILE_LABEL_VALUE)],
+        1.0,
+    ));
     samples.push((
         "payment_seconds_sum",
         vec![("queue", "mail"), ("site", HOSTILE_LABEL_VALUE)],
@@ -82,6 +95,9 @@ fn hostile() -> Hostile {
             metrics::describe_histogram!("job_seconds", "Time per job\\n");
             metrics::counter!("jobs_total", "queue" => "a\\b\"c\nd").increment(2);
             metrics::gauge!("queue_depth").set(f64::NAN);
+            // -Inf first: the sum is negative, which OpenMetrics allows no histogram.
+            metrics::describe_histogram!("wait_seconds", "Time waited");
+            metrics::histogram!("wait_seconds").record(f64::NEG_INFINITY);
             let seconds = metrics::histogram!("job_seconds");
             for value in [0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.0] {
                 seconds.record(value);
@@ -182,7 +198,13 @@ fn the_python_parsers_accept_hostile_input_in_both_text_formats() {
                     && sample_labels.len() == labels.len()
                     && labels.iter().all(|(key, value)| {
                         sample_labels.get(*key).is_some_and(|parsed| {
-                            parsed == value || parsed.parse::<f64>().ok() == value.parse::<f64>().ok()
+                            // A bound may read back spelled otherwise (`1` or `1.0`); values
+                            // that are not numbers must be equal as text.
+                            parsed == value
+                                || matches!(
+                                    (parsed.parse::<f64>(), value.parse::<f64>()),
+                                    (Ok(parsed), Ok(value)) if parsed == value
+                                )
                         })
                     })
             });

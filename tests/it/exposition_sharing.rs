@@ -265,3 +265,43 @@ async fn a_large_exposition_is_rendered_off_the_callers_thread() {
     assert!(second.len() > 64 * 1024);
     assert_eq!(gate.forced(), 0, "the rendering ran on the caller's thread");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn slow_readers_one_after_another_pin_at_most_two_renderings_per_format() {
+    let metrics = Metrics::builder().process_metrics(false).build().unwrap();
+    let service = metrics.exposition_service();
+    let text = || request("text/plain", "identity");
+    // Two readers that have not read their answers yet, each arrived after the other's
+    // rendering was done: each holds a rendering of its own.
+    let first = service.clone().oneshot(text()).await.unwrap();
+    let second = service.clone().oneshot(text()).await.unwrap();
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+
+    // A third would be a third copy in memory: refused, with a hint to retry.
+    let refused = service.clone().oneshot(text()).await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let (_, message) = read(refused).await;
+    assert!(String::from_utf8_lossy(&message).contains("still being read"));
+    // Other formats and encodings have places of their own.
+    let (status, _) = scrape_once(&service, request("application/openmetrics-text", "identity")).await;
+    assert_eq!(status, 200);
+    let (status, _) = scrape_once(&service, request("text/plain", "gzip")).await;
+    assert_eq!(status, 200);
+
+    // Once a reader is done, its place is free again, and the refusal was counted.
+    let (status, _) = read(first).await;
+    assert_eq!(status, 200);
+    let (status, after) = scrape_once(&service, text()).await;
+    assert_eq!(status, 200);
+    let after = String::from_utf8_lossy(&after);
+    assert!(
+        after.contains("http_metrics_scrapes_total{format=\"prometheus-text-0.0.4\",status=\"503\"} 1"),
+        "{after}"
+    );
+    drop(second);
+    // Dropping an unread answer frees its place too.
+    for _ in 0..3 {
+        assert_eq!(scrape_once(&service, text()).await.0, 200);
+    }
+}

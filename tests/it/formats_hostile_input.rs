@@ -31,7 +31,8 @@ fn help_lines(text: &str) -> Vec<&str> {
 }
 
 /// Parses both text formats strictly and checks what OpenMetrics forbids that the strict
-/// parser does not: a NaN in a `_total`, `_sum`, `_count` or `_bucket` sample.
+/// parser does not: a NaN in a `_total`, `_sum`, `_count` or `_bucket` sample, and (in
+/// OpenMetrics, as Python's parser does) a negative one.
 fn valid_samples(metrics: &Metrics, format: Format) -> Vec<Sample> {
     let text = metrics.render(format).unwrap();
     let samples = parse(&text, format).unwrap_or_else(|problem| panic!("{format:?}: {problem}\n{text}"));
@@ -42,6 +43,10 @@ fn valid_samples(metrics: &Metrics, format: Format) -> Vec<Sample> {
         assert!(
             !(counter_like && sample.value.is_nan()),
             "{format:?}: NaN in {sample:?}\n{text}"
+        );
+        assert!(
+            !(counter_like && format == Format::OpenMetrics && sample.value < 0.0),
+            "{format:?}: negative {sample:?}\n{text}"
         );
     }
     samples
@@ -311,7 +316,18 @@ mod facade {
             assert_eq!(value(&samples, "infinite_seconds_sum", &[]), f64::INFINITY);
             assert_eq!(value(&samples, "infinite_seconds_count", &[]), 2.0);
             assert_eq!(value(&samples, "infinite_seconds_bucket", &le(one)), 1.0);
-            assert_eq!(value(&samples, "negative_seconds_sum", &[]), f64::NEG_INFINITY);
+            // A negative sum: Prometheus text keeps it; OpenMetrics allows no sum (nor its
+            // count) for a histogram with negative observations, and keeps the buckets.
+            let negative_sum = crate::support::exposition::value(&samples, "negative_seconds_sum", &[]);
+            let negative_count = crate::support::exposition::value(&samples, "negative_seconds_count", &[]);
+            if format == Format::OpenMetrics {
+                assert_eq!((negative_sum, negative_count), (None, None));
+            } else {
+                assert_eq!(
+                    (negative_sum, negative_count),
+                    (Some(f64::NEG_INFINITY), Some(1.0))
+                );
+            }
             assert_eq!(value(&samples, "negative_seconds_bucket", &le(one)), 1.0);
             assert!(value(&samples, "ratio", &[]).is_nan());
             let dropped = [("source", "metrics"), ("reason", "nan")];
@@ -384,5 +400,49 @@ mod rust_prometheus {
             value(&samples, "http_metrics_dropped_samples_total", &dropped),
             4.0
         );
+    }
+}
+
+#[test]
+fn negative_counters_and_histogram_sums_are_left_out_of_openmetrics_only() {
+    let metrics = Metrics::builder().process_metrics(false).build().unwrap();
+    let refunds: Counter<f64, std::sync::atomic::AtomicU64> = Counter::default();
+    metrics.register("refunds", "Refunds", refunds.clone()).unwrap();
+    refunds.inc_by(-1.5);
+    type Accounts = Vec<(&'static str, &'static str)>;
+    let deltas = prometheus_client::metrics::family::Family::<Accounts, _>::new_with_constructor(|| {
+        prometheus_client::metrics::histogram::Histogram::new([0.0])
+    });
+    metrics
+        .register("balance_delta", "Balance changes", deltas.clone())
+        .unwrap();
+    deltas.get_or_create(&vec![("account", "a")]).observe(-2.5);
+    deltas.get_or_create(&vec![("account", "b")]).observe(1.5);
+    for format in text_formats() {
+        let samples = valid_samples(&metrics, format);
+        let a = [("account", "a")];
+        let b = [("account", "b")];
+        let sum = crate::support::exposition::value(&samples, "balance_delta_sum", &a);
+        let count = crate::support::exposition::value(&samples, "balance_delta_count", &a);
+        if format == Format::OpenMetrics {
+            assert_eq!((sum, count), (None, None), "{format:?}");
+        } else {
+            assert_eq!((sum, count), (Some(-2.5), Some(1.0)), "{format:?}");
+        }
+        let refunds = crate::support::exposition::value(&samples, "refunds_total", &[]);
+        let expected = (format == Format::PrometheusText).then_some(-1.5);
+        assert_eq!(refunds, expected, "{format:?}");
+        let zero = if format == Format::OpenMetrics { "0.0" } else { "0" };
+        assert_eq!(
+            value(
+                &samples,
+                "balance_delta_bucket",
+                &[("account", "a"), ("le", zero)]
+            ),
+            1.0
+        );
+        // A histogram with a sum of zero or more keeps it in both formats.
+        assert_eq!(value(&samples, "balance_delta_sum", &b), 1.5);
+        assert_eq!(value(&samples, "balance_delta_count", &b), 1.0);
     }
 }
