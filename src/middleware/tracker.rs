@@ -16,7 +16,7 @@ use crate::primitives::view_arena::ViewId;
 use crate::registry::error_types::{error_type_of, LabelBuffer};
 use crate::registry::exemplars::TraceId;
 use crate::registry::grpc::{is_grpc_response, GrpcCall, GrpcCode};
-use crate::registry::labels::{MethodLabel, StatusLabel, Transport, PANIC_TYPE};
+use crate::registry::labels::{MethodLabel, StatusLabel, Transport, OVERFLOW, PANIC_TYPE};
 use crate::registry::otel::{self, OtelRequest};
 use crate::registry::recorder::ViewHandles;
 use crate::RequestHead;
@@ -268,9 +268,9 @@ impl RequestTracker {
             Stage::AwaitingHead => {
                 self.grpc = None;
                 self.record_unfinished_request();
-                self.record_exception(Some(PANIC_TYPE), PANIC_TYPE);
+                self.record_exception(Some(PANIC_TYPE));
             }
-            Stage::Streaming => self.record_exception(Some(PANIC_TYPE), PANIC_TYPE),
+            Stage::Streaming => self.record_exception(Some(PANIC_TYPE)),
             Stage::Done => {}
         }
     }
@@ -312,23 +312,23 @@ impl RequestTracker {
             self.shared.recording_config().error_type.as_ref(),
             &mut name,
         );
-        self.record_exception(name.value(), std::any::type_name::<E>());
+        self.record_exception(name.value());
     }
 
-    /// `name`: the `type` label (`None` when it broke the one label rule); `type_name`: the
-    /// error's static type, for the OpenTelemetry profile.
-    fn record_exception(&mut self, name: Option<&str>, type_name: &'static str) {
+    /// `name`: the `type` label (`None` when it broke the one label rule), which the
+    /// OpenTelemetry profile's `error_type` reads too.
+    fn record_exception(&mut self, name: Option<&str>) {
         let recorder = &self.shared.recorder();
         recorder.exceptions_by_type(name);
         recorder.exceptions_by_view(self.view());
-        self.finish(Some(type_name));
+        self.finish(Some(name.unwrap_or(OVERFLOW)));
     }
 
-    /// `error`: what the request ended with, for the OpenTelemetry profile: a Rust type name,
+    /// `error`: what the request ended with, for the OpenTelemetry profile: an error's name,
     /// [`PANIC_TYPE`] or [`otel::CANCELLED`]. Always inlined: every request ends here once, and as
     /// a call of its own it saved and restored registers on the way.
     #[inline(always)]
-    fn finish(&mut self, error: Option<&'static str>) {
+    fn finish(&mut self, error: Option<&str>) {
         if self.stage == Stage::Streaming && self.shared.recording_config().response_duration_histogram {
             self.record_response_duration();
         }
@@ -342,7 +342,7 @@ impl RequestTracker {
 
     /// Out of line, as the profile is opt-in.
     #[cold]
-    fn finish_otel(&self, request: OtelRequest, error: Option<&'static str>) {
+    fn finish_otel(&self, request: OtelRequest, error: Option<&str>) {
         if let Some(otel) = self.shared.otel() {
             let elapsed = self.elapsed_seconds();
             otel.finish(

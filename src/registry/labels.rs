@@ -513,16 +513,9 @@ pub(crate) fn charset_of(headers: &HeaderMap) -> Option<&str> {
     None
 }
 
-/// A stable, low-cardinality name for an error type: its Rust type name with module paths
-/// removed (`std::io::error::Error` → `Error`, `Box<dyn core::error::Error + Send>` →
-/// `Box<dyn Error + Send>`).
-pub(crate) fn short_type_name(full: &str) -> String {
-    let mut short = String::with_capacity(full.len());
-    let _ = write_short_type_name(full, &mut short);
-    short
-}
-
-/// [`short_type_name`], written into `out`.
+/// Writes a stable, low-cardinality name for an error type into `out`: its Rust type name with
+/// module paths removed (`std::io::error::Error` → `Error`, `Box<dyn core::error::Error + Send>`
+/// → `Box<dyn Error + Send>`).
 pub(crate) fn write_short_type_name(full: &str, out: &mut impl fmt::Write) -> fmt::Result {
     let mut segment_start = 0;
     for (index, character) in full.char_indices() {
@@ -753,6 +746,11 @@ mod tests {
 
     #[test]
     fn type_names_lose_their_module_paths() {
+        let short_type_name = |full: &str| {
+            let mut short = String::new();
+            write_short_type_name(full, &mut short).unwrap();
+            short
+        };
         assert_eq!(short_type_name("std::io::error::Error"), "Error");
         assert_eq!(
             short_type_name("alloc::boxed::Box<dyn core::error::Error + core::marker::Send>"),

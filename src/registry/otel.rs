@@ -8,7 +8,10 @@ use std::borrow::Cow;
 
 use http::{Method, Version};
 use prometheus_client::encoding::EncodeLabelSet;
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
@@ -16,7 +19,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::families::{FamilySpec, HttpFamilies, Kind, FAMILIES};
-use super::labels::{short_type_name, LabelValue, Transport, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
+use super::labels::{LabelValue, Transport, OVERFLOW, PANIC_TYPE, UNNAMED_VIEW};
 use super::recorder::{FoldedLabel, Recorder};
 use crate::primitives::capped_map::{Admission, CappedMap};
 
@@ -120,16 +123,15 @@ struct RequestLabels {
 }
 
 /// What a request's series is found by: cheap copies of what [`RequestLabels`] is made of (the
-/// route is the view's shared label value, the error its Rust type name), so that a warm
-/// lookup allocates nothing; the label set itself is built once, when the series is admitted.
-/// Two error types of the same short name are two keys of one series: the family merges them.
+/// route is the view's shared label value, the error its interned name), so that a warm lookup
+/// allocates nothing; the label set itself is built once, when the series is admitted.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct SeriesKey {
     /// With its request size erased: the size is observed, not a label.
     request: OtelRequest,
-    /// The Rust type name of the error the request ended with, [`PANIC_TYPE`] or
-    /// [`CANCELLED`].
-    error: Option<&'static str>,
+    /// The name of the error the request ended with (as django's `type` label names it),
+    /// [`PANIC_TYPE`] or [`CANCELLED`].
+    error: Option<LabelValue>,
     route: LabelValue,
 }
 
@@ -155,6 +157,10 @@ pub(crate) struct OtelMetrics {
     /// The active gauge of each (method, scheme), found by index: a family lookup takes its
     /// lock and hashes the label set, twice per request.
     active_gauges: [[OnceLock<Gauge>; Transport::COUNT]; METHODS.len()],
+    /// The error names seen so far, each kept once so that a series key holds a shared copy:
+    /// at most as many as the label-set cap, beyond which a new name reads [`OVERFLOW`].
+    error_names: Mutex<HashSet<LabelValue>>,
+    max_error_names: usize,
 }
 
 impl std::fmt::Debug for OtelMetrics {
@@ -220,6 +226,8 @@ impl OtelMetrics {
             response_size: Family::new_with_constructor(size_buckets),
             series: CappedMap::new(max_label_sets),
             active_gauges: Default::default(),
+            error_names: Mutex::default(),
+            max_error_names: max_label_sets,
         }
     }
 
@@ -258,12 +266,13 @@ impl OtelMetrics {
     }
 
     /// Records the end of a request routed to `view`, `seconds` after its start, with
-    /// `response_bytes` of response body sent; `error` is the Rust type name of the error it
-    /// ended with, [`PANIC_TYPE`] or [`CANCELLED`].
+    /// `response_bytes` of response body sent; `error` is the name of the error it ended with
+    /// (django's `type` label, [`OVERFLOW`] when that broke the label rule), [`PANIC_TYPE`] or
+    /// [`CANCELLED`].
     pub(crate) fn finish(
         &self,
         request: OtelRequest,
-        error: Option<&'static str>,
+        error: Option<&str>,
         view: &LabelValue,
         seconds: f64,
         response_bytes: u64,
@@ -275,7 +284,7 @@ impl OtelMetrics {
                 request_size: NO_REQUEST_SIZE,
                 ..request
             },
-            error,
+            error: error.map(|name| self.error_name(name, recorder)),
             route: view.clone(),
         };
         let observe = |(duration, request_size, response_size): &Histograms| {
@@ -308,6 +317,26 @@ impl OtelMetrics {
             recorder.fold(FoldedLabel::HttpRoute);
         }
         observe(&histograms);
+    }
+
+    /// The shared copy of an error's name; a name past the cap reads [`OVERFLOW`], counted.
+    fn error_name(&self, name: &str, recorder: &Recorder) -> LabelValue {
+        let mut names = self.error_names.lock();
+        if let Some(known) = names.get(name) {
+            return known.clone();
+        }
+        let name = if names.len() < self.max_error_names {
+            name
+        } else {
+            recorder.fold(FoldedLabel::Type);
+            OVERFLOW
+        };
+        if let Some(overflow) = names.get(name) {
+            return overflow.clone();
+        }
+        let value = LabelValue::new(name);
+        names.insert(value.clone());
+        value
     }
 
     fn histograms(&self, labels: &RequestLabels) -> Histograms {
@@ -343,7 +372,7 @@ impl SeriesKey {
             },
             http_response_status_code: request.status().map(|code| code.to_string()).unwrap_or_default(),
             network_protocol_version: request.version(),
-            error_type: error_type(self.error, request.status()),
+            error_type: error_type(self.error.as_ref().map(LabelValue::as_str), request.status()),
         }
     }
 }
@@ -392,18 +421,12 @@ fn version_label(version: Version) -> &'static str {
 }
 
 /// The error the request ended with, else a 5xx status code as the conventions say, else empty.
-fn error_type(error: Option<&'static str>, status: Option<u16>) -> Cow<'static, str> {
+fn error_type(error: Option<&str>, status: Option<u16>) -> Cow<'static, str> {
     match error {
         Some(PANIC_TYPE) => Cow::Borrowed(PANIC_TYPE),
         Some(CANCELLED) => Cow::Borrowed(CANCELLED),
-        Some(type_name) => {
-            let short = short_type_name(type_name);
-            if short.is_empty() {
-                Cow::Borrowed(OTHER)
-            } else {
-                Cow::Owned(short)
-            }
-        }
+        Some("") => Cow::Borrowed(OTHER),
+        Some(name) => Cow::Owned(name.to_owned()),
         None => match status {
             Some(code) if code >= 500 => Cow::Owned(code.to_string()),
             _ => Cow::Borrowed(""),
@@ -492,11 +515,9 @@ mod tests {
 
     #[test]
     fn error_type_prefers_the_error_then_a_5xx_status() {
-        assert_eq!(error_type(Some("std::io::error::Error"), Some(500)), "Error");
-        assert_eq!(
-            error_type(Some("my_app::Wrapper<my_app::Boom>"), None),
-            "Wrapper<Boom>"
-        );
+        assert_eq!(error_type(Some("Error"), Some(500)), "Error");
+        assert_eq!(error_type(Some("Wrapper<Boom>"), None), "Wrapper<Boom>");
+        assert_eq!(error_type(Some(""), None), OTHER);
         assert_eq!(error_type(Some(PANIC_TYPE), None), "panic");
         assert_eq!(error_type(Some(CANCELLED), Some(200)), "cancelled");
         assert_eq!(error_type(None, Some(502)), "502");

@@ -212,3 +212,30 @@ async fn the_classifier_sees_body_errors_and_unboxed_io_errors() {
     assert_eq!(by_type(&metrics, "Elapsed"), None);
     assert_eq!(by_type(&metrics, "Error"), None);
 }
+
+/// The OpenTelemetry naming's `error.type` reads the same names: a `BoxError` stack's errors
+/// are told apart there too.
+#[tokio::test]
+async fn the_opentelemetry_error_type_tells_boxed_errors_apart_too() {
+    let metrics = Metrics::builder()
+        .naming(tower_prometheus::Naming::OpenTelemetry)
+        .process_metrics(false)
+        .build()
+        .unwrap();
+    send(&metrics, &["/elapsed", "/upstream", "/elapsed", "/io"]).await;
+    let samples = scrape(&metrics, Format::PrometheusText);
+    let count = |error_type: &str| {
+        samples
+            .iter()
+            .filter(|sample| {
+                sample.name == "http_server_request_duration_seconds_count"
+                    && sample.labels.get("error_type").map(String::as_str) == Some(error_type)
+            })
+            .map(|sample| sample.value)
+            .sum::<f64>()
+    };
+    assert_eq!(count("Elapsed"), 2.0);
+    assert_eq!(count("Refused"), 1.0);
+    assert_eq!(count("Error"), 1.0);
+    assert_eq!(count("Box<dyn Error + Send + Sync>"), 0.0);
+}
