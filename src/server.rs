@@ -201,7 +201,7 @@ impl MetricsServer {
 
     /// The most connections held at once (default [`SERVER_MAX_CONNECTIONS`](crate::defaults::SERVER_MAX_CONNECTIONS)); a connection
     /// beyond is accepted and closed at once, so that the descriptors this listener holds stay
-    /// bounded whatever clients do. 0 is taken as 1.
+    /// bounded whatever clients do. 0 is refused by [`bind`](Self::bind).
     ///
     /// ```
     /// use std::time::Duration;
@@ -212,30 +212,41 @@ impl MetricsServer {
     ///     .idle_timeout(Duration::from_secs(5))
     ///     .write_timeout(Duration::from_secs(5));
     /// # let _ = server;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = tower_prometheus::Metrics::new();
+    /// let refused = metrics.server().max_connections(0).bind("127.0.0.1:0").await.unwrap_err();
+    /// assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(refused.to_string().starts_with("`server().max_connections` refused 0"), "{refused}");
+    /// let refused = metrics.server().idle_timeout(Duration::ZERO).bind("127.0.0.1:0").await.unwrap_err();
+    /// assert!(refused.to_string().starts_with("`server().idle_timeout` refused 0ns"), "{refused}");
+    /// # }
     /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max.max(1);
+        self.max_connections = max;
         self
     }
 
     /// How long a connection may go without sending a complete request head before it is
     /// closed (default [`SERVER_IDLE_TIMEOUT`](crate::defaults::SERVER_IDLE_TIMEOUT)): a new connection that sends nothing or too
-    /// slowly, and a kept-alive one between two requests. Zero is taken as 1 ms.
+    /// slowly, and a kept-alive one between two requests. Zero is refused by
+    /// [`bind`](Self::bind).
     ///
     /// See [`max_connections`](Self::max_connections) for an example.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout.max(Duration::from_millis(1));
+        self.idle_timeout = timeout;
         self
     }
 
     /// How long writing an answer may wait for the client to accept more bytes before the
     /// connection is closed (default [`SERVER_WRITE_TIMEOUT`](crate::defaults::SERVER_WRITE_TIMEOUT)): a reader that stops reading
     /// cannot hold the exposition in memory for longer. A slow reader that keeps reading is
-    /// not cut. Zero is taken as 1 ms.
+    /// not cut. Zero is refused by [`bind`](Self::bind).
     ///
     /// See [`max_connections`](Self::max_connections) for an example.
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
-        self.write_timeout = timeout.max(Duration::from_millis(1));
+        self.write_timeout = timeout;
         self
     }
 
@@ -245,7 +256,9 @@ impl MetricsServer {
     /// # Errors
     ///
     /// The bind error, with the address in its message; or [`io::ErrorKind::InvalidInput`]
-    /// for a [`path`](Self::path) it refuses.
+    /// for a [`path`](Self::path) it refuses, or a zero [`max_connections`](Self::max_connections),
+    /// [`idle_timeout`](Self::idle_timeout) or [`write_timeout`](Self::write_timeout), the
+    /// message naming the option.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -259,7 +272,7 @@ impl MetricsServer {
     /// # }
     /// ```
     pub async fn bind(self, address: impl ToSocketAddrs + fmt::Debug) -> io::Result<BoundMetricsServer> {
-        self.check_path()?;
+        self.check_settings()?;
         let shown = format!("{address:?}");
         let listener = TcpListener::bind(address).await.map_err(|error| {
             io::Error::new(
@@ -276,7 +289,24 @@ impl MetricsServer {
         })
     }
 
-    fn check_path(&self) -> io::Result<()> {
+    fn check_settings(&self) -> io::Result<()> {
+        let refuse = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        if self.max_connections == 0 {
+            return refuse(
+                "`server().max_connections` refused 0: no connection could be served; allow at least 1"
+                    .to_owned(),
+            );
+        }
+        for (option, timeout) in [
+            ("idle_timeout", self.idle_timeout),
+            ("write_timeout", self.write_timeout),
+        ] {
+            if timeout.is_zero() {
+                return refuse(format!(
+                    "`server().{option}` refused {timeout:?}: every connection would be closed at once; give a positive duration"
+                ));
+            }
+        }
         crate::exposition::config::check_exposition_path("server().path", &self.path)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
     }
@@ -323,7 +353,7 @@ impl MetricsServer {
         listener: TcpListener,
         signal: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        self.check_path()?;
+        self.check_settings()?;
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(self.idle_timeout);

@@ -427,3 +427,33 @@ fn a_reader_that_stops_reading_is_cut_off_after_the_write_timeout() {
     });
     assert!(received < full, "{received} of {full} bytes");
 }
+
+/// A limit that would close every connection is refused when the listener is bound, the
+/// message naming the option; the smallest allowed values bind.
+#[tokio::test]
+async fn zero_limits_are_refused_naming_the_option() {
+    let metrics = Metrics::new();
+    let refusals = [
+        ("max_connections", metrics.server().max_connections(0)),
+        ("idle_timeout", metrics.server().idle_timeout(Duration::ZERO)),
+        ("write_timeout", metrics.server().write_timeout(Duration::ZERO)),
+    ];
+    for (option, server) in refusals {
+        let refused = server.bind("127.0.0.1:0").await.unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput, "{option}");
+        assert!(
+            refused
+                .to_string()
+                .starts_with(&format!("`server().{option}` refused ")),
+            "{option}: {refused}"
+        );
+    }
+    metrics
+        .server()
+        .max_connections(1)
+        .idle_timeout(Duration::from_millis(1))
+        .write_timeout(Duration::from_millis(1))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+}
