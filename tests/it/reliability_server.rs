@@ -448,7 +448,7 @@ async fn zero_limits_are_refused_naming_the_option() {
             "{option}: {refused}"
         );
     }
-    metrics
+    let bound = metrics
         .server()
         .max_connections(1)
         .idle_timeout(Duration::from_millis(1))
@@ -456,4 +456,5 @@ async fn zero_limits_are_refused_naming_the_option() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
+    assert_ne!(bound.local_addr().unwrap().port(), 0);
 }
