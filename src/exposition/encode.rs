@@ -222,6 +222,24 @@ impl Metrics {
         let bytes = encode_parts_with(&self.shared, format, TextPath::PrometheusClient)?;
         String::from_utf8(bytes).map_err(|_| EncodeError(Kind::Failed))
     }
+
+    /// The HTTP families as the fast path writes them in `dialect`, or `None` where it does
+    /// not apply and [`Metrics::render`] falls back to prometheus-client: a comparison of the
+    /// two encoders proves something only where this is `Some`.
+    #[cfg(test)]
+    pub(crate) fn fast_path_text(&self, dialect: Dialect) -> Option<String> {
+        let shared = &self.shared;
+        let mut text = String::new();
+        text::render_http_families(
+            &shared.recorder().families,
+            shared.prefix(),
+            shared.const_labels(),
+            dialect,
+            &mut text,
+        )
+        .ok()?;
+        Some(text)
+    }
 }
 
 #[cfg(test)]
@@ -288,16 +306,9 @@ mod tests {
             (Format::OpenMetrics, Dialect::OpenMetrics),
         ] {
             // This registry is one the fast path renders (no fallback to prometheus-client).
-            let mut fast_part = String::new();
-            let families = &shared.recorder().families;
-            let rendered = text::render_http_families(
-                families,
-                shared.prefix(),
-                shared.const_labels(),
-                dialect,
-                &mut fast_part,
-            );
-            assert!(rendered.is_ok(), "{format:?}: the fast path applies");
+            let fast_part = metrics
+                .fast_path_text(dialect)
+                .unwrap_or_else(|| panic!("{format:?}: the fast path applies"));
             assert!(
                 fast_part.contains(r#"shop_http_responses_total_by_status_view_method_total{env="pr\"od\\\nuction ☃",status="500",view="/b/quo\"te\\new\nline é",method="POST"} 1"#),
                 "{fast_part}"

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::text::Dialect;
 use crate::{Format, Metrics, ViewName};
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -138,8 +139,21 @@ async fn drive(metrics: &Metrics, traffic: &[Traffic]) {
 }
 
 /// Renders through the fast path and through prometheus-client, in both text formats, and
-/// compares byte for byte. Returns the Prometheus text.
+/// compares byte for byte, after checking that the fast path applies (else `render` would
+/// compare prometheus-client with itself). Returns the Prometheus text.
 fn assert_identical(metrics: &Metrics) -> String {
+    for dialect in [Dialect::OpenMetrics, Dialect::Prometheus] {
+        assert!(
+            metrics.fast_path_text(dialect).is_some(),
+            "{dialect:?}: the fast path applies to this registry"
+        );
+    }
+    assert_render_is_prometheus_clients(metrics)
+}
+
+/// `render` writes, in both text formats, exactly what prometheus-client's encoders write.
+/// Returns the Prometheus text.
+fn assert_render_is_prometheus_clients(metrics: &Metrics) -> String {
     for format in [Format::OpenMetrics, Format::PrometheusText] {
         let fast = metrics.render(format).unwrap();
         let reference = metrics.render_with_prometheus_client(format).unwrap();
@@ -349,7 +363,13 @@ async fn families_with_exemplars_or_native_buckets_fall_back_to_prometheus_clien
             .unwrap(),
     ] {
         drive(&metrics, &scripted_traffic()[..12]).await;
-        let text = assert_identical(&metrics);
+        for dialect in [Dialect::OpenMetrics, Dialect::Prometheus] {
+            assert!(
+                metrics.fast_path_text(dialect).is_none(),
+                "{dialect:?}: exemplars and native buckets leave the fast path"
+            );
+        }
+        let text = assert_render_is_prometheus_clients(&metrics);
         assert!(text.contains("http_requests_latency_seconds_by_view_method_bucket{"));
     }
 }
